@@ -1,0 +1,102 @@
+"""Render results for people (tables, progress on a terminal) or runbooks (a JSON envelope).
+
+The JSON envelope is stable (docs/json.md)::
+
+    {"ascend_pd_result_version": 1, "command": "...", "status": "ok|findings|error",
+     "exit_code": 0, "data": {...}, "errors": [{"type", "message", "hint", "exit_code"}]}
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Final, TextIO
+
+import click
+
+from ascend_pd.errors import AscendPDError
+
+RESULT_VERSION: Final[int] = 1
+
+
+def envelope(
+    command: str, data: Any, exit_code: int, errors: Sequence[dict[str, object]] = ()
+) -> dict[str, Any]:
+    status = "ok" if exit_code == 0 else ("findings" if exit_code == 1 and not errors else "error")
+    return {
+        "ascend_pd_result_version": RESULT_VERSION,
+        "command": command,
+        "status": status,
+        "exit_code": exit_code,
+        "data": data,
+        "errors": list(errors),
+    }
+
+
+def print_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, indent=2, sort_keys=False, default=str))
+
+
+def print_error(err: AscendPDError, *, stream: TextIO | None = None) -> None:
+    """The one place user-facing errors are printed in human mode."""
+    out = stream or sys.stderr
+    problems = getattr(err, "problems", None)
+    print(f"Error: {err.message}", file=out)
+    if problems and len(problems) > 1:
+        for line in problems:
+            print(f"  - {line}", file=out)
+    if err.hint:
+        print(f"Hint: {err.hint}", file=out)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain aligned text table (no colour: it must survive pipes and logs)."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+class Progress:
+    """A one-line progress counter on stderr, only on a terminal and never in JSON mode."""
+
+    def __init__(self, label: str, *, enabled: bool) -> None:
+        self.label = label
+        self.enabled = enabled and sys.stderr.isatty()
+        self._lock = threading.Lock()
+        self._start = time.monotonic()
+
+    def update(self, done: int, total: int, note: str = "") -> None:
+        if not self.enabled:
+            return
+        with self._lock:
+            elapsed = time.monotonic() - self._start
+            sys.stderr.write(f"\r{self.label}: {done}/{total} ({elapsed:.1f}s) {note[:40]:<40}")
+            sys.stderr.flush()
+
+    def step(self, message: str) -> None:
+        if self.enabled:
+            sys.stderr.write(f"\r{message}\x1b[K\n")
+            sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+    def callback(self) -> Callable[[Any, int, int], None]:
+        return lambda _item, done, total: self.update(done, total)
+
+
+def finish(json_mode: bool, command: str, data: Any, human: str | None, exit_code: int) -> None:
+    """Print the result (envelope or text) and exit with ``exit_code``."""
+    if json_mode:
+        print_json(envelope(command, data, exit_code))
+    elif human:
+        click.echo(human)
+    click.get_current_context().exit(exit_code)

@@ -1,0 +1,145 @@
+"""Cross-field rules of the spec: host references, device ownership, sizes and ports."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+from ascend_pd.spec.models import ClusterSpec
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    loc: Loc
+    message: str
+    hint: str | None = None
+
+
+def _suggest(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f"did you mean '{close[0]}'?" if close else f"known hosts: {', '.join(known)}"
+
+
+def check_spec(spec: ClusterSpec) -> list[Problem]:
+    """Return every cross-field problem of ``spec`` (empty when it is consistent)."""
+    problems: list[Problem] = []
+    problems += _check_hosts(spec)
+    problems += _check_instances(spec)
+    problems += _check_ports(spec)
+    return problems
+
+
+def _check_hosts(spec: ClusterSpec) -> list[Problem]:
+    out: list[Problem] = []
+    seen_names: dict[str, int] = {}
+    seen_addr: dict[str, int] = {}
+    for i, host in enumerate(spec.hosts):
+        if host.name in seen_names:
+            out.append(Problem(("hosts", i, "name"),
+                               f"host name '{host.name}' is also hosts[{seen_names[host.name]}]",
+                               "give every host a unique name"))
+        seen_names.setdefault(host.name, i)
+        if host.address in seen_addr:
+            out.append(Problem(
+                ("hosts", i, "address"),
+                f"address {host.address} is also hosts[{seen_addr[host.address]}].address",
+                "each host needs its own address: it becomes the ranktable server_id",
+            ))
+        seen_addr.setdefault(host.address, i)
+        if host.runtime == "docker" and host.docker is None:
+            out.append(Problem(("hosts", i, "runtime"), "runtime is docker but no docker: section",
+                               "add docker: {image: <vllm-ascend image>}"))
+        if spec.hardware == "a2" and any(d > 7 for d in host.devices) and len(host.devices) > 8:
+            out.append(Problem(("hosts", i, "devices"),
+                               f"{len(host.devices)} devices on an A2 host (A2 has 8)",
+                               "set hardware: a3 for 910_93 servers"))
+    return out
+
+
+def _check_instances(spec: ClusterSpec) -> list[Problem]:
+    out: list[Problem] = []
+    names = [h.name for h in spec.hosts]
+    owner: dict[tuple[str, int], str] = {}
+    seen: dict[str, str] = {}
+    for role, instances in (("prefill", spec.prefill), ("decode", spec.decode)):
+        for i, inst in enumerate(instances):
+            base: Loc = (role, i)
+            if inst.name in seen:
+                out.append(Problem((*base, "name"), f"instance name '{inst.name}' is used twice",
+                                   "instance names must be unique across prefill and decode"))
+            seen.setdefault(inst.name, role)
+            if len(set(inst.devices)) != len(inst.devices):
+                out.append(Problem((*base, "devices"), "device ids repeat"))
+            if len(set(inst.hosts)) != len(inst.hosts):
+                out.append(Problem((*base, "hosts"), "a host is listed twice"))
+            for j, host_name in enumerate(inst.hosts):
+                if host_name not in names:
+                    out.append(Problem((*base, "hosts", j), f"unknown host '{host_name}'",
+                                       _suggest(host_name, names)))
+                    continue
+                host = spec.host(host_name)
+                missing = [d for d in inst.devices if d not in host.devices]
+                if missing:
+                    out.append(Problem(
+                        (*base, "devices"),
+                        f"device(s) {missing} are not on host '{host_name}' "
+                        f"(it has {host.devices})",
+                        f"use devices from hosts[{names.index(host_name)}].devices",
+                    ))
+                for dev in inst.devices:
+                    key = (host_name, dev)
+                    if key in owner and owner[key] != inst.name:
+                        out.append(Problem(
+                            (*base, "devices"),
+                            f"device {dev} on host '{host_name}' is already used by "
+                            f"instance '{owner[key]}'",
+                            "give each instance its own devices (ASCEND_RT_VISIBLE_DEVICES)",
+                        ))
+                    owner.setdefault(key, inst.name)
+            total = len(inst.hosts) * len(inst.devices)
+            if inst.tp * inst.dp != total:
+                out.append(Problem(
+                    (*base, "tp"),
+                    f"tp×dp = {inst.tp}×{inst.dp} = {inst.tp * inst.dp} but the instance has "
+                    f"{total} devices ({len(inst.hosts)} host(s) × {len(inst.devices)})",
+                    "make tp × dp equal hosts × devices",
+                ))
+            elif inst.dp % len(inst.hosts) != 0:
+                out.append(Problem(
+                    (*base, "dp"),
+                    f"dp={inst.dp} cannot be split evenly over {len(inst.hosts)} hosts",
+                    "use a dp that is a multiple of the number of hosts",
+                ))
+    return out
+
+
+def _check_ports(spec: ClusterSpec) -> list[Problem]:
+    out: list[Problem] = []
+    names = [h.name for h in spec.hosts]
+    listeners: dict[tuple[str, int], str] = {}
+
+    def claim(host: str, port: int, what: str, loc: Loc) -> None:
+        key = (host, port)
+        if key in listeners:
+            out.append(Problem(loc, f"port {port} on host '{host}' is also {listeners[key]}",
+                               "pick a free port for one of them"))
+        else:
+            listeners[key] = what
+
+    for role, instances in (("prefill", spec.prefill), ("decode", spec.decode)):
+        for i, inst in enumerate(instances):
+            if inst.head not in names:
+                continue
+            claim(inst.head, inst.port, f"the API port of '{inst.name}'", (role, i, "port"))
+            if inst.dp > 1:
+                claim(inst.head, inst.dp_rpc_port, f"the DP RPC port of '{inst.name}'",
+                      (role, i, "dp_rpc_port"))
+    if spec.proxy is not None:
+        if spec.proxy.host not in names:
+            out.append(Problem(("proxy", "host"), f"unknown host '{spec.proxy.host}'",
+                               _suggest(spec.proxy.host, names)))
+        else:
+            claim(spec.proxy.host, spec.proxy.port, "the proxy port", ("proxy", "port"))
+    return out

@@ -1,0 +1,190 @@
+"""Typed models of the cluster spec (pd.yaml). Structure only; cross-field rules live in
+``ascend_pd.spec.checks`` so that every problem can name its key path and YAML line."""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DEFAULT_HCCN_TOOL: Final[str] = "/usr/local/Ascend/driver/tools/hccn_tool"
+DEFAULT_NPU_SMI: Final[str] = "npu-smi"
+
+Hardware = Literal["a2", "a3"]
+Backend = Literal["auto", "local", "ssh", "sim"]
+HostKeyPolicy = Literal["strict", "accept-new"]
+
+
+class _Model(BaseModel):
+    # Unknown keys are errors (with a did-you-mean), never silently dropped.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SSHSpec(_Model):
+    """How to reach hosts over SSH. Host entries may override any field."""
+
+    user: str = "root"
+    port: int = Field(22, ge=1, le=65535)
+    key: str | None = None
+    known_hosts: str = "~/.ssh/known_hosts"
+    # "strict": unknown or changed host keys are errors. "accept-new": a host seen for the
+    # first time is recorded in known_hosts; a changed key is still an error.
+    host_key_policy: HostKeyPolicy = "strict"
+    connect_timeout_s: float = Field(10.0, gt=0)
+    use_agent: bool = True
+
+
+class HostSSHSpec(_Model):
+    address: str | None = None
+    user: str | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    key: str | None = None
+
+
+class DockerSpec(_Model):
+    """Container runtime for the vLLM server (runtime: docker)."""
+
+    image: str
+    shm_size: str = "500g"
+    name_prefix: str = "ascend-pd"
+    extra_args: list[str] = Field(default_factory=list)
+
+
+class HostSpec(_Model):
+    """One NPU server."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    #: the host IP: ranktable server_id, HCCL_IF_IP, VLLM_HOST_IP
+    address: str
+    ssh: HostSSHSpec = HostSSHSpec()
+    #: the NIC that carries ``address`` (GLOO/TP/HCCL_SOCKET_IFNAME)
+    nic: str = "eth0"
+    #: physical NPU ids present on the host (A2: 0..7, A3: 0..15)
+    devices: list[int] = Field(default_factory=lambda: list(range(8)), min_length=1)
+    hccn_tool: str | None = None
+    npu_smi: str | None = None
+    runtime: Literal["host", "docker"] = "host"
+    docker: DockerSpec | None = None
+    #: extra environment for every command ascend-pd runs on this host
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("devices")
+    @classmethod
+    def _device_range(cls, value: list[int]) -> list[int]:
+        for dev in value:
+            if not 0 <= dev <= 15:
+                raise ValueError(f"device id {dev} is outside 0..15")
+        if len(set(value)) != len(value):
+            raise ValueError("device ids repeat")
+        return value
+
+
+class ModelSpec(_Model):
+    path: str = Field(min_length=1)
+    served_name: str = Field(min_length=1)
+    #: "ascend" for W8A8 weights produced by msmodelslim; none for bf16 weights
+    quantization: Literal["ascend", "none"] = "none"
+    max_model_len: int = Field(32768, gt=0)
+    trust_remote_code: bool = True
+    dtype: str | None = None
+    kv_cache_dtype: str = "auto"
+    block_size: int | None = Field(None, gt=0)
+    #: attention family; LLMDataDist needs equal P/D TP for gqa/mha
+    attention: Literal["mla", "gqa", "mha"] = "mla"
+    seed: int | None = 1024
+
+
+class ConnectorSpec(_Model):
+    type: Literal["llmdatadist", "mooncake"] = "llmdatadist"
+    vllm_ascend_version: str = "0.11.0"
+    #: where the ranktable lives on every host (LLMDataDist)
+    ranktable_path: str = "/etc/ascend-pd/ranktable.json"
+    #: base of the LLMDataDist metadata RPC ports; instances sharing a host get disjoint ranges
+    rpc_port_base: int = Field(5557, ge=1024, le=65000)
+    #: base of the Mooncake kv_port; above AscendDirectTransport's random range
+    kv_port_base: int = Field(36000, ge=1024, le=65000)
+    #: Mooncake connector class
+    mooncake_connector: Literal["MooncakeConnectorV1", "MooncakeLayerwiseConnector"] = (
+        "MooncakeConnectorV1"
+    )
+    abort_request_timeout_s: int | None = Field(None, gt=0)
+
+
+class InstanceSpec(_Model):
+    """One vLLM server (possibly spanning hosts with data parallelism)."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    #: hosts of this instance; the first is the DP head and serves the API
+    hosts: list[str] = Field(min_length=1)
+    #: physical device ids used on each of the hosts
+    devices: list[int] = Field(min_length=1)
+    tp: int = Field(1, ge=1)
+    dp: int = Field(1, ge=1)
+    expert_parallel: bool = False
+    port: int = Field(ge=1, le=65535)
+    dp_rpc_port: int = Field(13356, ge=1, le=65535)
+    max_num_seqs: int | None = Field(None, gt=0)
+    max_num_batched_tokens: int | None = Field(None, gt=0)
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    enforce_eager: bool | None = None
+    #: decode: torchair graph mode (None = role default)
+    torchair_graph: bool | None = None
+    additional_config: dict[str, Any] = Field(default_factory=dict)
+    hccl_buffsize: int | None = Field(None, gt=0)
+    omp_num_threads: int = Field(10, gt=0)
+    env: dict[str, str] = Field(default_factory=dict)
+    extra_args: list[str] = Field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return self.tp * self.dp
+
+    @property
+    def head(self) -> str:
+        return self.hosts[0]
+
+
+class ProxySpec(_Model):
+    host: str
+    port: int = Field(8000, ge=1, le=65535)
+    bind: str = "0.0.0.0"
+    policy_prefill: Literal["least_loaded", "round_robin", "power_of_two"] = "least_loaded"
+    policy_decode: Literal["least_loaded", "round_robin", "power_of_two"] = "least_loaded"
+    #: admin token for /instances/add|remove; read from this env var when set
+    admin_token_env: str | None = None
+
+
+class SimSpec(_Model):
+    """Simulation: hosts run the shipped stand-ins instead of real NPU tools and vLLM."""
+
+    #: sim cluster file describing SoC, devices, IPs and faults per host
+    cluster: str
+    prefill_ms_per_1k_tokens: float = 20.0
+    decode_ms_per_token: float = 2.0
+
+
+class ClusterSpec(_Model):
+    version: Literal[1] = 1
+    name: str = "ascend-pd"
+    hardware: Hardware = "a2"
+    backend: Backend = "auto"
+    ssh: SSHSpec = SSHSpec()
+    hosts: list[HostSpec] = Field(min_length=1)
+    model: ModelSpec
+    connector: ConnectorSpec = ConnectorSpec()
+    prefill: list[InstanceSpec] = Field(min_length=1)
+    decode: list[InstanceSpec] = Field(min_length=1)
+    proxy: ProxySpec | None = None
+    sim: SimSpec | None = None
+    #: where launch keeps pid files and logs on every host
+    state_dir: str = "/var/lib/ascend-pd"
+
+    def host(self, name: str) -> HostSpec:
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        raise KeyError(name)
+
+    @property
+    def instances(self) -> list[tuple[Literal["prefill", "decode"], InstanceSpec]]:
+        return [("prefill", i) for i in self.prefill] + [("decode", i) for i in self.decode]
