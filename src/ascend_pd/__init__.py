@@ -7,9 +7,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from ascend_pd.errors import AscendPDError  # noqa: E402
-from ascend_pd.spec import ClusterSpec, load_spec, parse_spec  # noqa: E402
-from ascend_pd.validate import ValidationReport, validate_spec  # noqa: E402
+from ascend_pd.errors import AscendPDError
+from ascend_pd.spec import ClusterSpec, load_spec, parse_spec
+from ascend_pd.validate import ValidationReport, validate_spec
 
 __all__ = [
     "AscendPDError",

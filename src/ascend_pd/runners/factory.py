@@ -84,7 +84,8 @@ def make_runner(
         cluster = Path(spec.sim.cluster).expanduser()
         if spec_dir is not None and not cluster.is_absolute():
             cluster = spec_dir / cluster
-        return make_sim_runner(cluster, host.name)
+        sim_runner: CommandRunner = make_sim_runner(cluster, host.name)
+        return sim_runner
     if backend == "local" or (backend == "auto" and is_local_address(host.address)):
         from ascend_pd.runners.local import LocalRunner
 
@@ -92,7 +93,7 @@ def make_runner(
     from ascend_pd.runners.ssh import SSHRunner
 
     ssh = spec.ssh
-    return SSHRunner(
+    ssh_runner: CommandRunner = SSHRunner(
         host.name,
         address=host.ssh.address or host.address,
         user=host.ssh.user or ssh.user,
@@ -104,6 +105,7 @@ def make_runner(
         use_agent=ssh.use_agent,
         env=host.env,
     )
+    return ssh_runner
 
 
 def runner_factory(

@@ -49,7 +49,8 @@ class LocalRunner(CommandRunner):
             raise RunnerError(
                 f"{self.host}: command not found: {argv[0]}",
                 host=self.host,
-                hint="Install the tool or give its full path in the spec (hosts[].hccn_tool / npu_smi).",
+                hint="Install the tool or give its full path in the spec "
+                "(hosts[].hccn_tool / npu_smi).",
             ) from exc
         except OSError as exc:
             raise RunnerError(f"{self.host}: cannot run {argv[0]}: {exc}", host=self.host) from exc

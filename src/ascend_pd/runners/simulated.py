@@ -50,7 +50,9 @@ class SimulatedRunner(CommandRunner):
     ) -> None:
         super().__init__(host)
         self._handler = handler
-        self._table = {k: (list(v) if isinstance(v, list) else [v]) for k, v in (table or {}).items()}
+        self._table = {
+            k: (list(v) if isinstance(v, list) else [v]) for k, v in (table or {}).items()
+        }
         self._lock = threading.Lock()
         self.calls: list[tuple[str, ...]] = []
 

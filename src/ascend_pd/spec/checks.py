@@ -88,16 +88,19 @@ def _check_instances(spec: ClusterSpec) -> list[Problem]:
                         f"(it has {host.devices})",
                         f"use devices from hosts[{names.index(host_name)}].devices",
                     ))
+                clashes: dict[str, list[int]] = {}
                 for dev in inst.devices:
                     key = (host_name, dev)
                     if key in owner and owner[key] != inst.name:
-                        out.append(Problem(
-                            (*base, "devices"),
-                            f"device {dev} on host '{host_name}' is already used by "
-                            f"instance '{owner[key]}'",
-                            "give each instance its own devices (ASCEND_RT_VISIBLE_DEVICES)",
-                        ))
+                        clashes.setdefault(owner[key], []).append(dev)
                     owner.setdefault(key, inst.name)
+                for other, devs in clashes.items():
+                    out.append(Problem(
+                        (*base, "devices"),
+                        f"device(s) {devs} on host '{host_name}' are already used by "
+                        f"instance '{other}'",
+                        "give each instance its own devices (ASCEND_RT_VISIBLE_DEVICES)",
+                    ))
             total = len(inst.hosts) * len(inst.devices)
             if inst.tp * inst.dp != total:
                 out.append(Problem(
