@@ -1,6 +1,6 @@
 """Locate data shipped with the package: templates/ and ranktable/.
 
-In a wheel they sit inside the package (pyproject force-include); in a source checkout or
+In a wheel they sit in ascend_pd/_data/ (pyproject force-include); in a source checkout or
 an editable install they are the top-level folders of the repository.
 """
 
@@ -15,7 +15,7 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 
 def data_dir(name: str) -> Path:
     """Return the directory of shipped data ``name`` ("templates" or "ranktable")."""
-    for candidate in (_PACKAGE_DIR / name, _PACKAGE_DIR.parent.parent / name):
+    for candidate in (_PACKAGE_DIR / "_data" / name, _PACKAGE_DIR.parent.parent / name):
         if candidate.is_dir():
             return candidate
     raise AscendPDError(
