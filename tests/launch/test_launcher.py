@@ -1,0 +1,110 @@
+"""The launcher against real processes on this machine (LocalRunner)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ascend_pd.launch.launcher import launch_units, read_log, status_units, stop_units
+from ascend_pd.launch.units import StateLayout, Unit
+from ascend_pd.runners.local import LocalRunner
+
+SERVER = r"""
+import http.server, sys, time, signal
+port = int(sys.argv[1]); delay = float(sys.argv[2])
+print("INFO starting fake server", flush=True)
+time.sleep(delay)
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.path == "/health" else 404); self.end_headers()
+    def log_message(self, *a): pass
+srv = http.server.HTTPServer(("127.0.0.1", port), H)
+print("INFO:     Application startup complete.", flush=True)
+srv.serve_forever()
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def unit(name: str, port: int, delay: float = 0.3, *, crash: bool = False) -> Unit:
+    return Unit(name=f"{name}@local", host="local", address="127.0.0.1", role="prefill",
+                instance=name, port=port,
+                files={f"{name}.sh": (_bash_script(port, delay, crash), 0o755)},
+                script=f"{name}.sh")
+
+
+def _bash_script(port: int, delay: float, crash: bool) -> str:
+    if crash:
+        return "#!/usr/bin/env bash\necho 'boom: ZMQError: Address already in use'\nexit 3\n"
+    code = SERVER.replace("\\", "\\\\")
+    return (f"#!/usr/bin/env bash\nset -euo pipefail\ncat > \"$0.py\" <<'PY'\n{code}PY\n"
+            f"exec {sys.executable} \"$0.py\" {port} {delay}\n")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> StateLayout:
+    return StateLayout(str(tmp_path / "state dir"))
+
+
+def test_launch_is_idempotent_status_and_stop_leave_nothing(layout: StateLayout) -> None:
+    runner = LocalRunner("local")
+    units = [unit("p0", free_port()), unit("d0", free_port(), delay=0.6)]
+    first = launch_units(units, lambda _h: runner, layout, ready_timeout_s=20)
+    assert [s.action for s in first] == ["started", "started"]
+    assert all(s.ready and s.error is None for s in first), first
+    again = launch_units(units, lambda _h: runner, layout, ready_timeout_s=20)
+    assert [s.action for s in again] == ["already running", "already running"]
+    assert [s.pid for s in again] == [s.pid for s in first]
+
+    status = status_units(units, lambda _h: runner, layout)
+    assert all(s.alive and s.ready for s in status)
+    assert "Application startup complete." in status[0].last_line
+    assert "Application startup complete." in read_log(runner, layout, units[0])
+
+    stopped = stop_units(units, lambda _h: runner, layout, grace_s=5)
+    assert [s.action for s in stopped] == ["stopped", "stopped"]
+    deadline = time.monotonic() + 5
+    while any(pid_alive(s.pid) for s in first if s.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(pid_alive(s.pid) for s in first if s.pid)
+    after = status_units(units, lambda _h: runner, layout)
+    assert not any(s.alive for s in after)
+    assert [s.action for s in stop_units(units, lambda _h: runner, layout)] == ["not-running"] * 2
+
+
+def test_crash_before_ready_reports_log_tail(layout: StateLayout) -> None:
+    runner = LocalRunner("local")
+    [state] = launch_units([unit("bad", free_port(), crash=True)], lambda _h: runner, layout,
+                           ready_timeout_s=10)
+    assert state.error is not None
+    assert "exited before becoming ready" in state.error
+    assert "Address already in use" in state.error
+    assert "ascend-pd diagnose" in state.error
+
+
+def test_ready_timeout(layout: StateLayout) -> None:
+    runner = LocalRunner("local")
+    u = unit("slow", free_port(), delay=30)
+    [state] = launch_units([u], lambda _h: runner, layout, ready_timeout_s=1.0)
+    try:
+        assert state.error is not None
+        assert "not ready after 1s" in state.error
+    finally:
+        stop_units([u], lambda _h: runner, layout, grace_s=2)
