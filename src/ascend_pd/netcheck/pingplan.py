@@ -1,0 +1,97 @@
+"""Which Prefill↔Decode device pairs to ping, and the pairs excluded by design.
+
+Modes (``--ping``):
+
+- ``full``: every prefill device pings every decode device, and every decode device pings every
+  prefill device back. Right for small clusters; the default while P×D ≤ 1024 pairs.
+- ``plane``: only same-index pairs (device i ↔ device i on every P/D host pair). Devices with the
+  same index sit on the same network plane in every documented addressing scheme, so this covers
+  each plane and each host pair with the fewest pings.
+- ``sample:N``: the ``plane`` pairs plus N more pairs drawn at random (seeded, so a re-run checks
+  the same pairs) from the rest of the matrix, both directions. ``auto`` on a large cluster is
+  ``sample:256``.
+
+The two dies of one A3 card never reach each other over RoCE (by design), so such pairs are
+listed as excluded, not pinged and never reported as faults.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from ascend_pd.errors import UsageError
+
+FULL_LIMIT: Final[int] = 1024
+AUTO_SAMPLE: Final[int] = 256
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    device: int
+    role: Literal["prefill", "decode"]
+
+
+@dataclass(frozen=True)
+class PingPair:
+    src: Endpoint
+    dst: Endpoint
+
+
+@dataclass(frozen=True)
+class PingPlan:
+    mode: str
+    pairs: list[PingPair]
+    excluded: list[tuple[PingPair, str]]
+
+
+def parse_mode(text: str) -> tuple[str, int]:
+    """``full`` | ``plane`` | ``sample:N`` | ``auto`` -> (mode, N)."""
+    if text in ("full", "plane", "auto"):
+        return text, 0
+    if text.startswith("sample:"):
+        try:
+            n = int(text.split(":", 1)[1])
+        except ValueError:
+            n = -1
+        if n >= 0:
+            return "sample", n
+    raise UsageError(f"unknown ping plan '{text}'", hint="use full, plane, sample:N or auto")
+
+
+def _by_design(a: Endpoint, b: Endpoint, soc: str) -> str | None:
+    if soc == "a3" and a.host == b.host and a.device // 2 == b.device // 2:
+        return f"dies {a.device} and {b.device} of one A3 card do not reach each other over RoCE"
+    return None
+
+
+def plan_pings(
+    prefill: list[Endpoint], decode: list[Endpoint], mode_text: str = "auto", *,
+    soc: str = "a2", seed: int = 0,
+) -> PingPlan:
+    """Build the directed ping list for ``mode_text`` (see the module docstring)."""
+    mode, n = parse_mode(mode_text)
+    if mode == "auto":
+        small = len(prefill) * len(decode) <= FULL_LIMIT
+        mode, n = ("full", 0) if small else ("sample", AUTO_SAMPLE)
+    matrix = [(p, d) for p in prefill for d in decode]
+    if mode == "full":
+        chosen = matrix
+    else:
+        chosen = [(p, d) for p, d in matrix if p.device == d.device]
+        if mode == "sample":
+            rest = [(p, d) for p, d in matrix if p.device != d.device]
+            chosen += random.Random(seed).sample(rest, min(n, len(rest)))
+    pairs: list[PingPair] = []
+    excluded: list[tuple[PingPair, str]] = []
+    for p, d in chosen:
+        for pair in (PingPair(p, d), PingPair(d, p)):
+            reason = _by_design(pair.src, pair.dst, soc)
+            if reason:
+                excluded.append((pair, reason))
+            else:
+                pairs.append(pair)
+    label = mode if mode != "sample" else f"sample:{n}"
+    return PingPlan(label, pairs, excluded)
