@@ -59,9 +59,11 @@ def test_seed_recipe_shape(tmp_path: Path) -> None:
     assert manifest["proxy"]["decode"] == ["192.0.2.32:8200"]
     prefill = (tmp_path / "prefill-0@node-p.sh").read_text()
     decode = (tmp_path / "decode-0@node-d.sh").read_text()
-    assert "--enforce-eager" in prefill and "--enforce-eager" not in decode
+    assert "--enforce-eager" in prefill
+    assert "--enforce-eager" not in decode
     assert '"graph_batch_sizes":[32]' in decode
-    assert "--tensor-parallel-size 16" in prefill and "--tensor-parallel-size 16" in decode
+    assert "--tensor-parallel-size 16" in prefill
+    assert "--tensor-parallel-size 16" in decode
 
 
 def test_check_detects_drift_and_is_clean_after_render(tmp_path: Path) -> None:
@@ -73,7 +75,8 @@ def test_check_detects_drift_and_is_clean_after_render(tmp_path: Path) -> None:
     script.write_text(script.read_text().replace("--port 8200", "--port 9999"))
     result = check_deploy(spec, tmp_path, "s.yaml")
     assert result.changed == ["decode-0@node0.sh"]
-    assert "-  --port 9999" in result.diff and "+  --port 8200" in result.diff
+    assert "-  --port 9999" in result.diff
+    assert "+  --port 8200" in result.diff
     os.chmod(tmp_path / "proxy@node0.sh", 0o644)
     render_deploy(spec, tmp_path, "s.yaml")
     os.chmod(tmp_path / "proxy@node0.sh", 0o644)

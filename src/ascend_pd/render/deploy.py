@@ -130,8 +130,10 @@ def render_files(
     """
     report = validate_spec(spec)
     if report.errors:
+        first = report.errors[0].line().removeprefix("error: ")
         raise SpecError(
-            f"spec '{spec.name}' has {len(report.errors)} P/D error(s); nothing rendered",
+            f"spec '{spec.name}': {first}; nothing rendered" if len(report.errors) == 1
+            else f"spec '{spec.name}' has {len(report.errors)} P/D errors; nothing rendered",
             hint="fix them (see `ascend-pd validate -c <spec>`) and render again",
             problems=[f.line() for f in report.errors])
     plan = build_plan(spec, python=python)
