@@ -135,3 +135,14 @@ def test_port_plan_reports_clashes_instead_of_moving_ports() -> None:
     [(first, second)] = plan.clashes()
     assert "API port of 'prefill-0'" in first.what
     assert "decode-0" in second.what
+
+
+def test_template_problems_become_render_errors_naming_the_template() -> None:
+    from ascend_pd.errors import RenderError
+    from ascend_pd.render.templates import render_template
+
+    with pytest.raises(RenderError, match=r"template 'nope\.sh\.j2' not found") as missing:
+        render_template("nope.sh.j2")
+    assert missing.value.exit_code == 6
+    with pytest.raises(RenderError, match=r"template 'proxy\.sh\.j2' could not be rendered"):
+        render_template("proxy.sh.j2")  # no context: StrictUndefined refuses
