@@ -74,3 +74,7 @@ def validate_spec(spec: ClusterSpec) -> ValidationReport:
     for check in CHECKS:
         report.findings.extend(check(spec))
     return report
+
+
+# The P/D checks live with the renderer (they share its plan); importing registers them.
+from ascend_pd.render import checks as _render_checks  # noqa: E402, F401

@@ -1,0 +1,277 @@
+"""P/D consistency checks, registered in ``ascend_pd.validate.CHECKS``.
+
+Each check is ``(spec) -> list[Finding]``; errors make a deployment fail (or silently
+misbehave) on real hardware, warnings are settings that are ignored or risky.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any, Final
+
+from ascend_pd.errors import SpecError
+from ascend_pd.render import versions as v
+from ascend_pd.render.args import PLAN_OWNED, arg_problems, flag_values
+from ascend_pd.render.plan import DeploymentPlan, build_plan, shared_hosts
+from ascend_pd.render.ports import plan_ports, random_range
+from ascend_pd.spec.models import ClusterSpec, InstanceSpec
+from ascend_pd.validate import CHECKS, Check, Finding
+
+_ENV_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: per-instance flags that must agree between prefill and decode, and their spec default
+_SHARED_FLAGS: Final = ("--model", "--served-model-name", "--kv-cache-dtype", "--block-size",
+                        "--quantization")
+
+
+def _instances(spec: ClusterSpec) -> Iterator[tuple[str, InstanceSpec]]:
+    for role, items in (("prefill", spec.prefill), ("decode", spec.decode)):
+        for i, inst in enumerate(items):
+            yield f"{role}[{i}]", inst
+
+
+def _version(spec: ClusterSpec) -> v.Version | None:
+    try:
+        return v.Version(spec.connector.vllm_ascend_version)
+    except SpecError:
+        return None
+
+
+def check_version(spec: ClusterSpec) -> list[Finding]:
+    """The version parses and ships the chosen connector."""
+    key = "connector.vllm_ascend_version"
+    version = _version(spec)
+    text = spec.connector.vllm_ascend_version
+    if version is None:
+        return [Finding("error", key, f"'{text}' is not a vllm-ascend version",
+                        "write the release tag, e.g. \"0.11.0\" or \"0.10.1rc1\"")]
+    kind = spec.connector.type
+    if v.connector_supported(kind, version):
+        return []
+    if kind == "llmdatadist":
+        return [Finding("error", "connector.type",
+                        f"vllm-ascend {text} has no LLMDataDist connector (it exists from "
+                        f"{v.LLMDD_FIRST} through 0.11.x)",
+                        "use type: mooncake, or a 0.11.x release for LLMDataDist")]
+    return [Finding("error", "connector.type",
+                    f"vllm-ascend {text} has no Mooncake connector (added in {v.MOONCAKE_FIRST})",
+                    "use type: llmdatadist, or vllm-ascend >= 0.10.1rc1")]
+
+
+def check_extra_args(spec: ClusterSpec) -> list[Finding]:
+    """extra_args are a well-formed argv and leave plan-owned flags alone."""
+    out: list[Finding] = []
+    for key, inst in _instances(spec):
+        for problem in arg_problems(inst.extra_args):
+            out.append(Finding("error", f"{key}.extra_args[{problem.index}]", problem.message,
+                               problem.hint))
+        for flag in flag_values(inst.extra_args):
+            if flag in PLAN_OWNED:
+                out.append(Finding("error", f"{key}.extra_args",
+                                   f"'{flag}' is set by the plan from {PLAN_OWNED[flag]}",
+                                   f"remove '{flag}' from extra_args and set it in the spec"))
+    return out
+
+
+def _effective(spec: ClusterSpec, inst: InstanceSpec) -> dict[str, str]:
+    model = spec.model
+    values = {"--model": model.path, "--served-model-name": model.served_name,
+              "--kv-cache-dtype": model.kv_cache_dtype,
+              "--block-size": str(model.block_size) if model.block_size else "default",
+              "--quantization": model.quantization}
+    for flag, value in flag_values(inst.extra_args).items():
+        if flag in values and value is not None:
+            values[flag] = value
+    return values
+
+
+def check_model_consistency(spec: ClusterSpec) -> list[Finding]:
+    """P and D serve the same model under the same name, with the same KV cache layout."""
+    out: list[Finding] = []
+    instances = list(_instances(spec))
+    first_key, first = instances[0]
+    reference = _effective(spec, first)
+    for key, inst in instances[1:]:
+        values = _effective(spec, inst)
+        for flag in _SHARED_FLAGS:
+            if values[flag] != reference[flag]:
+                out.append(Finding(
+                    "error", f"{key}.extra_args",
+                    f"{flag} is '{values[flag]}' here but '{reference[flag]}' on "
+                    f"'{first.name}' ({first_key}); prefill and decode must agree",
+                    f"set it once in model: instead of per-instance {flag}"))
+    return out
+
+
+def check_parallelism(spec: ClusterSpec) -> list[Finding]:
+    """P/D TP ratios the connector can transfer, and TP groups inside one host."""
+    out: list[Finding] = []
+    mooncake = spec.connector.type == "mooncake"
+    if mooncake:
+        for role, items in (("prefill", spec.prefill), ("decode", spec.decode)):
+            sizes = {(i.tp, i.dp) for i in items}
+            if len(sizes) > 1:
+                out.append(Finding(
+                    "error", role,
+                    f"{role} instances differ in tp/dp {sorted(sizes)}; Mooncake's "
+                    f"kv_connector_extra_config holds one {role} size",
+                    f"give every {role} instance the same tp and dp"))
+    for i, p in enumerate(spec.prefill):
+        for d in spec.decode:
+            key = f"prefill[{i}].tp"
+            pair = f"prefill '{p.name}' tp={p.tp}, decode '{d.name}' tp={d.tp}"
+            if p.tp < d.tp:
+                out.append(Finding("error", key, f"{pair}: prefill TP must be >= decode TP",
+                                   "D ranks pull from P ranks; raise P tp or lower D tp"))
+            elif mooncake and p.tp % d.tp:
+                out.append(Finding("error", key, f"{pair}: P tp must be a multiple of D tp",
+                                   "use e.g. P tp 8 with D tp 1, 2, 4 or 8"))
+            elif (not mooncake and spec.model.attention in ("gqa", "mha")
+                  and p.tp != d.tp):
+                out.append(Finding(
+                    "error", key,
+                    f"{pair}: LLMDataDist needs equal TP for {spec.model.attention} models",
+                    "use the same tp on prefill and decode (or attention: mla if it is MLA)"))
+    if not mooncake:
+        for key, inst in _instances(spec):
+            if inst.tp > len(inst.devices):
+                out.append(Finding(
+                    "error", f"{key}.tp",
+                    f"tp={inst.tp} spans hosts ({len(inst.devices)} devices per host); "
+                    "LLMDataDist keeps a TP group inside one host",
+                    "lower tp and use dp across hosts"))
+    return out
+
+
+def _walk_keys(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _walk_keys(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _walk_keys(item)
+
+
+def check_stale_settings(spec: ClusterSpec) -> list[Finding]:
+    """Env vars and flags this vllm-ascend version ignores (they fail silently)."""
+    version = _version(spec)
+    if version is None:
+        return []
+    out: list[Finding] = []
+    rpc_env = v.rpc_port_env(version)
+    text = version.text
+    envs = [(f"hosts[{i}].env", h.env) for i, h in enumerate(spec.hosts)]
+    envs += [(f"{key}.env", inst.env) for key, inst in _instances(spec)]
+    for key, env in envs:
+        for name in env:
+            if not _ENV_NAME.match(name):
+                out.append(Finding("error", key, f"'{name}' is not an environment variable name",
+                                   "use letters, digits and _ (not starting with a digit)"))
+            elif name in (v.OLD_RPC_ENV, v.NEW_RPC_ENV) and name != rpc_env:
+                out.append(Finding(
+                    "error", f"{key}.{name}",
+                    f"vllm-ascend {text} reads {rpc_env}, so {name} is silently ignored and "
+                    "every instance binds the default 5557",
+                    "remove it; the renderer sets the right variable from connector.rpc_port_base"))
+            elif name == rpc_env:
+                out.append(Finding(
+                    "warning", f"{key}.{name}",
+                    "overrides the port plan; instances sharing a host may get the same range",
+                    "remove it and set connector.rpc_port_base instead"))
+            elif name == "VLLM_USE_V1" and version >= v.Version(v.USE_V1_REMOVED):
+                out.append(Finding("warning", f"{key}.{name}",
+                                   f"VLLM_USE_V1 is ignored by vllm-ascend {text} (V1 only)",
+                                   "remove it"))
+            elif name == "PHYSICAL_DEVICES" and (
+                    spec.connector.type == "llmdatadist" or version >= v.Version("0.11.0rc1")):
+                out.append(Finding("warning", f"{key}.{name}",
+                                   f"PHYSICAL_DEVICES is not read by this setup ({text})",
+                                   "remove it; ASCEND_RT_VISIBLE_DEVICES selects the devices"))
+    if not v.needs_ascend_direct(version) or spec.connector.type != "mooncake":
+        for key, inst in _instances(spec):
+            if ("use_ascend_direct" in _walk_keys(inst.additional_config)
+                    or any("use_ascend_direct" in a for a in inst.extra_args)):
+                out.append(Finding(
+                    "warning", key,
+                    f"use_ascend_direct only applies to Mooncake on 0.11.x (this is {text})",
+                    "remove it; the renderer adds it where the version needs it"))
+    if (spec.connector.abort_request_timeout_s is not None
+            and v.abort_timeout_env(spec.connector.type, version) is None):
+        out.append(Finding(
+            "warning", "connector.abort_request_timeout_s",
+            f"vllm-ascend {text} has no P-side KV expiry for LLMDataDist; blocks of requests "
+            "whose decode fails are never freed", "use vllm-ascend >= 0.11.0rc0"))
+    return out
+
+
+def check_ports(spec: ClusterSpec) -> list[Finding]:
+    """The whole port plan is clash-free and Mooncake stays clear of the random range."""
+    out: list[Finding] = []
+    plan = plan_ports(spec)
+    for first, second in plan.clashes():
+        out.append(Finding("error", second.key,
+                           f"{second.label()} overlaps {first.label()}",
+                           f"move {second.key} or {first.key}"))
+    for claim in plan.claims:
+        if claim.end - 1 > 65535:
+            out.append(Finding("error", claim.key, f"{claim.label()} goes past port 65535",
+                               "lower the base port"))
+        if "Mooncake" in claim.what:
+            low, high = random_range(spec, spec.host(claim.host))
+            if claim.start < high and low < claim.end:
+                out.append(Finding(
+                    "error", claim.key,
+                    f"{claim.label()} is inside the transfer engine's random range "
+                    f"{low}-{high - 1}", f"set connector.kv_port_base >= {high}"))
+    return out
+
+
+def proxy_findings(plan: DeploymentPlan) -> list[Finding]:
+    """The proxy targets exactly the API-serving (DP head) processes."""
+    if plan.proxy is None:
+        return [Finding("warning", "proxy", "no proxy: clients must run the P→D hand-off",
+                        "add proxy: {host: <host>, port: 8000}")]
+    serving = {f"{p.role}:{p.address}:{p.api_port}" for p in plan.processes if p.head}
+    out = []
+    for role, targets in (("prefill", plan.proxy.prefill), ("decode", plan.proxy.decode)):
+        for target in targets:
+            address, _, port = target.rpartition(":")
+            if f"{role}:{address.strip('[]')}:{port}" not in serving:
+                out.append(Finding("error", "proxy", f"{role} target {target} has no API "
+                                   "server (a headless DP host or no instance)",
+                                   "point the proxy only at DP-head hosts"))
+        if not targets:
+            out.append(Finding("error", "proxy", f"the proxy has no {role} target",
+                               f"add a {role} instance"))
+    return out
+
+
+def check_proxy(spec: ClusterSpec) -> list[Finding]:
+    """See :func:`proxy_findings` (on the plan built from ``spec``)."""
+    if _version(spec) is None:
+        return []
+    return proxy_findings(build_plan(spec, python="python3"))
+
+
+def check_same_host(spec: ClusterSpec) -> list[Finding]:
+    """Hosts running both P and D keep HCCL_INTRA_ROCE_ENABLE=1 (#4866)."""
+    out = []
+    shared = shared_hosts(spec)
+    for key, inst in _instances(spec):
+        value = inst.env.get("HCCL_INTRA_ROCE_ENABLE")
+        if value not in (None, "1") and shared.intersection(inst.hosts):
+            out.append(Finding("error", f"{key}.env.HCCL_INTRA_ROCE_ENABLE",
+                               f"is '{value}' but prefill and decode share a host",
+                               "remove it; the renderer sets 1 on shared hosts"))
+    return out
+
+
+ALL_CHECKS: Final[tuple[Check, ...]] = (
+    check_version, check_extra_args, check_model_consistency, check_parallelism,
+    check_stale_settings, check_ports, check_proxy, check_same_host,
+)
+
+for _check in ALL_CHECKS:
+    if _check not in CHECKS:
+        CHECKS.append(_check)

@@ -1,0 +1,220 @@
+"""The deployment plan: pure computation of what runs where, from a spec.
+
+One :class:`ProcessPlan` per (instance, host): role, DP layout (size-local, start rank,
+head or headless), visible devices, environment, the server argv and kv-transfer-config.
+Templates only print these values; everything a test might assert is computed here.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final
+
+from ascend_pd.render.docker import docker_argv
+from ascend_pd.render.ports import PortPlan, dp_local, plan_ports
+from ascend_pd.render.serve import Role, kv_transfer_config, sim_argv, vllm_argv
+from ascend_pd.render.versions import Version, abort_timeout_env, rpc_port_env
+from ascend_pd.spec.models import ClusterSpec, HostSpec, InstanceSpec
+
+#: HCCL_BUFFSIZE (MB) per role when the spec does not say: D's EP all-to-all needs more.
+DEFAULT_HCCL_BUFFSIZE: Final[dict[str, int]] = {"prefill": 256, "decode": 1024}
+ALLOC_CONF: Final[str] = "expandable_segments:True"
+
+
+@dataclass(frozen=True)
+class ProcessPlan:
+    """One server process: an instance's share of one host."""
+
+    role: Role
+    instance: str
+    host: str
+    address: str
+    head: bool
+    dp_size: int
+    dp_size_local: int
+    dp_start_rank: int
+    devices: list[int]
+    env: dict[str, str]
+    #: the real ``vllm serve`` argv (also recorded in sim mode, for reference)
+    argv: list[str]
+    kv_transfer_config: dict[str, Any]
+    bind: str
+    #: sim mode: arguments after ``python -m ascend_pd.simserver`` (None = placeholder)
+    sim_argv: list[str] | None
+    #: ``docker run … IMAGE`` prefix, or None for runtime: host (always None in sim mode)
+    docker_argv: list[str] | None
+    log: str
+    pid: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.instance}@{self.host}"
+
+    @property
+    def serving(self) -> str:
+        """``api`` for the DP head (serves HTTP), ``headless`` for the others."""
+        return "api" if self.head else "headless"
+
+    @property
+    def api_port(self) -> int | None:
+        return int(self.argv[self.argv.index("--port") + 1]) if self.head else None
+
+    @property
+    def visible_devices(self) -> str:
+        return self.env["ASCEND_RT_VISIBLE_DEVICES"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "name": self.name, "serving": self.serving,
+                "api_port": self.api_port}
+
+
+@dataclass(frozen=True)
+class ProxyPlan:
+    """The P→D proxy: where it runs and which API servers it balances."""
+
+    host: str
+    address: str
+    port: int
+    #: arguments after ``ascend-pd proxy``
+    args: list[str]
+    prefill: list[str]
+    decode: list[str]
+    log: str
+    pid: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class DeploymentPlan:
+    """Everything ``render`` writes and ``launch`` starts, in start order."""
+
+    name: str
+    connector: str
+    vllm_ascend_version: str
+    sim: bool
+    python: str
+    processes: list[ProcessPlan] = field(default_factory=list)
+    proxy: ProxyPlan | None = None
+    ports: PortPlan = field(default_factory=PortPlan)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "connector": self.connector,
+                "vllm_ascend_version": self.vllm_ascend_version, "sim": self.sim,
+                "processes": [p.to_dict() for p in self.processes],
+                "proxy": self.proxy.to_dict() if self.proxy else None,
+                "ports": self.ports.to_dict()}
+
+
+def endpoint(address: str, port: int) -> str:
+    """``host:port`` with IPv6 addresses bracketed."""
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+def shared_hosts(spec: ClusterSpec) -> set[str]:
+    """Hosts that run both a prefill and a decode process (need HCCL_INTRA_ROCE_ENABLE=1)."""
+    p_hosts = {h for inst in spec.prefill for h in inst.hosts}
+    return p_hosts & {h for inst in spec.decode for h in inst.hosts}
+
+
+def _env(
+    spec: ClusterSpec, role: Role, inst: InstanceSpec, host: HostSpec, ports: PortPlan,
+    version: Version, shared: set[str],
+) -> dict[str, str]:
+    env = {
+        "HCCL_IF_IP": host.address,
+        # Always explicit: the LLMDataDist connector matches the ranktable server_id
+        # against vLLM's get_ip(), which otherwise follows the default route.
+        "VLLM_HOST_IP": host.address,
+        "GLOO_SOCKET_IFNAME": host.nic,
+        "TP_SOCKET_IFNAME": host.nic,
+        "HCCL_SOCKET_IFNAME": host.nic,
+        # Exact comma-separated string: the connector compares device ids as strings.
+        "ASCEND_RT_VISIBLE_DEVICES": ",".join(str(d) for d in inst.devices),
+        "OMP_PROC_BIND": "false",
+        "OMP_NUM_THREADS": str(inst.omp_num_threads),
+        "HCCL_BUFFSIZE": str(inst.hccl_buffsize or DEFAULT_HCCL_BUFFSIZE[role]),
+        "PYTORCH_NPU_ALLOC_CONF": ALLOC_CONF,
+    }
+    inst_ports = ports.instances[inst.name]
+    if spec.connector.type == "llmdatadist":
+        env["DISAGGREGATED_PREFILL_RANK_TABLE_PATH"] = spec.connector.ranktable_path
+        env[rpc_port_env(version)] = str(inst_ports.rpc_base)
+    abort = abort_timeout_env(spec.connector.type, version)
+    if abort is not None:
+        env[abort[0]] = str(spec.connector.abort_request_timeout_s or abort[1])
+    if host.name in shared:
+        env["HCCL_INTRA_ROCE_ENABLE"] = "1"
+    return {**env, **host.env, **inst.env}
+
+
+def build_plan(spec: ClusterSpec, *, python: str | None = None) -> DeploymentPlan:
+    """Compute the deployment plan of ``spec``.
+
+    Args:
+        spec: a loaded, structurally valid spec.
+        python: sim mode: the interpreter the launch scripts run the simulated server with
+            (default: this process's ``sys.executable``).
+    """
+    version = Version(spec.connector.vllm_ascend_version)
+    ports = plan_ports(spec)
+    shared = shared_hosts(spec)
+    sim = spec.sim is not None
+    plan = DeploymentPlan(spec.name, spec.connector.type, version.text, sim,
+                          python or sys.executable, ports=ports)
+    run_dir = posixpath.join(spec.state_dir, "run")
+    log_dir = posixpath.join(spec.state_dir, "logs")
+    for role, inst in spec.instances:
+        head = spec.host(inst.head)
+        local = dp_local(inst)
+        kv_config = kv_transfer_config(spec, role, inst, ports.instances[inst.name], version)
+        for j, host_name in enumerate(inst.hosts):
+            host = spec.host(host_name)
+            env = _env(spec, role, inst, host, ports, version, shared)
+            # Real servers listen everywhere (the recipes' 0.0.0.0); simulated ones bind the
+            # host address so several simulated hosts can share one machine.
+            bind = host.address if sim else "0.0.0.0"
+            argv = vllm_argv(spec, role, inst, head_address=head.address,
+                             start_rank=j * local, local=local, headless=j > 0, bind=bind,
+                             kv_config=kv_config)
+            name = f"{inst.name}@{host.name}"
+            plan.processes.append(ProcessPlan(
+                role=role, instance=inst.name, host=host.name, address=host.address,
+                head=j == 0, dp_size=inst.dp, dp_size_local=local, dp_start_rank=j * local,
+                devices=list(inst.devices), env=env, argv=argv, kv_transfer_config=kv_config,
+                bind=bind,
+                sim_argv=sim_argv(spec, role, inst, bind=bind) if sim and j == 0 else None,
+                docker_argv=(docker_argv(spec, host, inst.name, list(env))
+                             if host.runtime == "docker" and not sim else None),
+                log=posixpath.join(log_dir, f"{name}.log"),
+                pid=posixpath.join(run_dir, f"{name}.pid"),
+            ))
+    if spec.proxy is not None:
+        plan.proxy = _proxy(spec, plan.processes, run_dir, log_dir)
+    return plan
+
+
+def _proxy(
+    spec: ClusterSpec, processes: list[ProcessPlan], run_dir: str, log_dir: str
+) -> ProxyPlan:
+    assert spec.proxy is not None
+    proxy = spec.proxy
+    # Only DP heads run an API server; a headless host has nothing listening (§8.5 #1).
+    targets = {role: [endpoint(p.address, p.api_port) for p in processes
+                      if p.role == role and p.api_port is not None]
+               for role in ("prefill", "decode")}
+    args = ["--host", proxy.bind, "--port", str(proxy.port)]
+    for role in ("prefill", "decode"):
+        for target in targets[role]:
+            args += [f"--{role}", target]
+    args += ["--policy-prefill", proxy.policy_prefill, "--policy-decode", proxy.policy_decode]
+    if proxy.admin_token_env:
+        args += ["--admin-token-env", proxy.admin_token_env]
+    name = f"proxy@{proxy.host}"
+    return ProxyPlan(host=proxy.host, address=spec.host(proxy.host).address, port=proxy.port,
+                     args=args, prefill=targets["prefill"], decode=targets["decode"],
+                     log=posixpath.join(log_dir, f"{name}.log"),
+                     pid=posixpath.join(run_dir, f"{name}.pid"))

@@ -1,0 +1,140 @@
+"""The full port plan of a deployment: every listener on every host, as ranges.
+
+Listeners per instance:
+
+* the API port (DP head host only) and the DP RPC port (head host, dp > 1);
+* LLMDataDist: each worker binds ``VLLM_ASCEND_LLMDD_RPC_PORT + local_dp_rank*tp + tp_rank``,
+  so an instance holds ``[base, base + dp_local*tp)`` on each of its hosts;
+* Mooncake: each worker binds ``kv_port + global_dp_rank*tp + tp_rank``, so a host running DP
+  ranks ``[start, start + dp_local)`` holds ``[kv_port + start*tp, kv_port + (start+dp_local)*tp)``.
+
+Instances get bases ``stride`` apart (a multiple of 100, like the reference recipes' 5559/5659
+and 36000/36100/36200), so instances sharing a host never overlap. Mooncake's transfer engine
+also picks random ports in ``[20000, 20000 + npus*1000)``; kv ranges must stay clear of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Final
+
+from ascend_pd.spec.models import ClusterSpec, HostSpec, InstanceSpec
+
+RANDOM_RANGE_START: Final[int] = 20000
+_NPUS_PER_HOST: Final[dict[str, int]] = {"a2": 8, "a3": 16}
+
+
+@dataclass(frozen=True)
+class PortClaim:
+    """A half-open port range ``[start, end)`` one process listens on, on one host."""
+
+    host: str
+    start: int
+    end: int
+    what: str
+    #: the spec key a user changes to move it
+    key: str
+
+    def overlaps(self, other: PortClaim) -> bool:
+        return self.host == other.host and self.start < other.end and other.start < self.end
+
+    def label(self) -> str:
+        span = str(self.start) if self.end == self.start + 1 else f"{self.start}-{self.end - 1}"
+        return f"{self.what} ({span} on '{self.host}')"
+
+
+@dataclass(frozen=True)
+class InstancePorts:
+    """The ports of one instance (the same numbers on every host it runs on)."""
+
+    api: int
+    dp_rpc: int | None
+    #: LLMDataDist metadata RPC base (VLLM_ASCEND_LLMDD_RPC_PORT), else None
+    rpc_base: int | None
+    #: Mooncake kv_port (handshake base), else None
+    kv_port: int | None
+
+
+@dataclass
+class PortPlan:
+    """Every port claim of the deployment, plus the per-instance numbers."""
+
+    instances: dict[str, InstancePorts] = field(default_factory=dict)
+    claims: list[PortClaim] = field(default_factory=list)
+    proxy: int | None = None
+
+    def clashes(self) -> list[tuple[PortClaim, PortClaim]]:
+        """Pairs of claims that overlap on the same host (first claim first)."""
+        out: list[tuple[PortClaim, PortClaim]] = []
+        for i, first in enumerate(self.claims):
+            out.extend((first, second) for second in self.claims[i + 1:]
+                       if first.overlaps(second))
+        return out
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "instances": {name: asdict(p) for name, p in self.instances.items()},
+            "proxy": self.proxy,
+            "claims": [asdict(c) for c in self.claims],
+        }
+
+
+def stride(width: int) -> int:
+    """Distance between two instances' bases: ``width`` rounded up to a multiple of 100."""
+    return max(100, -(-width // 100) * 100)
+
+
+def npus_per_host(spec: ClusterSpec, host: HostSpec) -> int:
+    """NPUs the transfer engine counts on ``host`` (hardware default or more if listed)."""
+    return max(_NPUS_PER_HOST[spec.hardware], len(host.devices))
+
+
+def random_range(spec: ClusterSpec, host: HostSpec) -> tuple[int, int]:
+    """AscendDirectTransport's random port range ``[20000, 20000 + npus*1000)`` on ``host``."""
+    return RANDOM_RANGE_START, RANDOM_RANGE_START + npus_per_host(spec, host) * 1000
+
+
+def dp_local(inst: InstanceSpec) -> int:
+    """DP ranks per host of ``inst`` (DP is split evenly over its hosts)."""
+    return max(1, inst.dp // len(inst.hosts))
+
+
+def plan_ports(spec: ClusterSpec) -> PortPlan:
+    """Compute every listener of ``spec``; clashes are reported, never silently moved."""
+    plan = PortPlan()
+    llmdd = spec.connector.type == "llmdatadist"
+    rpc_next = spec.connector.rpc_port_base
+    kv_next = spec.connector.kv_port_base
+    for role, instances in (("prefill", spec.prefill), ("decode", spec.decode)):
+        for i, inst in enumerate(instances):
+            key = f"{role}[{i}]"
+            local = dp_local(inst)
+            rpc_base = kv_port = None
+            if llmdd:
+                rpc_base, rpc_next = rpc_next, rpc_next + stride(local * inst.tp)
+            else:
+                kv_port, kv_next = kv_next, kv_next + stride(inst.dp * inst.tp)
+            ports = InstancePorts(api=inst.port, dp_rpc=inst.dp_rpc_port if inst.dp > 1 else None,
+                                  rpc_base=rpc_base, kv_port=kv_port)
+            plan.instances[inst.name] = ports
+            plan.claims.append(PortClaim(inst.head, inst.port, inst.port + 1,
+                                         f"the API port of '{inst.name}'", f"{key}.port"))
+            if ports.dp_rpc is not None:
+                plan.claims.append(PortClaim(inst.head, ports.dp_rpc, ports.dp_rpc + 1,
+                                             f"the DP RPC port of '{inst.name}'",
+                                             f"{key}.dp_rpc_port"))
+            for j, host in enumerate(inst.hosts):
+                if rpc_base is not None:
+                    plan.claims.append(PortClaim(
+                        host, rpc_base, rpc_base + local * inst.tp,
+                        f"the LLMDataDist RPC range of '{inst.name}'", "connector.rpc_port_base"))
+                if kv_port is not None:
+                    first = kv_port + j * local * inst.tp
+                    plan.claims.append(PortClaim(
+                        host, first, first + local * inst.tp,
+                        f"the Mooncake kv_port range of '{inst.name}'", "connector.kv_port_base"))
+    if spec.proxy is not None:
+        plan.proxy = spec.proxy.port
+        plan.claims.append(PortClaim(spec.proxy.host, spec.proxy.port, spec.proxy.port + 1,
+                                     "the proxy port", "proxy.port"))
+    return plan

@@ -1,0 +1,1 @@
+"""Tests of `ascend-pd render` and the P/D validation checks."""
