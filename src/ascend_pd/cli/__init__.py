@@ -53,9 +53,18 @@ def cli(ctx: click.Context, verbose: int) -> None:
 
 def _register() -> None:
     # One module per command; each exposes `command`.
-    from ascend_pd.cli import init_cmd, render_cmd, validate_cmd
+    from ascend_pd.cli import (
+        init_cmd,
+        launch_cmd,
+        logs_cmd,
+        render_cmd,
+        status_cmd,
+        stop_cmd,
+        validate_cmd,
+    )
 
-    for module in (init_cmd, validate_cmd, render_cmd):
+    for module in (init_cmd, validate_cmd, render_cmd, launch_cmd, status_cmd, stop_cmd,
+                   logs_cmd):
         cli.add_command(module.command)
 
 

@@ -219,8 +219,9 @@ def read_log(runner: CommandRunner, layout: StateLayout, unit: Unit, *, lines: i
 def follow_log(runner: CommandRunner, layout: StateLayout, unit: Unit,
                emit: Callable[[str], None], *, poll_s: float = 0.5,
                until: Callable[[], bool] = lambda: False) -> None:
-    """Stream new log bytes to ``emit`` until ``until()`` is true (Ctrl-C from the CLI)."""
-    offset = 1
+    """Stream log bytes appended from now on to ``emit`` until ``until()`` is true."""
+    size = runner.run(["stat", "-c", "%s", layout.log_file(unit)], timeout=15)
+    offset = int(size.stdout.strip() or 0) + 1 if size.ok else 1
     while not until():
         result = runner.run(remote.sh(remote.READ_FROM, layout.log_file(unit), str(offset)),
                             timeout=15)

@@ -1,0 +1,42 @@
+"""`ascend-pd status`: what runs where, alive and ready."""
+
+from __future__ import annotations
+
+import click
+
+from ascend_pd.cli.output import finish, table
+from ascend_pd.cli.session import Session, backend_option, common, pass_session, spec_option
+from ascend_pd.launch import api
+from ascend_pd.runners.factory import runner_factory
+from ascend_pd.runners.fanout import RunnerPool
+
+
+def _uptime(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    minutes, sec = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{sec:02d}s"
+
+
+@click.command("status")
+@spec_option
+@backend_option
+@click.option("--role", type=click.Choice(["prefill", "decode", "proxy", "all"]), default="all")
+@click.option("--host", help="Only this spec host.")
+@common
+@pass_session
+def command(session: Session, role: str, host: str | None) -> None:
+    """Show host, role, pid, alive, ready, port, uptime and last log line of every instance."""
+    spec = session.spec()
+    with RunnerPool(runner_factory(spec, session.resolved_backend(),
+                                   spec_dir=session.spec_dir)) as pool:
+        states = api.status(spec, pool.get, role=role, host=host)  # type: ignore[arg-type]
+    rows = [(s.name, s.host, s.role, s.pid or "", "yes" if s.alive else "no",
+             "yes" if s.ready else "no", s.port or "-", _uptime(s.uptime_s),
+             (s.error or s.last_line)[:60]) for s in states]
+    text = table(["instance", "host", "role", "pid", "alive", "ready", "port", "uptime",
+                  "last log line"], rows)
+    ok = all(s.ready for s in states)
+    finish(session.json, "status", {"ok": ok, "units": [s.to_dict() for s in states]}, text,
+           0 if ok else 1)

@@ -1,0 +1,34 @@
+"""`ascend-pd stop`: SIGTERM, grace period, SIGKILL; proxy first."""
+
+from __future__ import annotations
+
+import click
+
+from ascend_pd.cli.output import finish, table
+from ascend_pd.cli.session import Session, backend_option, common, pass_session, spec_option
+from ascend_pd.launch import api
+from ascend_pd.runners.factory import runner_factory
+from ascend_pd.runners.fanout import RunnerPool
+
+
+@click.command("stop")
+@spec_option
+@backend_option
+@click.option("--role", type=click.Choice(["prefill", "decode", "proxy", "all"]), default="all",
+              show_default=True)
+@click.option("--host", help="Only this spec host.")
+@click.option("--grace", "grace_s", type=int, default=20, show_default=True,
+              help="Seconds between SIGTERM and SIGKILL.")
+@common
+@pass_session
+def command(session: Session, role: str, host: str | None, grace_s: int) -> None:
+    """Stop instances (whole process groups, so no orphans are left)."""
+    spec = session.spec()
+    with RunnerPool(runner_factory(spec, session.resolved_backend(),
+                                   spec_dir=session.spec_dir)) as pool:
+        states = api.stop(spec, pool.get, role=role, host=host,  # type: ignore[arg-type]
+                          grace_s=grace_s)
+    rows = [(s.name, s.host, s.role, s.action, s.pid or "", s.error or "") for s in states]
+    ok = not any(s.error for s in states)
+    finish(session.json, "stop", {"ok": ok, "units": [s.to_dict() for s in states]},
+           table(["instance", "host", "role", "result", "pid", "error"], rows), 0 if ok else 1)
