@@ -63,6 +63,8 @@ class DeviceFaults(_Model):
     #: commands that never answer (HANG_KINDS); the caller's timeout must fire
     hang: list[str] = Field(default_factory=list)
     ping_loss: list[PingLoss] = Field(default_factory=list)
+    #: field values replaced by `ascend-pd sim fault`, restored by `--clear`
+    saved: dict[str, str | int | bool | None] = Field(default_factory=dict)
 
 
 class SimDevice(_Model):
