@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from typing import Any
@@ -51,20 +52,22 @@ def cli(ctx: click.Context, verbose: int) -> None:
                         stream=sys.stderr)
 
 
-def _register() -> None:
-    # One module per command; each exposes `command`.
-    from ascend_pd.cli import (
-        init_cmd,
-        launch_cmd,
-        logs_cmd,
-        render_cmd,
-        status_cmd,
-        stop_cmd,
-        validate_cmd,
-    )
+#: One module per command, each exposing `command` (listed one per line: merges stay trivial).
+COMMAND_MODULES = (
+    "init_cmd",
+    "validate_cmd",
+    "render_cmd",
+    "launch_cmd",
+    "status_cmd",
+    "stop_cmd",
+    "logs_cmd",
+    "sim_cmd",
+)
 
-    for module in (init_cmd, validate_cmd, render_cmd, launch_cmd, status_cmd, stop_cmd,
-                   logs_cmd):
+
+def _register() -> None:
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"ascend_pd.cli.{name}")
         cli.add_command(module.command)
 
 

@@ -1,0 +1,258 @@
+"""The sim cluster file: every simulated host's SoC, devices, addressing, state and faults.
+
+A YAML file of :class:`SimCluster`. It is the *initial* state; what set commands change
+(``-tls -s``, ``-ip -s``, ...) and fault counters live in ``<file>.state/`` (see
+``ascend_pd.sim.state``) so that separate processes agree.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Final, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ascend_pd.errors import SpecError
+from ascend_pd.fsutil import atomic_write_text
+from ascend_pd.npusmi.soc import sdid_encode
+
+Soc = Literal["a2", "a3"]
+LinkState = Literal["UP", "DOWN"]
+NetHealthState = Literal[
+    "Success", "Socket fail", "Receive timeout", "Unreachable", "Time exceeded", "Fault",
+    "Init", "Thread error", "Detect ip set", "Unknown",
+]
+#: hccn_tool attrs a hang fault can name ("*" = every command of the device).
+HANG_KINDS: Final[tuple[str, ...]] = (
+    "*", "ip", "vnic", "link", "net_health", "netdetect", "gateway", "tls", "lldp", "ping",
+    "hccs_ping",
+)
+# PCIe bus ids in the order the [V] captures list them.
+_A2_BUS: Final[tuple[str, ...]] = ("C1", "C2", "81", "82", "01", "02", "41", "42")
+_A3_BUS: Final[tuple[str, ...]] = ("9D", "9F", "99", "9B", "95", "97", "91", "93",
+                                   "8D", "8F", "89", "8B", "85", "87", "81", "83")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Latency(_Model):
+    """Added wall time per command kind, in seconds."""
+
+    query_s: float = Field(0.0, ge=0)
+    ping_s: float = Field(0.0, ge=0)
+    #: how long set commands hold hccn_tool's lock (a concurrent caller sees "busy")
+    set_s: float = Field(0.0, ge=0)
+
+
+class PingLoss(_Model):
+    """Packets lost when this device pings ``address`` (RoCE or HCCS)."""
+
+    address: str
+    lost: int = Field(3, ge=1)
+
+
+class DeviceFaults(_Model):
+    """Injected misbehaviour of one device."""
+
+    #: the next N hccn_tool calls on this device answer "hccn_tool is busy"
+    busy_calls: int = Field(0, ge=0)
+    #: commands that never answer (HANG_KINDS); the caller's timeout must fire
+    hang: list[str] = Field(default_factory=list)
+    ping_loss: list[PingLoss] = Field(default_factory=list)
+    #: field values replaced by `ascend-pd sim fault`, restored by `--clear`
+    saved: dict[str, str | int | bool | None] = Field(default_factory=dict)
+
+
+class SimDevice(_Model):
+    """One NPU chip: ids, RoCE/vNIC addressing, TLS, link, health, LLDP and faults."""
+
+    phy_id: int = Field(ge=0, le=99)
+    card: int = Field(ge=0)
+    chip: int = Field(0, ge=0, le=1)
+    ip: str | None = None
+    netmask: str = "255.255.255.0"
+    gateway: str | None = None
+    netdetect: str | None = None
+    vnic_ip: str | None = None
+    vnic_netmask: str = "255.255.255.0"
+    vnic_link: LinkState = "UP"
+    tls_switch: int = Field(0, ge=0, le=1)
+    tls_preconfigured: int = Field(1, ge=0, le=1)
+    has_certificate: bool = True
+    link: LinkState = "UP"
+    net_health: NetHealthState = "Success"
+    lldp_port: str | None = None
+    lldp_system_name: str | None = None
+    #: SDID override; by default derived from the host's server_index, card and die
+    sdid: int | None = None
+    bus_id: str = "0000:00:00.0"
+    health: str = "OK"
+    #: npu-smi info metrics (die 1 of an A3 card prints "-" for power whatever this says)
+    power_w: float = 95.0
+    temp_c: int = 38
+    hbm_used_mb: int = 3400
+    hbm_total_mb: int = 65536
+    latency: Latency = Field(default_factory=Latency)
+    faults: DeviceFaults = Field(default_factory=DeviceFaults)
+
+    def subnet(self) -> ipaddress.IPv4Network | None:
+        if self.ip is None:
+            return None
+        return ipaddress.IPv4Network(f"{self.ip}/{self.netmask}", strict=False)
+
+
+class Firmware(_Model):
+    """Older-firmware strings, so parsers can be tested against both spellings."""
+
+    socket_failed: bool = False
+    tls_without_preconfigured: bool = False
+    netdetect_address_label: bool = False
+
+
+class SimHost(_Model):
+    """One simulated NPU server."""
+
+    name: str = Field(min_length=1)
+    address: str
+    soc: Soc = "a2"
+    npu_smi_version: str = "24.1.0.3"
+    #: npu-smi Name column on A2 (910B1..910B4); A3 always prints Ascend910
+    chip_name: str = "910B3"
+    #: A3 board NPU Name (SoC Ascend910_9392)
+    npu_name: str = "9392"
+    firmware_version: str = "7.5.0.1.129"
+    server_index: int = Field(0, ge=0, le=47)
+    super_pod_id: int = Field(0, ge=0)
+    super_pod_size: int = 384
+    #: -hccs_ping works only on SuperPoD / A+X / A+K boards; default: A3 yes, A2 no
+    hccs_ping_supported: bool | None = None
+    #: False: set commands fail with "permission denied" (exit 12)
+    root: bool = True
+    firmware: Firmware = Field(default_factory=Firmware)
+    latency: Latency = Field(default_factory=Latency)
+    devices: list[SimDevice]
+
+    @model_validator(mode="after")
+    def _unique_devices(self) -> SimHost:
+        ids = [d.phy_id for d in self.devices]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"host {self.name}: device phy ids repeat")
+        return self
+
+    @property
+    def hccs_supported(self) -> bool:
+        return self.soc == "a3" if self.hccs_ping_supported is None else self.hccs_ping_supported
+
+    def device(self, phy_id: int) -> SimDevice | None:
+        return next((d for d in self.devices if d.phy_id == phy_id), None)
+
+    def sdid(self, dev: SimDevice) -> int:
+        if dev.sdid is not None:
+            return dev.sdid
+        return sdid_encode(self.server_index, min(dev.card, 7), dev.chip)
+
+
+class SimCluster(_Model):
+    """The whole simulated cluster."""
+
+    version: Literal[1] = 1
+    hosts: list[SimHost] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_hosts(self) -> SimCluster:
+        names = [h.name for h in self.hosts]
+        if len(set(names)) != len(names):
+            raise ValueError("host names repeat")
+        return self
+
+    def host(self, name: str) -> SimHost | None:
+        return next((h for h in self.hosts if h.name == name), None)
+
+
+def load_cluster(path: str | Path) -> SimCluster:
+    """Read and validate a sim cluster file.
+
+    Raises:
+        SpecError: unreadable, not YAML, or not a valid cluster (names the problem).
+    """
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SpecError(f"cannot read sim cluster file {path}: {exc.strerror}",
+                        hint="create one with `ascend-pd sim init-cluster`") from exc
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path} is not valid YAML: {exc}") from exc
+    try:
+        return SimCluster.model_validate(data)
+    except ValidationError as exc:
+        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise SpecError(f"{path} is not a valid sim cluster file", problems=problems,
+                        hint="regenerate it with `ascend-pd sim init-cluster`") from exc
+
+
+def dump_cluster(cluster: SimCluster) -> str:
+    """The YAML text of ``cluster`` (defaults left out to keep files readable)."""
+    data = cluster.model_dump(mode="json", exclude_defaults=True)
+    return yaml.safe_dump({"version": cluster.version, **data}, sort_keys=False)
+
+
+def save_cluster(cluster: SimCluster, path: str | Path) -> Path:
+    """Write ``cluster`` atomically to ``path``."""
+    return atomic_write_text(path, dump_cluster(cluster))
+
+
+def generate_cluster(
+    hosts: list[tuple[str, str]],
+    soc: Soc = "a2",
+    devices: int | None = None,
+    *,
+    roce_prefix: str = "29.10",
+    first_server_index: int = 2,
+    switch_name: str = "leaf-sw-01",
+) -> SimCluster:
+    """A healthy cluster with realistic addressing.
+
+    Args:
+        hosts: ``(name, address)`` per host, in order.
+        soc: ``a2`` (910B, 1 chip per card) or ``a3`` (910_93, 2 dies per card).
+        devices: devices per host (default 8 on A2, 16 on A3).
+        roce_prefix: first two octets of RoCE IPs: host i, device d gets
+            ``<prefix>.<i+1>.<d+1>/24``; gateway and netdetect are ``.254`` of that subnet.
+        first_server_index: A3 Server Index of the first host (one per host after it);
+            the vNIC of device d is ``192.168.<server_index>.<199-d>`` (the default 2 keeps
+            clear of 192.168.1.0/24, the vNIC host side, and matches the observed
+            single-node sample 192.168.2.199).
+        switch_name: LLDP System Name; ports are ``200GE1/<i+1>/<d+1>``.
+    """
+    per_card = 2 if soc == "a3" else 1
+    count = devices if devices is not None else 8 * per_card
+    if not 1 <= count <= (16 if soc == "a3" else 8):
+        raise ValueError(f"{soc} hosts have 1..{16 if soc == 'a3' else 8} devices, not {count}")
+    if soc == "a3" and first_server_index + len(hosts) - 1 > 47:
+        raise ValueError("A3 server indexes run 0..47: too many hosts for first_server_index")
+    buses = _A3_BUS if soc == "a3" else _A2_BUS
+    out: list[SimHost] = []
+    for i, (name, address) in enumerate(hosts):
+        subnet = f"{roce_prefix}.{i + 1}"
+        server_index = first_server_index + i if soc == "a3" else 0
+        devs = [
+            SimDevice(
+                phy_id=d, card=d // per_card, chip=d % per_card,
+                ip=f"{subnet}.{d + 1}", gateway=f"{subnet}.254", netdetect=f"{subnet}.254",
+                vnic_ip=f"192.168.{server_index}.{199 - d}" if soc == "a3" else None,
+                lldp_port=f"200GE1/{i + 1}/{d + 1}", lldp_system_name=switch_name,
+                bus_id=f"0000:{buses[d]}:00.0",
+                hbm_used_mb=3400 - 200 * (d % per_card) + d,
+            )
+            for d in range(count)
+        ]
+        out.append(SimHost(
+            name=name, address=address, soc=soc, devices=devs, server_index=server_index,
+            npu_smi_version="24.1.rc3.7" if soc == "a3" else "24.1.0.3",
+        ))
+    return SimCluster(hosts=out)

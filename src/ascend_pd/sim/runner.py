@@ -1,0 +1,44 @@
+"""``make_sim_runner``: the in-process backend ``sim`` (no processes, same bytes as the tools)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Final
+
+from ascend_pd.runners.base import CommandRunner
+from ascend_pd.runners.simulated import Reply, SimulatedRunner
+from ascend_pd.sim.node import SimNode
+
+HCCN_NAMES: Final[frozenset[str]] = frozenset({"hccn_tool", "ascend-pd-sim-hccn-tool"})
+NPU_SMI_NAMES: Final[frozenset[str]] = frozenset({"npu-smi", "ascend-pd-sim-npu-smi"})
+
+
+def make_sim_runner(cluster_path: Path, host_name: str) -> CommandRunner:
+    """A runner answering hccn_tool / npu-smi for ``host_name`` of the sim cluster file.
+
+    Dispatches on the basename of argv[0], so spec tool paths such as
+    ``/usr/local/Ascend/driver/tools/hccn_tool`` work unchanged. Simulated delays are
+    honoured: a hung device raises ``CommandTimeoutError`` after the caller's timeout.
+    Any other command raises ``SimulatedCommandNotFound``.
+
+    Raises:
+        SpecError: the cluster file is missing or invalid.
+        UsageError: the host is not in it.
+    """
+    node = SimNode(cluster_path, host_name)
+
+    def handler(argv: Sequence[str], env: Mapping[str, str]) -> Reply | None:
+        if not argv:
+            return None
+        tool = os.path.basename(argv[0])
+        if tool in HCCN_NAMES:
+            reply = node.hccn(list(argv))
+        elif tool in NPU_SMI_NAMES:
+            reply = node.npu_smi(list(argv))
+        else:
+            return None
+        return Reply(reply.stdout, reply.stderr, reply.exit_code, reply.delay_s)
+
+    return SimulatedRunner(host_name, handler)  # type: ignore[arg-type]
