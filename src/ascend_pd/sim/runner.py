@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
+from ascend_pd.hostnet import IP_ADDR_ARGV
 from ascend_pd.runners.base import CommandRunner
 from ascend_pd.runners.simulated import Reply, SimulatedRunner
 from ascend_pd.sim.node import SimNode
@@ -33,6 +34,8 @@ def make_sim_runner(cluster_path: Path, host_name: str) -> CommandRunner:
         if not argv:
             return None
         tool = os.path.basename(argv[0])
+        if tuple(argv) == IP_ADDR_ARGV:
+            return Reply(_ip_addr_show(node.host().address))
         if tool in HCCN_NAMES:
             reply = node.hccn(list(argv))
         elif tool in NPU_SMI_NAMES:
@@ -42,3 +45,13 @@ def make_sim_runner(cluster_path: Path, host_name: str) -> CommandRunner:
         return Reply(reply.stdout, reply.stderr, reply.exit_code, reply.delay_s)
 
     return SimulatedRunner(host_name, handler)  # type: ignore[arg-type]
+
+
+def _ip_addr_show(address: str) -> str:
+    # The simulated host's own addresses, as `ip -o -4 addr show` prints them, so the
+    # server_id check of gen-ranktable works in-process too.
+    return (
+        "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n"
+        f"2: eth0    inet {address}/24 brd + scope global eth0\\"
+        "       valid_lft forever preferred_lft forever\n"
+    )
