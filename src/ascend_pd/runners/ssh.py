@@ -1,0 +1,459 @@
+"""Run commands on a remote host over SSH (paramiko), one connection per host.
+
+One :class:`paramiko.Transport` per runner is opened on first use and shared by every
+thread: each command gets its own channel. Host keys are checked against a known_hosts
+file (never auto-accepted); ``accept-new`` records a first-seen key, loudly, and still
+refuses a changed one. Every paramiko / socket failure is translated into a typed
+:mod:`ascend_pd.errors` error in one place, :func:`_map_ssh_errors`.
+
+The user's ``~/.ssh/config`` is deliberately not read: the spec is the single source of
+how a host is reached, so runs are reproducible across operator accounts.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import errno
+import hashlib
+import logging
+import os
+import re
+import select
+import shlex
+import socket
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Literal
+
+import paramiko
+
+from ascend_pd.errors import (
+    CommandTimeoutError,
+    HostKeyError,
+    HostUnreachableError,
+    RunnerError,
+    SSHAuthError,
+)
+from ascend_pd.fsutil import atomic_write_text
+from ascend_pd.runners.base import DEFAULT_TIMEOUT_S, CommandResult, CommandRunner
+
+log = logging.getLogger(__name__)
+
+HostKeyPolicy = Literal["strict", "accept-new"]
+
+#: OpenSSH allows 10 concurrent sessions per connection (MaxSessions); stay below it so a
+#: busy fan-out queues locally instead of getting "administratively prohibited".
+DEFAULT_MAX_SESSIONS = 8
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: identities tried when the spec names no key, in OpenSSH's order (config is not read)
+_DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_rsa")
+#: one writer at a time per process for accept-new (read-modify-rename of known_hosts)
+_KNOWN_HOSTS_LOCK = threading.Lock()
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """OpenSSH-style fingerprint, e.g. ``SHA256:abc...`` (what ``ssh-keygen -l`` prints)."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+
+
+def known_hosts_name(address: str, port: int) -> str:
+    """The host field OpenSSH writes in known_hosts: ``addr`` on port 22, else ``[addr]:port``."""
+    return address if port == 22 else f"[{address}]:{port}"
+
+
+def remote_command(argv: Sequence[str], env: Mapping[str, str]) -> str:
+    """The shell line sent to the server: ``env K=V ... argv`` with every word quoted.
+
+    sshd usually refuses client-sent variables (``AcceptEnv``), so the environment rides
+    in the command line through ``env(1)``.
+    """
+    if not argv:
+        raise RunnerError("empty command", hint="pass the program and its arguments")
+    for name in env:
+        if not _ENV_NAME.match(name):
+            raise RunnerError(
+                f"invalid environment variable name {name!r}",
+                hint="names are letters, digits and '_', not starting with a digit",
+            )
+    prefix = ["env", *(f"{k}={v}" for k, v in env.items())] if env else []
+    return shlex.join([*prefix, *argv])
+
+
+class SSHRunner(CommandRunner):
+    """Runs commands on ``address`` over one shared SSH connection.
+
+    Args:
+        host: the spec host name reported in results and errors.
+        address: IP or DNS name to connect to.
+        user: remote user.
+        port: sshd port.
+        key_filename: private key file; when None, ~/.ssh/id_{ed25519,ecdsa,rsa} are tried.
+        known_hosts: OpenSSH known_hosts file (``~`` is expanded).
+        host_key_policy: ``strict`` refuses unknown hosts; ``accept-new`` records them.
+        connect_timeout: seconds for each of TCP connect, banner/key exchange and auth.
+        use_agent: also offer the keys of a running ssh-agent (``SSH_AUTH_SOCK``).
+        env: variables added to every command (per-call ``env`` wins).
+        max_sessions: commands in flight at once on the connection.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        *,
+        address: str,
+        user: str = "root",
+        port: int = 22,
+        key_filename: str | None = None,
+        known_hosts: str = "~/.ssh/known_hosts",
+        host_key_policy: HostKeyPolicy = "strict",
+        connect_timeout: float = 10.0,
+        use_agent: bool = True,
+        env: Mapping[str, str] | None = None,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
+    ) -> None:
+        super().__init__(host)
+        if host_key_policy not in ("strict", "accept-new"):
+            raise RunnerError(
+                f"{host}: unknown host_key_policy {host_key_policy!r}",
+                host=host, hint="use 'strict' or 'accept-new'",
+            )
+        self.address = address
+        self.user = user
+        self.port = port
+        self.key_filename = key_filename
+        self.known_hosts = Path(known_hosts).expanduser()
+        self.host_key_policy = host_key_policy
+        self.connect_timeout = connect_timeout
+        self.use_agent = use_agent
+        self._env = dict(env or {})
+        self._lock = threading.Lock()
+        self._sessions = threading.BoundedSemaphore(max_sessions)
+        self._transport: paramiko.Transport | None = None
+        #: how many SSH connections this runner has opened (1 while the link stays up)
+        self.connections_opened = 0
+        #: fingerprint recorded under accept-new, if this runner added one
+        self.recorded_host_key: str | None = None
+
+    # -- errors ---------------------------------------------------------------------------
+
+    @property
+    def _ssh_cmd(self) -> str:
+        return f"ssh -p {self.port} {self.user}@{self.address}"
+
+    @contextlib.contextmanager
+    def _map_ssh_errors(self, stage: Literal["connect", "exec"]) -> Iterator[None]:
+        """Translate paramiko and socket failures into typed errors naming this host."""
+        where = f"{self.host} ({self.user}@{self.address}:{self.port})"
+        reach = f"Check the host is up and sshd listens: `{self._ssh_cmd} true`"
+        try:
+            yield
+        except RunnerError:
+            raise
+        except paramiko.BadHostKeyException as exc:
+            raise HostKeyError(
+                f"{where}: host key changed (server offers {fingerprint(exc.key)})",
+                host=self.host, hint=f"Verify the host, then fix {self.known_hosts}",
+            ) from exc
+        except paramiko.AuthenticationException as exc:
+            raise SSHAuthError(
+                f"{where}: authentication failed: {exc}",
+                host=self.host,
+                hint=f"Check the key is in ~{self.user}/.ssh/authorized_keys on the host: "
+                f"`{self._ssh_cmd}{self._key_flag} true`",
+            ) from exc
+        except paramiko.ssh_exception.NoValidConnectionsError as exc:
+            raise HostUnreachableError(
+                f"{where}: cannot connect: {exc}", host=self.host, hint=reach
+            ) from exc
+        except TimeoutError as exc:  # socket.timeout is an alias since 3.10
+            raise HostUnreachableError(
+                f"{where}: no answer within {self.connect_timeout:g} s",
+                host=self.host, hint=reach + "; or raise ssh.connect_timeout_s",
+            ) from exc
+        except ConnectionRefusedError as exc:
+            raise HostUnreachableError(
+                f"{where}: connection refused (is sshd running on port {self.port}?)",
+                host=self.host, hint=reach,
+            ) from exc
+        except socket.gaierror as exc:
+            raise HostUnreachableError(
+                f"{where}: cannot resolve {self.address}: {exc.strerror}",
+                host=self.host, hint="Check hosts[].address (or hosts[].ssh.address) in the spec",
+            ) from exc
+        except paramiko.SSHException as exc:
+            if stage == "exec":
+                raise RunnerError(
+                    f"{where}: SSH session failed: {exc}", host=self.host, hint=reach
+                ) from exc
+            raise HostUnreachableError(
+                f"{where}: SSH handshake failed: {exc}", host=self.host, hint=reach
+            ) from exc
+        except (OSError, EOFError) as exc:
+            reason = "no route to host" if getattr(exc, "errno", None) in (
+                errno.EHOSTUNREACH, errno.ENETUNREACH) else str(exc) or type(exc).__name__
+            raise HostUnreachableError(
+                f"{where}: {reason}", host=self.host, hint=reach
+            ) from exc
+
+    @property
+    def _key_flag(self) -> str:
+        return f" -i {shlex.quote(self.key_filename)}" if self.key_filename else ""
+
+    # -- connection -----------------------------------------------------------------------
+
+    def _connected(self) -> paramiko.Transport:
+        """The live transport, connecting (again) if there is none or it died."""
+        with self._lock:
+            transport = self._transport
+            if transport is not None and transport.is_active():
+                return transport
+            if transport is not None:
+                log.info("%s: SSH connection lost; reconnecting", self.host)
+                transport.close()
+                self._transport = None
+            self._transport = self._connect()
+            self.connections_opened += 1
+            return self._transport
+
+    def _connect(self) -> paramiko.Transport:
+        with self._map_ssh_errors("connect"):
+            sock = socket.create_connection(
+                (self.address, self.port), timeout=self.connect_timeout
+            )
+            transport = paramiko.Transport(sock)
+            try:
+                transport.banner_timeout = self.connect_timeout
+                transport.handshake_timeout = self.connect_timeout
+                transport.auth_timeout = self.connect_timeout
+                known = self._load_known_hosts().lookup(self._kh_name)
+                if known:
+                    # Ask for a key type we can verify, as OpenSSH does.
+                    opts = transport.get_security_options()
+                    first = [t for t in known if t in opts.key_types]
+                    opts.key_types = first + [t for t in opts.key_types if t not in first]
+                transport.start_client(timeout=self.connect_timeout)
+                self._check_host_key(transport.get_remote_server_key())
+                self._authenticate(transport)
+            except BaseException:
+                transport.close()
+                raise
+        log.debug("%s: connected to %s@%s:%d", self.host, self.user, self.address, self.port)
+        return transport
+
+    @property
+    def _kh_name(self) -> str:
+        return known_hosts_name(self.address, self.port)
+
+    def _load_known_hosts(self) -> paramiko.HostKeys:
+        keys = paramiko.HostKeys()
+        if self.known_hosts.is_file():
+            keys.load(str(self.known_hosts))
+        return keys
+
+    def _check_host_key(self, key: paramiko.PKey) -> None:
+        name, fp = self._kh_name, fingerprint(key)
+        known = self._load_known_hosts().lookup(name)
+        if known:
+            if key.get_name() in known and known[key.get_name()] == key:
+                return
+            recorded = ", ".join(f"{t} {fingerprint(k)}" for t, k in known.items())
+            raise HostKeyError(
+                f"{self.host}: host key for {name} CHANGED: server offers {key.get_name()} "
+                f"{fp}, {self.known_hosts} has {recorded}",
+                host=self.host,
+                hint="Possible man-in-the-middle, or the host was reinstalled. After verifying "
+                f"{fp} on the host (`ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub`), remove "
+                f"the old entry: `ssh-keygen -R '{name}' -f {self.known_hosts}`",
+            )
+        if self.host_key_policy == "accept-new":
+            self._record_host_key(name, key)
+            return
+        raise HostKeyError(
+            f"{self.host}: {name} is not in {self.known_hosts} (server offers "
+            f"{key.get_name()} {fp})",
+            host=self.host,
+            hint=f"Record it after checking the fingerprint: `ssh-keyscan -p {self.port} "
+            f"{self.address} >> {self.known_hosts}`, or set `ssh: {{host_key_policy: "
+            "accept-new}` to record first-seen hosts automatically",
+        )
+
+    def _record_host_key(self, name: str, key: paramiko.PKey) -> None:
+        line = f"{name} {key.get_name()} {key.get_base64()}\n"
+        with _KNOWN_HOSTS_LOCK:
+            # Re-check under the lock: another thread may have recorded it meanwhile.
+            known = self._load_known_hosts().lookup(name)
+            if known:
+                if known.get(key.get_name()) == key:
+                    return
+                raise HostKeyError(
+                    f"{self.host}: host key for {name} changed while connecting",
+                    host=self.host, hint=f"Inspect {self.known_hosts}",
+                )
+            try:
+                old = self.known_hosts.read_text(encoding="utf-8")
+                mode = self.known_hosts.stat().st_mode & 0o777
+            except FileNotFoundError:
+                old, mode = "", 0o600
+                self.known_hosts.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if old and not old.endswith("\n"):
+                old += "\n"
+            atomic_write_text(self.known_hosts, old + line, mode=mode)
+        self.recorded_host_key = fingerprint(key)
+        log.warning(
+            "%s: new host %s recorded in %s with key %s %s (host_key_policy: accept-new)",
+            self.host, name, self.known_hosts, key.get_name(), self.recorded_host_key,
+        )
+
+    def _identities(self) -> list[paramiko.PKey]:
+        keys: list[paramiko.PKey] = []
+        if self.key_filename:
+            path = Path(self.key_filename).expanduser()
+            try:
+                keys.append(paramiko.PKey.from_path(str(path)))
+            except paramiko.PasswordRequiredException as exc:
+                raise SSHAuthError(
+                    f"{self.host}: key {path} is protected by a passphrase",
+                    host=self.host, hint=f"Load it into ssh-agent: `ssh-add {path}`",
+                ) from exc
+            except (OSError, paramiko.SSHException, ValueError) as exc:
+                raise SSHAuthError(
+                    f"{self.host}: cannot read private key {path}: {exc}",
+                    host=self.host, hint="Check ssh.key / hosts[].ssh.key in the spec",
+                ) from exc
+        else:
+            for name in _DEFAULT_IDENTITIES:
+                path = Path("~/.ssh").expanduser() / name
+                if path.is_file():
+                    with contextlib.suppress(OSError, paramiko.SSHException, ValueError):
+                        keys.append(paramiko.PKey.from_path(str(path)))
+        if self.use_agent and os.environ.get("SSH_AUTH_SOCK"):
+            with contextlib.suppress(paramiko.SSHException, OSError):
+                keys.extend(paramiko.Agent().get_keys())
+        return keys
+
+    def _authenticate(self, transport: paramiko.Transport) -> None:
+        identities = self._identities()
+        if not identities:
+            raise SSHAuthError(
+                f"{self.host}: no SSH key to offer for {self.user}@{self.address}",
+                host=self.host,
+                hint="Set ssh.key in the spec, or start ssh-agent and `ssh-add` a key",
+            )
+        last: paramiko.AuthenticationException | None = None
+        for pkey in identities:
+            try:
+                transport.auth_publickey(self.user, pkey)
+            except paramiko.AuthenticationException as exc:
+                last = exc
+                continue
+            if transport.is_authenticated():
+                return
+        raise SSHAuthError(
+            f"{self.host}: {self.user}@{self.address} rejected all {len(identities)} key(s)"
+            + (f": {last}" if last else ""),
+            host=self.host,
+            hint=f"Check the key is in ~{self.user}/.ssh/authorized_keys on the host: "
+            f"`{self._ssh_cmd}{self._key_flag} true`",
+        )
+
+    def close(self) -> None:
+        """Close the connection; the next command opens a new one."""
+        with self._lock:
+            if self._transport is not None:
+                self._transport.close()
+                self._transport = None
+
+    # -- commands -------------------------------------------------------------------------
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        env: Mapping[str, str] | None = None,
+    ) -> CommandResult:
+        command = remote_command(argv, {**self._env, **(env or {})})
+        start = time.monotonic()
+        deadline = start + timeout
+        if not self._sessions.acquire(timeout=timeout):
+            raise self._timeout_error(argv, timeout)
+        try:
+            channel = self._open_channel(deadline)
+            with self._map_ssh_errors("exec"):
+                try:
+                    channel.exec_command(command)
+                    exit_code, out, err = self._collect(channel, deadline)
+                finally:
+                    channel.close()
+            if exit_code is None:
+                raise self._timeout_error(argv, timeout)
+            if exit_code == -1 and not channel.get_transport().is_active():
+                raise RunnerError(
+                    f"{self.host}: SSH connection lost while `{shlex.join(argv)}` was running",
+                    host=self.host,
+                    hint=f"The command may or may not have completed; check `{self._ssh_cmd}`",
+                )
+        finally:
+            self._sessions.release()
+        return CommandResult(
+            host=self.host,
+            argv=tuple(argv),
+            exit_code=exit_code,
+            stdout=out.decode("utf-8", "replace"),
+            stderr=err.decode("utf-8", "replace"),
+            duration_s=time.monotonic() - start,
+        )
+
+    def _open_channel(self, deadline: float) -> paramiko.Channel:
+        for attempt in (1, 2):
+            transport = self._connected()
+            try:
+                with self._map_ssh_errors("exec"):
+                    wait = max(0.1, min(self.connect_timeout, deadline - time.monotonic()))
+                    return transport.open_session(timeout=wait)
+            except RunnerError:
+                # A connection that died under us (sshd restarted, network blip) gets one
+                # fresh attempt; a live one that refuses the channel is a real error.
+                if attempt == 1 and not transport.is_active():
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _collect(
+        channel: paramiko.Channel, deadline: float
+    ) -> tuple[int | None, bytes, bytes]:
+        """Read both streams until EOF and exit status; None exit code means timed out."""
+        out, err = bytearray(), bytearray()
+        fd = channel.fileno()  # readable whenever stdout or stderr has data (or EOF)
+
+        def drain() -> None:
+            while channel.recv_ready():
+                out.extend(channel.recv(65536))
+            while channel.recv_stderr_ready():
+                err.extend(channel.recv_stderr(65536))
+
+        while True:
+            drain()
+            remaining = deadline - time.monotonic()
+            if channel.eof_received or channel.closed:
+                # The exit status follows the EOF; a close without one (the command was
+                # killed by a signal) also sets the event and leaves exit_status at -1.
+                finished = channel.status_event.wait(max(0.0, remaining))
+                drain()  # data that arrived between the last drain and the EOF
+                return (channel.exit_status if finished else None), bytes(out), bytes(err)
+            if remaining <= 0:
+                return None, bytes(out), bytes(err)
+            select.select([fd], [], [], min(remaining, 1.0))
+
+    def _timeout_error(self, argv: Sequence[str], timeout: float) -> CommandTimeoutError:
+        return CommandTimeoutError(
+            f"{self.host}: `{shlex.join(argv)}` did not finish within {timeout:g} s",
+            host=self.host,
+            hint="The host or device may be hung; check it, or raise --timeout.",
+        )
