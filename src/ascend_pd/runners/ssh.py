@@ -410,19 +410,39 @@ class SSHRunner(CommandRunner):
         )
 
     def _open_channel(self, deadline: float) -> paramiko.Channel:
-        for attempt in (1, 2):
+        reconnected = False
+        delay = 0.05
+        while True:
             transport = self._connected()
+            wait = max(0.1, min(self.connect_timeout, deadline - time.monotonic()))
             try:
                 with self._map_ssh_errors("exec"):
-                    wait = max(0.1, min(self.connect_timeout, deadline - time.monotonic()))
-                    return transport.open_session(timeout=wait)
+                    try:
+                        return transport.open_session(timeout=wait)
+                    except paramiko.SSHException as exc:
+                        # On a live connection this is sshd saying no (MaxSessions: a session
+                        # freed a moment ago, or a timed-out command still running remotely
+                        # holds one). paramiko may report it as a bare "Unable to open
+                        # channel" when several threads fail at once. Wait for a free slot.
+                        if not transport.is_active():
+                            raise
+                        if time.monotonic() + delay >= deadline:
+                            raise RunnerError(
+                                f"{self.host}: sshd refused a new session: {exc}",
+                                host=self.host,
+                                hint="sshd's MaxSessions is reached (timed-out commands may "
+                                "still be running on the host); retry later or raise it",
+                            ) from exc
+                        time.sleep(delay)
+                        delay = min(delay * 2, 0.5)
+                        continue
             except RunnerError:
                 # A connection that died under us (sshd restarted, network blip) gets one
                 # fresh attempt; a live one that refuses the channel is a real error.
-                if attempt == 1 and not transport.is_active():
+                if not reconnected and not transport.is_active():
+                    reconnected = True
                     continue
                 raise
-        raise AssertionError("unreachable")
 
     @staticmethod
     def _collect(
@@ -446,6 +466,11 @@ class SSHRunner(CommandRunner):
                 # killed by a signal) also sets the event and leaves exit_status at -1.
                 finished = channel.status_event.wait(max(0.0, remaining))
                 drain()  # data that arrived between the last drain and the EOF
+                if finished:
+                    # Wait (briefly) for sshd's own close: only then has it freed the
+                    # session, so the next command will not hit MaxSessions.
+                    with channel.out_buffer_cv:
+                        channel.out_buffer_cv.wait_for(lambda: channel.closed, timeout=1.0)
                 return (channel.exit_status if finished else None), bytes(out), bytes(err)
             if remaining <= 0:
                 return None, bytes(out), bytes(err)
