@@ -11,8 +11,10 @@ identity therefore comes from sshd's ``SetEnv`` (``ASCEND_PD_SIM_HOST``,
 ``ASCEND_PD_SIM_CLUSTER``, ``PATH`` with the rig's tools dir first, and a per-host
 ``HOME`` so the machine's own dotfiles do not leak into remote commands).
 
-Names carry the creating pid (``apdrig-<pid>-<i>``, bridge ``apdbr<pid>``) so concurrent
-runs never collide, and leftovers of killed runs are removed by the next run.
+Names carry the creating pid and a per-process sequence number (namespaces
+``apdrig-<pid>-<seq>-<i>``, bridge ``apdbr<pid>.<seq>``, veths ``av|ap<pid>.<seq>.<i>``) so
+concurrent runs and several rigs in one run never collide; leftovers of killed runs are
+removed by the next run (:func:`cleanup_stale`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pathlib import Path
 SSHD = "/usr/sbin/sshd"
 PREFIX = "apdrig-"
 BRIDGE_PREFIX = "apdbr"
+VETH_PREFIXES = ("av", "ap")  # root side / namespace side (renamed eth0 once moved)
 #: the rig's subnets live in 198.18.0.0/15; the third octet is picked per run
 NET_PREFIX = "198.18."
 HOST_BASE = 11  # host i gets 198.18.<k>.(11 + i); .1 is the bridge
@@ -87,12 +90,16 @@ def cleanup_stale() -> list[str]:
             _kill_netns_processes(ns)
             _run("ip", "netns", "del", ns, check=False)
             removed.append(ns)
-    for line in _run("ip", "-o", "link", "show", "type", "bridge", check=False).stdout.splitlines():
+    # Bridges, and veths of a run killed before it moved them into a namespace.
+    for line in _run("ip", "-o", "link", "show", check=False).stdout.splitlines():
         name = line.split(":")[1].strip().split("@")[0] if ":" in line else ""
-        pid = name[len(BRIDGE_PREFIX):]
-        if name.startswith(BRIDGE_PREFIX) and pid.isdigit() and not _pid_alive(int(pid)):
-            _run("ip", "link", "del", name, check=False)
-            removed.append(name)
+        for prefix in (BRIDGE_PREFIX, *VETH_PREFIXES):
+            pid = name[len(prefix):].split(".")[0]
+            if (name.startswith(prefix) and "." in name and pid.isdigit()
+                    and not _pid_alive(int(pid))):
+                _run("ip", "link", "del", name, check=False)
+                removed.append(name)
+                break
     return removed
 
 
@@ -147,10 +154,17 @@ class Rig:
         sim_cluster: the value of ``ASCEND_PD_SIM_CLUSTER`` on every host (need not exist).
     """
 
+    _instances = 0  # per-process sequence number, part of every interface name
+
     def __init__(self, base_dir: Path, n_hosts: int = 3, *, sim_cluster: Path | None = None):
+        if not 1 <= n_hosts <= 99:
+            raise ValueError("a rig has 1..99 hosts")
+        Rig._instances += 1
         self.base_dir = base_dir
         self.pid = os.getpid()
-        self.bridge = f"{BRIDGE_PREFIX}{self.pid}"
+        self.seq = Rig._instances % 100
+        self.tag = f"{self.pid}.{self.seq}"  # fits IFNAMSIZ: "apdbr" + 7-digit pid + ".NN"
+        self.bridge = f"{BRIDGE_PREFIX}{self.tag}"
         self.tools_dir = base_dir / "tools"
         self.key_path = base_dir / "client_ed25519"
         self.wrong_key_path = base_dir / "wrong_ed25519"
@@ -200,9 +214,9 @@ class Rig:
         return f"{NET_PREFIX}{self.subnet}.{UNUSED_HOST}"
 
     def _add_host(self, i: int) -> None:
-        name, ns = f"h{i}", f"{PREFIX}{self.pid}-{i}"
+        name, ns = f"h{i}", f"{PREFIX}{self.pid}-{self.seq}-{i}"
         address = f"{NET_PREFIX}{self.subnet}.{HOST_BASE + i - 1}"
-        outer, inner = f"apdv{self.pid}h{i}", f"apdp{self.pid}h{i}"
+        outer, inner = (f"{p}{self.tag}.{i}" for p in VETH_PREFIXES)
         try:
             _run("ip", "netns", "add", ns)
         except RuntimeError as exc:
