@@ -27,7 +27,8 @@ from ascend_pd.resources import data_dir
 from ascend_pd.runners import Job, Outcome, RunnerPool, fan_out
 from ascend_pd.runners.base import CommandRunner
 from ascend_pd.runners.factory import make_runner
-from ascend_pd.runners.ssh import SSHRunner, fingerprint, known_hosts_name, remote_command
+from ascend_pd.runners.known_hosts import fingerprint, known_hosts_name
+from ascend_pd.runners.ssh import SSHRunner, remote_command
 from ascend_pd.spec import parse_spec
 from tests.rig import Rig
 
@@ -255,6 +256,42 @@ class TestOverRig:
             assert stale.read_text() == before  # never silently overwritten
         with ssh_runner(rig, "h3") as fresh:  # the rig's file has the new key
             assert fresh.run(["rig-whoami"]).ok
+
+    def test_passphrase_key_is_refused_but_works_through_the_agent(
+        self, rig: Rig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        request: pytest.FixtureRequest,
+    ) -> None:
+        locked = tmp_path / "locked_ed25519"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "s3cret", "-f", str(locked)],
+                       check=True)
+        authorized = rig.authorized_keys.read_text()
+        rig.authorized_keys.write_text(authorized + Path(f"{locked}.pub").read_text())
+        request.addfinalizer(lambda: rig.authorized_keys.write_text(authorized))
+        with pytest.raises(SSHAuthError, match="protected by a passphrase") as info:
+            ssh_runner(rig, "h1", key_filename=str(locked)).run(["true"])
+        assert f"ssh-add {locked}" in (info.value.hint or "")
+
+        sock = tmp_path / "agent.sock"
+        agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 5
+            while not sock.exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            subprocess.run(["ssh-add", "-q", str(locked)], input="s3cret\n", text=True,
+                           env={"SSH_AUTH_SOCK": str(sock), "SSH_ASKPASS_REQUIRE": "never"},
+                           check=False, capture_output=True, timeout=10)
+            listed = subprocess.run(["ssh-add", "-l"], env={"SSH_AUTH_SOCK": str(sock)},
+                                    capture_output=True, text=True, check=False, timeout=10)
+            if "ED25519" not in listed.stdout:
+                pytest.skip("ssh-add could not load a passphrase key without a terminal")
+            monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+            monkeypatch.setenv("HOME", str(tmp_path))  # no default ~/.ssh/id_* keys
+            with ssh_runner(rig, "h1", key_filename=None, use_agent=True) as runner:
+                assert runner.run(["rig-whoami"]).stdout == "host=h1\n"
+        finally:
+            agent.terminate()
+            agent.wait(timeout=5)
 
     def test_spec_hosts_reach_the_rig_through_the_factory(self, rig: Rig) -> None:
         spec = parse_spec(yaml.safe_dump(spec_for(rig)), "rig.yaml")

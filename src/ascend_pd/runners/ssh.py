@@ -12,10 +12,8 @@ how a host is reached, so runs are reproducible across operator accounts.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import errno
-import hashlib
 import logging
 import os
 import re
@@ -37,12 +35,14 @@ from ascend_pd.errors import (
     RunnerError,
     SSHAuthError,
 )
-from ascend_pd.fsutil import atomic_write_text
 from ascend_pd.runners.base import DEFAULT_TIMEOUT_S, CommandResult, CommandRunner
+from ascend_pd.runners.known_hosts import (
+    HostKeyPolicy,
+    KnownHosts,
+    fingerprint,
+)
 
 log = logging.getLogger(__name__)
-
-HostKeyPolicy = Literal["strict", "accept-new"]
 
 #: OpenSSH allows 10 concurrent sessions per connection (MaxSessions); stay below it so a
 #: busy fan-out queues locally instead of getting "administratively prohibited".
@@ -51,19 +51,6 @@ DEFAULT_MAX_SESSIONS = 8
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: identities tried when the spec names no key, in OpenSSH's order (config is not read)
 _DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_rsa")
-#: one writer at a time per process for accept-new (read-modify-rename of known_hosts)
-_KNOWN_HOSTS_LOCK = threading.Lock()
-
-
-def fingerprint(key: paramiko.PKey) -> str:
-    """OpenSSH-style fingerprint, e.g. ``SHA256:abc...`` (what ``ssh-keygen -l`` prints)."""
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
-
-
-def known_hosts_name(address: str, port: int) -> str:
-    """The host field OpenSSH writes in known_hosts: ``addr`` on port 22, else ``[addr]:port``."""
-    return address if port == 22 else f"[{address}]:{port}"
 
 
 def remote_command(argv: Sequence[str], env: Mapping[str, str]) -> str:
@@ -126,7 +113,8 @@ class SSHRunner(CommandRunner):
         self.user = user
         self.port = port
         self.key_filename = key_filename
-        self.known_hosts = Path(known_hosts).expanduser()
+        self._known_hosts = KnownHosts(known_hosts, host_key_policy)
+        self.known_hosts = self._known_hosts.path
         self.host_key_policy = host_key_policy
         self.connect_timeout = connect_timeout
         self.use_agent = use_agent
@@ -230,14 +218,16 @@ class SSHRunner(CommandRunner):
                 transport.banner_timeout = self.connect_timeout
                 transport.handshake_timeout = self.connect_timeout
                 transport.auth_timeout = self.connect_timeout
-                known = self._load_known_hosts().lookup(self._kh_name)
+                known = self._known_hosts.key_types(self.address, self.port)
                 if known:
                     # Ask for a key type we can verify, as OpenSSH does.
                     opts = transport.get_security_options()
                     first = [t for t in known if t in opts.key_types]
                     opts.key_types = first + [t for t in opts.key_types if t not in first]
                 transport.start_client(timeout=self.connect_timeout)
-                self._check_host_key(transport.get_remote_server_key())
+                recorded = self._known_hosts.verify(
+                    self.host, self.address, self.port, transport.get_remote_server_key())
+                self.recorded_host_key = recorded or self.recorded_host_key
                 self._authenticate(transport)
             except BaseException:
                 transport.close()
@@ -245,77 +235,14 @@ class SSHRunner(CommandRunner):
         log.debug("%s: connected to %s@%s:%d", self.host, self.user, self.address, self.port)
         return transport
 
-    @property
-    def _kh_name(self) -> str:
-        return known_hosts_name(self.address, self.port)
-
-    def _load_known_hosts(self) -> paramiko.HostKeys:
-        keys = paramiko.HostKeys()
-        if self.known_hosts.is_file():
-            keys.load(str(self.known_hosts))
-        return keys
-
-    def _check_host_key(self, key: paramiko.PKey) -> None:
-        name, fp = self._kh_name, fingerprint(key)
-        known = self._load_known_hosts().lookup(name)
-        if known:
-            if key.get_name() in known and known[key.get_name()] == key:
-                return
-            recorded = ", ".join(f"{t} {fingerprint(k)}" for t, k in known.items())
-            raise HostKeyError(
-                f"{self.host}: host key for {name} CHANGED: server offers {key.get_name()} "
-                f"{fp}, {self.known_hosts} has {recorded}",
-                host=self.host,
-                hint="Possible man-in-the-middle, or the host was reinstalled. After verifying "
-                f"{fp} on the host (`ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub`), remove "
-                f"the old entry: `ssh-keygen -R '{name}' -f {self.known_hosts}`",
-            )
-        if self.host_key_policy == "accept-new":
-            self._record_host_key(name, key)
-            return
-        raise HostKeyError(
-            f"{self.host}: {name} is not in {self.known_hosts} (server offers "
-            f"{key.get_name()} {fp})",
-            host=self.host,
-            hint=f"Record it after checking the fingerprint: `ssh-keyscan -p {self.port} "
-            f"{self.address} >> {self.known_hosts}`, or set `ssh: {{host_key_policy: "
-            "accept-new}` to record first-seen hosts automatically",
-        )
-
-    def _record_host_key(self, name: str, key: paramiko.PKey) -> None:
-        line = f"{name} {key.get_name()} {key.get_base64()}\n"
-        with _KNOWN_HOSTS_LOCK:
-            # Re-check under the lock: another thread may have recorded it meanwhile.
-            known = self._load_known_hosts().lookup(name)
-            if known:
-                if known.get(key.get_name()) == key:
-                    return
-                raise HostKeyError(
-                    f"{self.host}: host key for {name} changed while connecting",
-                    host=self.host, hint=f"Inspect {self.known_hosts}",
-                )
-            try:
-                old = self.known_hosts.read_text(encoding="utf-8")
-                mode = self.known_hosts.stat().st_mode & 0o777
-            except FileNotFoundError:
-                old, mode = "", 0o600
-                self.known_hosts.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if old and not old.endswith("\n"):
-                old += "\n"
-            atomic_write_text(self.known_hosts, old + line, mode=mode)
-        self.recorded_host_key = fingerprint(key)
-        log.warning(
-            "%s: new host %s recorded in %s with key %s %s (host_key_policy: accept-new)",
-            self.host, name, self.known_hosts, key.get_name(), self.recorded_host_key,
-        )
-
-    def _identities(self) -> list[paramiko.PKey]:
+    def _file_identities(self) -> list[paramiko.PKey]:
         keys: list[paramiko.PKey] = []
         if self.key_filename:
             path = Path(self.key_filename).expanduser()
             try:
                 keys.append(paramiko.PKey.from_path(str(path)))
-            except paramiko.PasswordRequiredException as exc:
+            # cryptography reports an encrypted key as TypeError through PKey.from_path
+            except (paramiko.PasswordRequiredException, TypeError) as exc:
                 raise SSHAuthError(
                     f"{self.host}: key {path} is protected by a passphrase",
                     host=self.host, hint=f"Load it into ssh-agent: `ssh-add {path}`",
@@ -331,13 +258,24 @@ class SSHRunner(CommandRunner):
                 if path.is_file():
                     with contextlib.suppress(OSError, paramiko.SSHException, ValueError):
                         keys.append(paramiko.PKey.from_path(str(path)))
-        if self.use_agent and os.environ.get("SSH_AUTH_SOCK"):
-            with contextlib.suppress(paramiko.SSHException, OSError):
-                keys.extend(paramiko.Agent().get_keys())
         return keys
 
     def _authenticate(self, transport: paramiko.Transport) -> None:
-        identities = self._identities()
+        identities = self._file_identities()
+        agent: paramiko.Agent | None = None
+        if self.use_agent and os.environ.get("SSH_AUTH_SOCK"):
+            with contextlib.suppress(paramiko.SSHException, OSError):
+                agent = paramiko.Agent()
+                identities.extend(agent.get_keys())
+        try:
+            self._try_identities(transport, identities)
+        finally:
+            if agent is not None:  # agent keys sign through this socket: close after auth
+                agent.close()
+
+    def _try_identities(
+        self, transport: paramiko.Transport, identities: list[paramiko.PKey]
+    ) -> None:
         if not identities:
             raise SSHAuthError(
                 f"{self.host}: no SSH key to offer for {self.user}@{self.address}",
