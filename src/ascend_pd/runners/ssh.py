@@ -315,6 +315,12 @@ class SSHRunner(CommandRunner):
         timeout: float = DEFAULT_TIMEOUT_S,
         env: Mapping[str, str] | None = None,
     ) -> CommandResult:
+        """Run ``argv`` remotely; see :meth:`CommandRunner.run`.
+
+        On timeout the channel is closed and CommandTimeoutError raised. The remote process
+        is not signalled (sshd ignores signal requests for root sessions); it ends when it
+        next writes to the closed channel, or runs on holding one of sshd's MaxSessions.
+        """
         command = remote_command(argv, {**self._env, **(env or {})})
         start = time.monotonic()
         deadline = start + timeout
