@@ -1,8 +1,13 @@
-"""Shared fixtures: a clean environment for every test."""
+"""Shared fixtures: a clean environment for every test; the multi-host rig (network
+namespaces + sshd) lives in tests/rig/."""
 
 from __future__ import annotations
 
 import pytest
+
+from tests.rig.fixtures import rig
+
+__all__ = ["rig"]
 
 
 @pytest.fixture(autouse=True)

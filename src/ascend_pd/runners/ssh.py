@@ -1,0 +1,428 @@
+"""Run commands on a remote host over SSH (paramiko), one connection per host.
+
+One :class:`paramiko.Transport` per runner is opened on first use and shared by every
+thread: each command gets its own channel. Host keys are checked against a known_hosts
+file (never auto-accepted); ``accept-new`` records a first-seen key, loudly, and still
+refuses a changed one. Every paramiko / socket failure is translated into a typed
+:mod:`ascend_pd.errors` error in one place, :func:`_map_ssh_errors`.
+
+The user's ``~/.ssh/config`` is deliberately not read: the spec is the single source of
+how a host is reached, so runs are reproducible across operator accounts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import re
+import select
+import shlex
+import socket
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Literal
+
+import paramiko
+
+from ascend_pd.errors import (
+    CommandTimeoutError,
+    HostKeyError,
+    HostUnreachableError,
+    RunnerError,
+    SSHAuthError,
+)
+from ascend_pd.runners.base import DEFAULT_TIMEOUT_S, CommandResult, CommandRunner
+from ascend_pd.runners.known_hosts import (
+    HostKeyPolicy,
+    KnownHosts,
+    fingerprint,
+)
+
+log = logging.getLogger(__name__)
+
+#: OpenSSH allows 10 concurrent sessions per connection (MaxSessions); stay below it so a
+#: busy fan-out queues locally instead of getting "administratively prohibited".
+DEFAULT_MAX_SESSIONS = 8
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: identities tried when the spec names no key, in OpenSSH's order (config is not read)
+_DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_rsa")
+
+
+def remote_command(argv: Sequence[str], env: Mapping[str, str]) -> str:
+    """The shell line sent to the server: ``env K=V ... argv`` with every word quoted.
+
+    sshd usually refuses client-sent variables (``AcceptEnv``), so the environment rides
+    in the command line through ``env(1)``.
+    """
+    if not argv:
+        raise RunnerError("empty command", hint="pass the program and its arguments")
+    for name in env:
+        if not _ENV_NAME.match(name):
+            raise RunnerError(
+                f"invalid environment variable name {name!r}",
+                hint="names are letters, digits and '_', not starting with a digit",
+            )
+    prefix = ["env", *(f"{k}={v}" for k, v in env.items())] if env else []
+    return shlex.join([*prefix, *argv])
+
+
+class SSHRunner(CommandRunner):
+    """Runs commands on ``address`` over one shared SSH connection.
+
+    Args:
+        host: the spec host name reported in results and errors.
+        address: IP or DNS name to connect to.
+        user: remote user.
+        port: sshd port.
+        key_filename: private key file; when None, ~/.ssh/id_{ed25519,ecdsa,rsa} are tried.
+        known_hosts: OpenSSH known_hosts file (``~`` is expanded).
+        host_key_policy: ``strict`` refuses unknown hosts; ``accept-new`` records them.
+        connect_timeout: seconds for each of TCP connect, banner/key exchange and auth.
+        use_agent: also offer the keys of a running ssh-agent (``SSH_AUTH_SOCK``).
+        env: variables added to every command (per-call ``env`` wins).
+        max_sessions: commands in flight at once on the connection.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        *,
+        address: str,
+        user: str = "root",
+        port: int = 22,
+        key_filename: str | None = None,
+        known_hosts: str = "~/.ssh/known_hosts",
+        host_key_policy: HostKeyPolicy = "strict",
+        connect_timeout: float = 10.0,
+        use_agent: bool = True,
+        env: Mapping[str, str] | None = None,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
+    ) -> None:
+        super().__init__(host)
+        if host_key_policy not in ("strict", "accept-new"):
+            raise RunnerError(
+                f"{host}: unknown host_key_policy {host_key_policy!r}",
+                host=host, hint="use 'strict' or 'accept-new'",
+            )
+        self.address = address
+        self.user = user
+        self.port = port
+        self.key_filename = key_filename
+        self._known_hosts = KnownHosts(known_hosts, host_key_policy)
+        self.known_hosts = self._known_hosts.path
+        self.host_key_policy = host_key_policy
+        self.connect_timeout = connect_timeout
+        self.use_agent = use_agent
+        self._env = dict(env or {})
+        self._lock = threading.Lock()
+        self._sessions = threading.BoundedSemaphore(max_sessions)
+        self._transport: paramiko.Transport | None = None
+        #: how many SSH connections this runner has opened (1 while the link stays up)
+        self.connections_opened = 0
+        #: fingerprint recorded under accept-new, if this runner added one
+        self.recorded_host_key: str | None = None
+
+    # -- errors ---------------------------------------------------------------------------
+
+    @property
+    def _ssh_cmd(self) -> str:
+        return f"ssh -p {self.port} {self.user}@{self.address}"
+
+    @contextlib.contextmanager
+    def _map_ssh_errors(self, stage: Literal["connect", "exec"]) -> Iterator[None]:
+        """Translate paramiko and socket failures into typed errors naming this host."""
+        where = f"{self.host} ({self.user}@{self.address}:{self.port})"
+        reach = f"Check the host is up and sshd listens: `{self._ssh_cmd} true`"
+        try:
+            yield
+        except RunnerError:
+            raise
+        except paramiko.BadHostKeyException as exc:
+            raise HostKeyError(
+                f"{where}: host key changed (server offers {fingerprint(exc.key)})",
+                host=self.host, hint=f"Verify the host, then fix {self.known_hosts}",
+            ) from exc
+        except paramiko.AuthenticationException as exc:
+            raise SSHAuthError(
+                f"{where}: authentication failed: {exc}",
+                host=self.host,
+                hint=f"Check the key is in ~{self.user}/.ssh/authorized_keys on the host: "
+                f"`{self._ssh_cmd}{self._key_flag} true`",
+            ) from exc
+        except paramiko.ssh_exception.NoValidConnectionsError as exc:
+            raise HostUnreachableError(
+                f"{where}: cannot connect: {exc}", host=self.host, hint=reach
+            ) from exc
+        except TimeoutError as exc:  # socket.timeout is an alias since 3.10
+            raise HostUnreachableError(
+                f"{where}: no answer within {self.connect_timeout:g} s",
+                host=self.host, hint=reach + "; or raise ssh.connect_timeout_s",
+            ) from exc
+        except ConnectionRefusedError as exc:
+            raise HostUnreachableError(
+                f"{where}: connection refused (is sshd running on port {self.port}?)",
+                host=self.host, hint=reach,
+            ) from exc
+        except socket.gaierror as exc:
+            raise HostUnreachableError(
+                f"{where}: cannot resolve {self.address}: {exc.strerror}",
+                host=self.host, hint="Check hosts[].address (or hosts[].ssh.address) in the spec",
+            ) from exc
+        except paramiko.SSHException as exc:
+            if stage == "exec":
+                raise RunnerError(
+                    f"{where}: SSH session failed: {exc}", host=self.host, hint=reach
+                ) from exc
+            raise HostUnreachableError(
+                f"{where}: SSH handshake failed: {exc}", host=self.host, hint=reach
+            ) from exc
+        except (OSError, EOFError) as exc:
+            reason = "no route to host" if getattr(exc, "errno", None) in (
+                errno.EHOSTUNREACH, errno.ENETUNREACH) else str(exc) or type(exc).__name__
+            raise HostUnreachableError(
+                f"{where}: {reason}", host=self.host, hint=reach
+            ) from exc
+
+    @property
+    def _key_flag(self) -> str:
+        return f" -i {shlex.quote(self.key_filename)}" if self.key_filename else ""
+
+    # -- connection -----------------------------------------------------------------------
+
+    def _connected(self) -> paramiko.Transport:
+        """The live transport, connecting (again) if there is none or it died."""
+        with self._lock:
+            transport = self._transport
+            if transport is not None and transport.is_active():
+                return transport
+            if transport is not None:
+                log.info("%s: SSH connection lost; reconnecting", self.host)
+                transport.close()
+                self._transport = None
+            self._transport = self._connect()
+            self.connections_opened += 1
+            return self._transport
+
+    def _connect(self) -> paramiko.Transport:
+        with self._map_ssh_errors("connect"):
+            sock = socket.create_connection(
+                (self.address, self.port), timeout=self.connect_timeout
+            )
+            transport = paramiko.Transport(sock)
+            try:
+                transport.banner_timeout = self.connect_timeout
+                transport.handshake_timeout = self.connect_timeout
+                transport.auth_timeout = self.connect_timeout
+                known = self._known_hosts.key_types(self.address, self.port)
+                if known:
+                    # Ask for a key type we can verify, as OpenSSH does.
+                    opts = transport.get_security_options()
+                    first = [t for t in known if t in opts.key_types]
+                    opts.key_types = first + [t for t in opts.key_types if t not in first]
+                transport.start_client(timeout=self.connect_timeout)
+                recorded = self._known_hosts.verify(
+                    self.host, self.address, self.port, transport.get_remote_server_key())
+                self.recorded_host_key = recorded or self.recorded_host_key
+                self._authenticate(transport)
+            except BaseException:
+                transport.close()
+                raise
+        log.debug("%s: connected to %s@%s:%d", self.host, self.user, self.address, self.port)
+        return transport
+
+    def _file_identities(self) -> list[paramiko.PKey]:
+        keys: list[paramiko.PKey] = []
+        if self.key_filename:
+            path = Path(self.key_filename).expanduser()
+            try:
+                keys.append(paramiko.PKey.from_path(str(path)))
+            # cryptography reports an encrypted key as TypeError through PKey.from_path
+            except (paramiko.PasswordRequiredException, TypeError) as exc:
+                raise SSHAuthError(
+                    f"{self.host}: key {path} is protected by a passphrase",
+                    host=self.host, hint=f"Load it into ssh-agent: `ssh-add {path}`",
+                ) from exc
+            except (OSError, paramiko.SSHException, ValueError) as exc:
+                raise SSHAuthError(
+                    f"{self.host}: cannot read private key {path}: {exc}",
+                    host=self.host, hint="Check ssh.key / hosts[].ssh.key in the spec",
+                ) from exc
+        else:
+            for name in _DEFAULT_IDENTITIES:
+                path = Path("~/.ssh").expanduser() / name
+                if path.is_file():
+                    with contextlib.suppress(OSError, paramiko.SSHException, ValueError):
+                        keys.append(paramiko.PKey.from_path(str(path)))
+        return keys
+
+    def _authenticate(self, transport: paramiko.Transport) -> None:
+        identities = self._file_identities()
+        agent: paramiko.Agent | None = None
+        if self.use_agent and os.environ.get("SSH_AUTH_SOCK"):
+            with contextlib.suppress(paramiko.SSHException, OSError):
+                agent = paramiko.Agent()
+                identities.extend(agent.get_keys())
+        try:
+            self._try_identities(transport, identities)
+        finally:
+            if agent is not None:  # agent keys sign through this socket: close after auth
+                agent.close()
+
+    def _try_identities(
+        self, transport: paramiko.Transport, identities: list[paramiko.PKey]
+    ) -> None:
+        if not identities:
+            raise SSHAuthError(
+                f"{self.host}: no SSH key to offer for {self.user}@{self.address}",
+                host=self.host,
+                hint="Set ssh.key in the spec, or start ssh-agent and `ssh-add` a key",
+            )
+        last: paramiko.AuthenticationException | None = None
+        for pkey in identities:
+            try:
+                transport.auth_publickey(self.user, pkey)
+            except paramiko.AuthenticationException as exc:
+                last = exc
+                continue
+            if transport.is_authenticated():
+                return
+        raise SSHAuthError(
+            f"{self.host}: {self.user}@{self.address} rejected all {len(identities)} key(s)"
+            + (f": {last}" if last else ""),
+            host=self.host,
+            hint=f"Check the key is in ~{self.user}/.ssh/authorized_keys on the host: "
+            f"`{self._ssh_cmd}{self._key_flag} true`",
+        )
+
+    def close(self) -> None:
+        """Close the connection; the next command opens a new one."""
+        with self._lock:
+            if self._transport is not None:
+                self._transport.close()
+                self._transport = None
+
+    # -- commands -------------------------------------------------------------------------
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        env: Mapping[str, str] | None = None,
+    ) -> CommandResult:
+        """Run ``argv`` remotely; see :meth:`CommandRunner.run`.
+
+        On timeout the channel is closed and CommandTimeoutError raised. The remote process
+        is not signalled (sshd ignores signal requests for root sessions); it ends when it
+        next writes to the closed channel, or runs on holding one of sshd's MaxSessions.
+        """
+        command = remote_command(argv, {**self._env, **(env or {})})
+        start = time.monotonic()
+        deadline = start + timeout
+        if not self._sessions.acquire(timeout=timeout):
+            raise self._timeout_error(argv, timeout)
+        try:
+            channel = self._open_channel(deadline)
+            with self._map_ssh_errors("exec"):
+                try:
+                    channel.exec_command(command)
+                    exit_code, out, err = self._collect(channel, deadline)
+                finally:
+                    channel.close()
+            if exit_code is None:
+                raise self._timeout_error(argv, timeout)
+            if exit_code == -1 and not channel.get_transport().is_active():
+                raise RunnerError(
+                    f"{self.host}: SSH connection lost while `{shlex.join(argv)}` was running",
+                    host=self.host,
+                    hint=f"The command may or may not have completed; check `{self._ssh_cmd}`",
+                )
+        finally:
+            self._sessions.release()
+        return CommandResult(
+            host=self.host,
+            argv=tuple(argv),
+            exit_code=exit_code,
+            stdout=out.decode("utf-8", "replace"),
+            stderr=err.decode("utf-8", "replace"),
+            duration_s=time.monotonic() - start,
+        )
+
+    def _open_channel(self, deadline: float) -> paramiko.Channel:
+        reconnected = False
+        delay = 0.05
+        while True:
+            transport = self._connected()
+            wait = max(0.1, min(self.connect_timeout, deadline - time.monotonic()))
+            try:
+                with self._map_ssh_errors("exec"):
+                    try:
+                        return transport.open_session(timeout=wait)
+                    except paramiko.SSHException as exc:
+                        # On a live connection this is sshd saying no (MaxSessions: a session
+                        # freed a moment ago, or a timed-out command still running remotely
+                        # holds one). paramiko may report it as a bare "Unable to open
+                        # channel" when several threads fail at once. Wait for a free slot.
+                        if not transport.is_active():
+                            raise
+                        if time.monotonic() + delay >= deadline:
+                            raise RunnerError(
+                                f"{self.host}: sshd refused a new session: {exc}",
+                                host=self.host,
+                                hint="sshd's MaxSessions is reached (timed-out commands may "
+                                "still be running on the host); retry later or raise it",
+                            ) from exc
+                        time.sleep(delay)
+                        delay = min(delay * 2, 0.5)
+                        continue
+            except RunnerError:
+                # A connection that died under us (sshd restarted, network blip) gets one
+                # fresh attempt; a live one that refuses the channel is a real error.
+                if not reconnected and not transport.is_active():
+                    reconnected = True
+                    continue
+                raise
+
+    @staticmethod
+    def _collect(
+        channel: paramiko.Channel, deadline: float
+    ) -> tuple[int | None, bytes, bytes]:
+        """Read both streams until EOF and exit status; None exit code means timed out."""
+        out, err = bytearray(), bytearray()
+        fd = channel.fileno()  # readable whenever stdout or stderr has data (or EOF)
+
+        def drain() -> None:
+            while channel.recv_ready():
+                out.extend(channel.recv(65536))
+            while channel.recv_stderr_ready():
+                err.extend(channel.recv_stderr(65536))
+
+        while True:
+            drain()
+            remaining = deadline - time.monotonic()
+            if channel.eof_received or channel.closed:
+                # The exit status follows the EOF; a close without one (the command was
+                # killed by a signal) also sets the event and leaves exit_status at -1.
+                finished = channel.status_event.wait(max(0.0, remaining))
+                drain()  # data that arrived between the last drain and the EOF
+                if finished:
+                    # Wait (briefly) for sshd's own close: only then has it freed the
+                    # session, so the next command will not hit MaxSessions.
+                    with channel.out_buffer_cv:
+                        channel.out_buffer_cv.wait_for(lambda: channel.closed, timeout=1.0)
+                return (channel.exit_status if finished else None), bytes(out), bytes(err)
+            if remaining <= 0:
+                return None, bytes(out), bytes(err)
+            select.select([fd], [], [], min(remaining, 1.0))
+
+    def _timeout_error(self, argv: Sequence[str], timeout: float) -> CommandTimeoutError:
+        return CommandTimeoutError(
+            f"{self.host}: `{shlex.join(argv)}` did not finish within {timeout:g} s",
+            host=self.host,
+            hint="The host or device may be hung; check it, or raise --timeout.",
+        )

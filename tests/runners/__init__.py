@@ -1,0 +1,1 @@
+"""Tests of the execution seam: local, SSH and fan-out."""
