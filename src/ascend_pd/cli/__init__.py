@@ -32,6 +32,10 @@ class App(click.Group):
             else:
                 print_error(err)
             ctx.exit(err.exit_code)
+        finally:
+            found = ctx.find_object(Session)
+            if found is not None:
+                found.close()
 
 
 @click.group(cls=App, context_settings={"help_option_names": ["-h", "--help"],
@@ -62,6 +66,7 @@ COMMAND_MODULES = (
     "stop_cmd",
     "logs_cmd",
     "sim_cmd",
+    "gen_ranktable_cmd",
 )
 
 

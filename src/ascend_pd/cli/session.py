@@ -21,7 +21,13 @@ class Session:
     verbose: int = 0
     backend: str | None = None
     spec_path: Path | None = None
+    #: cleanups run when the command ends, whatever happened (close SSH connections)
+    closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
     _spec: ClusterSpec | None = field(default=None, repr=False)
+
+    def close(self) -> None:
+        while self.closers:
+            self.closers.pop()()
 
     def spec(self) -> ClusterSpec:
         """The spec from -c (loaded once); UsageError when none was given."""

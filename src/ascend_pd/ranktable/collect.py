@@ -44,8 +44,13 @@ def _describe(outcome: Outcome) -> str:
 def collect_facts(
     plan: RanktablePlan, runner_for: Callable[[str], CommandRunner], tool_paths: ToolPaths, *,
     max_hosts: int = MAX_HOSTS, per_host: int = PER_HOST, on_done: Progress | None = None,
+    nic_for: Callable[[str], str | None] | None = None,
 ) -> dict[str, HostFacts]:
-    """Collect what ``plan`` needs from each of its hosts (never raises for a host failure)."""
+    """Collect what ``plan`` needs from each of its hosts (never raises for a host failure).
+
+    Args:
+        nic_for: host -> NIC whose addresses count for the server_id check (None = any NIC).
+    """
     facts = {r.name: HostFacts(host=r.name, address=r.address) for r in plan.hosts}
     first: list[Job] = []
     for ref in plan.hosts:
@@ -59,7 +64,9 @@ def collect_facts(
         host = facts[outcome.job.host]
         if kind == "addr":
             if outcome.ok and outcome.result is not None:
-                host.addresses = [a.address for a in parse_ip_addr(outcome.result.stdout)]
+                nic = nic_for(host.host) if nic_for else None
+                host.addresses = [a.address for a in parse_ip_addr(outcome.result.stdout)
+                                  if nic is None or a.ifname == nic]
             continue
         if not outcome.ok or outcome.result is None:
             host.error = f"npu-smi info -m failed: {_describe(outcome)}"
@@ -120,7 +127,9 @@ def _absorb(facts: dict[str, HostFacts], cards: dict[tuple[str, int], tuple[int,
     dev = host.devices.get(reading.device) or DeviceFacts(reading.device, card, chip, None)
     if isinstance(reading.record, (NpuIp, Vnic)):
         ip = _address_of(reading.record)
-        dev = replace(dev, device_ip=ip, ip_error=None if ip else "no address printed")
+        said = outcome.result.tail("stderr", 1) if outcome.result else ""
+        dev = replace(dev, device_ip=ip,
+                      ip_error=None if ip else (said or "the tool printed no address"))
     elif reading.failure is not None:
         dev = replace(dev, device_ip=None, ip_error=reading.failure.message)
     elif reading.error is not None:

@@ -100,8 +100,8 @@ def diff_live(
                 drifts.append(Drift("missing_device", sid, dev_id, "present", "absent"))
                 continue
             if dev.device_ip != entry.get("device_ip"):
-                drifts.append(Drift("device_ip_changed", sid, dev_id, entry.get("device_ip"),
-                                    dev.device_ip))
+                kind = "device_ip_changed" if dev.device_ip else "device_ip_missing"
+                drifts.append(Drift(kind, sid, dev_id, entry.get("device_ip"), dev.device_ip))
             if "super_device_id" in entry and dev.super_device_id != entry["super_device_id"]:
                 drifts.append(Drift("super_device_id_changed", sid, dev_id,
                                     entry["super_device_id"], dev.super_device_id))

@@ -11,7 +11,13 @@ from typing import Final
 
 from ascend_pd.errors import UsageError
 from ascend_pd.runners.base import CommandRunner
-from ascend_pd.spec.models import DEFAULT_HCCN_TOOL, DEFAULT_NPU_SMI, ClusterSpec, HostSpec
+from ascend_pd.spec.models import (
+    DEFAULT_HCCN_TOOL,
+    DEFAULT_NPU_SMI,
+    ClusterSpec,
+    HostSpec,
+    SSHSpec,
+)
 
 BACKENDS: Final[tuple[str, ...]] = ("auto", "local", "ssh", "sim")
 
@@ -71,7 +77,7 @@ def make_runner(
         backend: auto (local for this machine's addresses, else ssh), local, ssh or sim.
         spec_dir: directory relative paths in the spec (sim cluster file) are resolved from.
     """
-    host = spec.host(host_name)
+    sim_cluster = None
     if backend == "sim":
         if spec.sim is None:
             raise UsageError(
@@ -79,12 +85,23 @@ def make_runner(
                 hint="add `sim: {cluster: sim-cluster.yaml}` to the spec, "
                 "or create one with `ascend-pd sim init-cluster`",
             )
+        sim_cluster = Path(spec.sim.cluster).expanduser()
+        if spec_dir is not None and not sim_cluster.is_absolute():
+            sim_cluster = spec_dir / sim_cluster
+    return make_host_runner(spec.host(host_name), spec.ssh, backend, sim_cluster=sim_cluster)
+
+
+def make_host_runner(
+    host: HostSpec, ssh: SSHSpec, backend: str = "auto", *, sim_cluster: Path | None = None
+) -> CommandRunner:
+    """The runner for one host description (spec host, or one built from CLI flags)."""
+    if backend == "sim":
+        if sim_cluster is None:
+            raise UsageError("backend 'sim' needs a sim cluster file",
+                             hint="pass a spec with a sim: section")
         from ascend_pd.sim.runner import make_sim_runner
 
-        cluster = Path(spec.sim.cluster).expanduser()
-        if spec_dir is not None and not cluster.is_absolute():
-            cluster = spec_dir / cluster
-        sim_runner: CommandRunner = make_sim_runner(cluster, host.name)
+        sim_runner: CommandRunner = make_sim_runner(sim_cluster, host.name)
         return sim_runner
     if backend == "local" or (backend == "auto" and is_local_address(host.address)):
         from ascend_pd.runners.local import LocalRunner
@@ -92,7 +109,6 @@ def make_runner(
         return LocalRunner(host.name, env=host.env)
     from ascend_pd.runners.ssh import SSHRunner
 
-    ssh = spec.ssh
     ssh_runner: CommandRunner = SSHRunner(
         host.name,
         address=host.ssh.address or host.address,

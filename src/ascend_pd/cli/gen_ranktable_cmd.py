@@ -1,0 +1,239 @@
+"""`ascend-pd gen-ranktable`: the HCCL ranktable.json from one node, for A2 and A3."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ascend_pd.cli.output import Progress, finish, table
+from ascend_pd.cli.session import Session, backend_option, common, pass_session, spec_option
+from ascend_pd.errors import UsageError
+from ascend_pd.fsutil import atomic_write_text
+from ascend_pd.ranktable import api, io
+from ascend_pd.ranktable.collect import collect_facts
+from ascend_pd.ranktable.facts import load_facts
+from ascend_pd.ranktable.plan import RanktablePlan, plan_from_flags, plan_from_spec
+from ascend_pd.runners.factory import make_host_runner, make_runner, runner_factory, tool_paths
+from ascend_pd.runners.fanout import RunnerPool
+from ascend_pd.spec.models import HostSpec, SSHSpec
+
+#: Options that take several space-separated values, as gen_ranktable.sh's did.
+_GREEDY = ("--ips", "--from")
+
+
+class _LegacyCommand(click.Command):
+    """Accept `--ips A B C` (the old script's syntax) besides repeated `--ips A --ips B`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        out: list[str] = []
+        i = 0
+        while i < len(args):
+            if args[i] in _GREEDY:
+                opt = args[i]
+                i += 1
+                while i < len(args) and not args[i].startswith("-"):
+                    out += [opt, args[i]]
+                    i += 1
+                continue
+            out.append(args[i])
+            i += 1
+        return super().parse_args(ctx, out)
+
+
+def _ids(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(x) for x in text.replace(" ", "").split(",") if x]
+    except ValueError as exc:
+        raise UsageError(f"--local-device-ids {text!r} is not a comma-separated id list",
+                         hint="e.g. --local-device-ids 0,1,2,3") from exc
+
+
+def _flag_ssh(opts: dict[str, Any]) -> SSHSpec:
+    return SSHSpec(
+        user=opts["ssh_user"] or os.environ.get("ASCEND_PD_SSH_USER", "root"),
+        port=opts["ssh_port"] or int(os.environ.get("ASCEND_PD_SSH_PORT", "22")),
+        key=opts["ssh_key"] or os.environ.get("ASCEND_PD_SSH_KEY"),
+        known_hosts=opts["known_hosts"] or os.environ.get("ASCEND_PD_KNOWN_HOSTS",
+                                                          "~/.ssh/known_hosts"),
+        host_key_policy=opts["host_key_policy"],
+    )
+
+
+def _rows(result: api.RanktableResult) -> str:
+    return table(["host", "role", "devices", "device IPs"], result.summary_rows())
+
+
+@click.command("gen-ranktable", cls=_LegacyCommand)
+@spec_option
+@backend_option
+@click.option("-o", "--output", "--ranktable-path", "output", type=click.Path(dir_okay=False),
+              help="Where to write (default ./ranktable.json; facts file with --collect-only).")
+@click.option("--ips", multiple=True, help="Legacy: node IPs, prefill nodes first.")
+@click.option("--npus-per-node", type=int, help="Legacy: devices taken per node (default all).")
+@click.option("--network-card-name", help="Legacy: the NIC that must carry each node IP.")
+@click.option("--prefill-device-cnt", type=int, help="Legacy: leading devices for prefill.")
+@click.option("--decode-device-cnt", type=int, help="Legacy: next devices for decode.")
+@click.option("--local-device-ids", help="Legacy: only these device ids on each node (0,1,..).")
+@click.option("--ssh-user", help="SSH user for --ips hosts (env ASCEND_PD_SSH_USER).")
+@click.option("--ssh-port", type=int, help="SSH port (env ASCEND_PD_SSH_PORT).")
+@click.option("--ssh-key", help="SSH private key (env ASCEND_PD_SSH_KEY).")
+@click.option("--known-hosts", help="known_hosts file (env ASCEND_PD_KNOWN_HOSTS).")
+@click.option("--host-key-policy", type=click.Choice(["strict", "accept-new"]), default="strict",
+              show_default=True)
+@click.option("--collect-only", is_flag=True,
+              help="Air-gapped: write THIS host's device facts as JSON, build nothing.")
+@click.option("--host", "host_name", help="With --collect-only and -c: which spec host this is.")
+@click.option("--address", help="With --collect-only: this host's server_id IP.")
+@click.option("--from", "from_files", multiple=True, type=click.Path(exists=True),
+              help="Build from --collect-only files instead of reaching hosts.")
+@click.option("--verify", "verify_path", type=click.Path(exists=True, dir_okay=False),
+              help="Re-collect and diff against this ranktable; exit 1 on drift.")
+@click.option("--push", is_flag=True,
+              help="Also copy the table to connector.ranktable_path on every spec host.")
+@common
+@pass_session
+def command(session: Session, /, **opts: Any) -> None:
+    """Collect device IPs from every host in parallel and write ranktable.json (v1.2).
+
+    \b
+    From a spec:   ascend-pd gen-ranktable -c pd.yaml -o ranktable.json
+    Legacy flags:  ascend-pd gen-ranktable --ips 10.0.0.1 10.0.0.2 --npus-per-node 8 \\
+                     --network-card-name eth0 --prefill-device-cnt 8 --decode-device-cnt 8
+    """
+    progress = Progress("collecting", enabled=not session.json)
+    if opts["collect_only"]:
+        return _collect_only(session, opts)
+    plan, runner_for, paths, nic_for, names = _setup(session, opts)
+    if opts["verify_path"]:
+        existing = io.read_ranktable(opts["verify_path"])
+        checked = api.verify(existing, runner_for, paths, names=names,
+                             on_done=progress.callback())
+        progress.done()
+        text = "\n".join(d.line() for d in checked.drifts) or (
+            f"{opts['verify_path']}: matches the live hosts")
+        finish(session.json, "gen-ranktable", checked.to_dict(), text, 0 if checked.ok else 1)
+        return None
+    facts = None
+    if opts["from_files"]:
+        loaded = [load_facts(f) for f in opts["from_files"]]
+        facts = {}
+        by_addr = {r.address: r.name for r in plan.hosts}
+        for item in loaded:
+            name = item.host if item.host in by_addr.values() else by_addr.get(item.address)
+            if name is None:
+                raise UsageError(f"facts file for {item.host} ({item.address}) matches no host",
+                                 hint="collect it with --host NAME / --address IP of the plan")
+            facts[name] = item
+    result = api.generate(plan, runner_for, paths, on_done=progress.callback(), facts=facts,
+                          nic_for=nic_for)
+    progress.done()
+    out = Path(opts["output"] or "ranktable.json")
+    io.write_ranktable(out, result.table)
+    pushed = _push(session, out) if opts["push"] else []
+    text = _rows(result) + f"\n\nwrote {out} ({result.table['server_count']} server(s), " \
+        f"{len(result.table['prefill_device_list'])} prefill + " \
+        f"{len(result.table['decode_device_list'])} decode devices)"
+    if pushed:
+        text += "\ncopied to " + ", ".join(pushed)
+    finish(session.json, "gen-ranktable", {**result.to_dict(), "path": str(out),
+                                           "pushed": pushed}, text, 0)
+    return None
+
+
+def _setup(session: Session, opts: dict[str, Any]) -> tuple[
+        RanktablePlan, Any, Any, Any, dict[str, str]]:
+    if session.spec_path is not None:
+        if opts["ips"]:
+            raise UsageError("give either -c SPEC or --ips, not both",
+                             hint="the spec already lists the hosts")
+        spec = session.spec()
+        pool = RunnerPool(runner_factory(spec, session.resolved_backend(),
+                                         spec_dir=session.spec_dir))
+        session.closers.append(pool.close)
+
+        def paths(name: str) -> tuple[str, str]:
+            return tool_paths(spec.host(name))
+
+        names = {h.address: h.name for h in spec.hosts}
+        return plan_from_spec(spec), pool.get, paths, None, names
+    if not opts["ips"] and not opts["verify_path"]:
+        raise UsageError("nothing to do: give -c pd.yaml, or --ips with the device counts",
+                         hint="see `ascend-pd gen-ranktable --help`")
+    ssh = _flag_ssh(opts)
+    hosts = {ip: HostSpec(name=ip, address=ip, hccn_tool=None, npu_smi=None)
+             for ip in opts["ips"]}
+    backend = session.resolved_backend()
+    pool = RunnerPool(lambda name: make_host_runner(
+        hosts.get(name) or HostSpec(name=name, address=name), ssh, backend))
+    session.closers.append(pool.close)
+
+    def flag_paths(name: str) -> tuple[str, str]:
+        return tool_paths(hosts.get(name) or HostSpec(name=name, address=name))
+
+    nic = opts["network_card_name"]
+    if opts["verify_path"]:
+        return RanktablePlan(hosts=[]), pool.get, flag_paths, None, {}
+    if opts["prefill_device_cnt"] is None or opts["decode_device_cnt"] is None:
+        raise UsageError("--ips needs --prefill-device-cnt and --decode-device-cnt",
+                         hint="e.g. --prefill-device-cnt 8 --decode-device-cnt 8")
+    local = _ids(opts["local_device_ids"])
+    if local is None and opts["npus_per_node"]:
+        local = list(range(opts["npus_per_node"]))
+    plan = plan_from_flags(list(opts["ips"]), opts["prefill_device_cnt"],
+                           opts["decode_device_cnt"], local)
+    return plan, pool.get, flag_paths, (lambda _h: nic) if nic else None, {}
+
+
+def _collect_only(session: Session, opts: dict[str, Any]) -> None:
+    if session.spec_path is not None:
+        spec = session.spec()
+        if not opts["host_name"]:
+            raise UsageError("--collect-only with -c needs --host NAME (this host in the spec)",
+                             hint=f"one of: {', '.join(h.name for h in spec.hosts)}")
+        host = spec.host(opts["host_name"])
+        plan = plan_from_spec(spec)
+        plan.hosts = [r for r in plan.hosts if r.name == host.name] or plan.hosts[:0]
+    else:
+        if not opts["address"]:
+            raise UsageError("--collect-only needs --address IP (this host's server_id)",
+                             hint="or -c pd.yaml --host NAME")
+        host = HostSpec(name=opts["address"], address=opts["address"])
+        plan = plan_from_flags([host.address], 1, 1, _ids(opts["local_device_ids"]))
+    # Collect-only runs ON the host being collected: local unless told otherwise.
+    backend = "local" if session.backend is None else session.resolved_backend()
+    runner = (make_runner(session.spec(), host.name, backend, spec_dir=session.spec_dir)
+              if session.spec_path is not None else make_host_runner(host, SSHSpec(), backend))
+    facts = collect_facts(plan, lambda _n: runner, lambda _n: tool_paths(host))
+    item = facts[host.name]
+    out = Path(opts["output"] or f"device-facts-{host.name}.json")
+    atomic_write_text(out, json.dumps(item.to_dict(), indent=2) + "\n")
+    text = (f"wrote {out}: {host.name} ({item.soc or 'unknown SoC'}), "
+            f"{len(item.devices)} device(s)" + (f"; error: {item.error}" if item.error else ""))
+    finish(session.json, "gen-ranktable", {"path": str(out), "facts": item.to_dict()}, text,
+           1 if item.error else 0)
+
+
+def _push(session: Session, path: Path) -> list[str]:
+    from ascend_pd.launch import remote
+
+    spec = session.spec()
+    content = path.read_text()
+    dest = Path(spec.connector.ranktable_path)
+    pool = RunnerPool(runner_factory(spec, session.resolved_backend(),
+                                     spec_dir=session.spec_dir))
+    done = []
+    with pool:
+        for host in spec.hosts:
+            result = pool.get(host.name).run(
+                remote.sh(remote.PUSH, str(dest.parent), dest.name, "644", content), timeout=30)
+            if result.failed:
+                raise UsageError(f"{host.name}: could not write {dest}: {result.tail('stderr')}",
+                                 hint="check permissions of connector.ranktable_path's folder")
+            done.append(f"{host.name}:{dest}")
+    return done
