@@ -38,7 +38,7 @@ FAULTS: Final[dict[str, str]] = {
 }
 
 HEALTHY_VERSIONS: Final[dict[str, str]] = {
-    "torch": "2.7.1+cpu", "torch_npu": "2.7.1", "vllm": "0.11.0", "vllm_ascend": "0.11.0",
+    "torch": "2.7.1", "torch_npu": "2.7.1", "vllm": "0.11.0", "vllm_ascend": "0.11.0",
 }
 
 # npu-smi 24.1.0.3 on an Atlas 800T A2 (hccn-cli-formats.md §5.1); {h0}..{h7} = Health.
@@ -139,7 +139,7 @@ def build_sysroot(
 
     pkgs = dict(HEALTHY_VERSIONS) | dict(versions or {})
     if "torch_mismatch" in wanted:
-        pkgs["torch"] = "2.8.0+cpu"
+        pkgs["torch"] = "2.8.0"
     if "vllm_mismatch" in wanted:
         pkgs["vllm"] = "0.10.2"
     if "torch_npu_missing" in wanted:
