@@ -67,6 +67,8 @@ COMMAND_MODULES = (
     "logs_cmd",
     "sim_cmd",
     "gen_ranktable_cmd",
+    "doctor_cmd",
+    "diagnose_cmd",
 )
 
 

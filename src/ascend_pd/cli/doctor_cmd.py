@@ -1,0 +1,33 @@
+"""`ascend-pd doctor`: check every host's software, model, network identity, ports and NPUs."""
+
+from __future__ import annotations
+
+import click
+
+from ascend_pd.cli.output import Progress, finish
+from ascend_pd.cli.session import Session, backend_option, common, pass_session, spec_option
+from ascend_pd.doctor import run_doctor
+from ascend_pd.errors import UsageError
+from ascend_pd.runners.factory import runner_factory
+from ascend_pd.runners.fanout import RunnerPool
+
+
+@click.command("doctor")
+@click.option("--host", "hosts", multiple=True, help="Check this spec host (repeatable).")
+@click.option("--all", "all_hosts", is_flag=True, help="Check every host in the spec (default).")
+@spec_option
+@backend_option
+@common
+@pass_session
+def command(session: Session, hosts: tuple[str, ...], all_hosts: bool) -> None:
+    """Preflight each host: CANN/NNAL env, driver, versions, model dtype, host IP on the NIC,
+    /etc/hccn.conf, planned ports, disk and NPU health. Exit 1 when a check fails."""
+    if hosts and all_hosts:
+        raise UsageError("--host and --all exclude each other", hint="pass one of them")
+    spec = session.spec()
+    progress = Progress("doctor", enabled=not session.json)
+    factory = runner_factory(spec, session.resolved_backend(), spec_dir=session.spec_dir)
+    with RunnerPool(factory) as pool:
+        report = run_doctor(spec, pool.get, list(hosts) or None, on_done=progress.callback())
+    progress.done()
+    finish(session.json, "doctor", report.to_dict(), report.render(), report.exit_code)

@@ -1,0 +1,168 @@
+"""Run the doctor probe on hosts (one command per host, in parallel) and report."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from ascend_pd.doctor.checks import CheckResult, HostPlan, planned_ports, run_checks
+from ascend_pd.doctor.compat import CompatTable, load_compat
+from ascend_pd.doctor.facts import Facts, parse_facts
+from ascend_pd.errors import ParseError, UsageError
+from ascend_pd.runners.base import CommandRunner
+from ascend_pd.runners.factory import tool_paths
+from ascend_pd.runners.fanout import Job, Outcome, fan_out
+from ascend_pd.spec.models import ClusterSpec
+
+PROBE_PATH: Final[Path] = Path(__file__).resolve().parent / "probe.sh"
+#: The probe imports Python packages (torch's metadata only, not torch) and runs npu-smi,
+#: which can take several seconds on a busy 16-die host.
+PROBE_TIMEOUT_S: Final[float] = 60.0
+
+
+@functools.lru_cache(maxsize=1)
+def probe_script() -> str:
+    """The POSIX sh probe (a packaged file)."""
+    return PROBE_PATH.read_text(encoding="utf-8")
+
+
+def probe_argv(spec: ClusterSpec, host_name: str) -> tuple[str, ...]:
+    """``sh -c <probe> ascend-pd-doctor MODEL NIC STATE_DIR PORTS NPU_SMI PYTHON``."""
+    host = spec.host(host_name)
+    ports = ",".join(str(p) for p in sorted(planned_ports(spec, host_name)))
+    _, npu_smi = tool_paths(host)
+    python = host.env.get("ASCEND_PD_PYTHON", "python3")
+    return ("sh", "-c", probe_script(), "ascend-pd-doctor", spec.model.path, host.nic,
+            spec.state_dir, ports, npu_smi, python)
+
+
+@dataclass
+class HostDoctor:
+    """Checks for one host, or the error that kept the probe from running."""
+
+    host: str
+    checks: list[CheckResult] = field(default_factory=list)
+    error: str | None = None
+    facts: Facts | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None or any(c.status == "fail" for c in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "ok": not self.failed,
+            "error": self.error,
+            "checks": [c.to_dict() for c in self.checks],
+            "facts": self.facts.to_dict() if self.facts else None,
+        }
+
+
+@dataclass
+class DoctorReport:
+    hosts: list[HostDoctor] = field(default_factory=list)
+
+    @property
+    def checks(self) -> list[CheckResult]:
+        return [c for h in self.hosts for c in h.checks]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if any(h.failed for h in self.hosts) else 0
+
+    def count(self, status: str) -> int:
+        return sum(1 for c in self.checks if c.status == status)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.exit_code == 0,
+            "summary": {s: self.count(s) for s in ("pass", "warn", "fail")}
+            | {"host_errors": sum(1 for h in self.hosts if h.error)},
+            "hosts": [h.to_dict() for h in self.hosts],
+        }
+
+    def render(self) -> str:
+        rows = [(c.host, c.check, c.status, c.observed) for c in self.checks]
+        out = [_table(("HOST", "CHECK", "STATUS", "OBSERVED"), rows)] if rows else []
+        for h in self.hosts:
+            if h.error:
+                out.append(f"{h.host}: probe failed: {h.error}")
+        for c in self.checks:
+            if c.status != "pass":
+                out.append(f"{c.host} {c.check}: {c.status.upper()}: {c.observed}")
+                if c.expected:
+                    out.append(f"    expected: {c.expected}")
+                if c.fix:
+                    out.append(f"    fix: {c.fix}")
+        errors = sum(1 for h in self.hosts if h.error)
+        out.append(
+            f"doctor: {len(self.hosts)} host(s), {self.count('pass')} pass, "
+            f"{self.count('warn')} warn, {self.count('fail')} fail"
+            + (f", {errors} unreachable" if errors else "")
+        )
+        return "\n".join(out)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    # Plain aligned columns, no colour: reports end up in pipes, logs and runbooks.
+    cells = [list(headers), *[list(r) for r in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+                     for row in cells)
+
+
+def _host_result(spec: ClusterSpec, outcome: Outcome, compat: CompatTable) -> HostDoctor:
+    name = outcome.job.host
+    if outcome.error is not None:
+        return HostDoctor(name, error=outcome.error.message)
+    result = outcome.result
+    assert result is not None
+    if result.failed:
+        tail = result.tail("stderr", 3) or result.tail("stdout", 3)
+        return HostDoctor(name, error=f"probe exited {result.exit_code}: {tail}")
+    try:
+        facts = parse_facts(result.stdout)
+    except ParseError as exc:
+        return HostDoctor(name, error=f"{exc.message}: {exc.line}")
+    plan = HostPlan(spec, spec.host(name), planned_ports(spec, name), compat)
+    return HostDoctor(name, run_checks(facts, plan), facts=facts)
+
+
+def run_doctor(
+    spec: ClusterSpec,
+    runner_for: Callable[[str], CommandRunner],
+    hosts: Sequence[str] | None = None,
+    *,
+    compat: CompatTable | None = None,
+    on_done: Callable[[Outcome, int, int], None] | None = None,
+) -> DoctorReport:
+    """Probe ``hosts`` (default: all spec hosts) in parallel and check each.
+
+    Args:
+        spec: the cluster spec (model path, NICs, ports, connector version).
+        runner_for: host name -> runner, e.g. ``RunnerPool(runner_factory(spec)).get``.
+        hosts: spec host names to check.
+        compat: the compatibility table (default: the packaged one).
+        on_done: progress callback, one call per host.
+
+    Returns:
+        One :class:`HostDoctor` per host, in the order asked; an unreachable host is an
+        entry with ``error``, never an exception.
+
+    Raises:
+        UsageError: a host name is not in the spec.
+    """
+    names = list(hosts) if hosts else [h.name for h in spec.hosts]
+    known = {h.name for h in spec.hosts}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UsageError(f"no host {', '.join(map(repr, unknown))} in the spec",
+                         hint=f"use one of: {', '.join(sorted(known))}")
+    table_ = compat or load_compat()
+    jobs = [Job(n, probe_argv(spec, n), timeout=PROBE_TIMEOUT_S) for n in names]
+    outcomes = fan_out(jobs, runner_for, on_done=on_done, retry_if=lambda _r: False)
+    return DoctorReport([_host_result(spec, o, table_) for o in outcomes])

@@ -1,0 +1,92 @@
+"""Every catalogue entry is recognised in a realistic log, and only that entry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ascend_pd.diagnose import diagnose_text, load_catalogue
+from ascend_pd.errors import AscendPDError
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "diagnose"
+CATALOGUE = load_catalogue()
+
+
+@pytest.mark.parametrize("entry_id", CATALOGUE.ids)
+def test_sample_log_matches_its_entry_and_nothing_else(entry_id: str) -> None:
+    path = DATA / f"{entry_id}.log"
+    assert path.is_file(), f"every catalogue entry needs a sample log: {path}"
+    matches = diagnose_text(path.read_text(encoding="utf-8"), path.name)
+    assert [m.id for m in matches] == [entry_id]
+    match = matches[0]
+    entry = CATALOGUE.get(entry_id)
+    assert match.source == path.name
+    assert match.line == path.read_text(encoding="utf-8").splitlines()[match.line_no - 1]
+    assert entry.check.startswith("ascend-pd ")
+    assert entry.cause
+    assert entry.fix
+
+
+def test_clean_log_matches_nothing() -> None:
+    text = (DATA / "clean.log").read_text(encoding="utf-8")
+    # The healthy log carries the usual noise: vllm._C warning, a few link polls, decode
+    # graph capture, a few delayed frees; none of them is a problem.
+    assert "No module named 'vllm._C'" in text
+    assert diagnose_text(text, "clean.log") == []
+
+
+def test_every_sample_log_belongs_to_an_entry() -> None:
+    names = {p.stem for p in DATA.glob("*.log")}
+    assert names - {"clean"} == set(CATALOGUE.ids)
+
+
+def test_catalogue_covers_the_reference_pain_points() -> None:
+    refs = " ".join(r for e in CATALOGUE.entries for r in e.refs)
+    missing = [n for n in range(1, 18) if f"§9 #{n}" not in refs]
+    assert missing == [], f"pain points of vllm-ascend-pd.md §9 without an entry: {missing}"
+
+
+def _loop(n: int) -> str:
+    return "".join(
+        f"INFO 11-20 09:17:{i % 60:02d} [c.py:701] Checking query_register_mem_status again\n"
+        for i in range(n))
+
+
+def test_a_loop_needs_its_minimum_count() -> None:
+    assert diagnose_text(_loop(29), "x") == []
+    (match,) = diagnose_text(_loop(30), "x")
+    assert match.id == "register-mem-status-loop"
+    assert match.count == 30
+    assert match.line_no == 1
+
+
+def test_a_sequence_must_happen_within_its_window() -> None:
+    head = '400 Bad Request for url http://p:8100/v1/completions\n'
+    tail = 'INFO:     10.0.0.5:1 - "POST /v1/completions HTTP/1.1" 500 Internal Server Error\n'
+    assert [m.id for m in diagnose_text(head + tail, "proxy")] == ["proxy-masked-4xx"]
+    far = head + "INFO: noise\n" * 25 + tail
+    assert diagnose_text(far, "proxy") == []
+
+
+def test_sequence_match_reports_both_lines() -> None:
+    text = (DATA / "aclgraph-link-failure.log").read_text(encoding="utf-8")
+    (match,) = diagnose_text(text, "p.log")
+    assert "Graph capturing finished" in match.line
+    assert "LLM_LINK_FAILED" in (match.then_line or "")
+    assert (match.then_line_no or 0) > match.line_no
+
+
+def test_invalid_regex_in_a_catalogue_names_the_entry(tmp_path: Path) -> None:
+    bad = tmp_path / "cat.yaml"
+    bad.write_text("entries:\n  - {id: x, title: t, cause: c, fix: f, check: ascend-pd doctor,"
+                   " signatures: ['(unclosed']}\n", encoding="utf-8")
+    with pytest.raises(AscendPDError, match=r"entries\[0\] \(x\).*invalid regex"):
+        load_catalogue(bad)
+
+
+def test_incomplete_entry_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "cat.yaml"
+    bad.write_text("entries:\n  - {id: x, title: t, signatures: [a]}\n", encoding="utf-8")
+    with pytest.raises(AscendPDError, match="missing cause, fix, check"):
+        load_catalogue(bad)
