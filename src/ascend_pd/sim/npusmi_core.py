@@ -93,7 +93,8 @@ def render_mapping(host: SimHost) -> str:
     """``npu-smi info -m``: one row per chip plus the card's Mcu row."""
     a3 = host.soc == "a3"
     heads = ["NPU ID", "Chip ID", "Chip Logic ID", *(["Chip Phy-ID"] if a3 else []), "Chip Name"]
-    out = ["\t" + " ".join(f"{h:<30}" for h in heads) + "\n"]
+    # The [S] format pads the last header field too; the captures show it stripped.
+    out = ["\t" + " ".join(f"{h:<30}" for h in heads).rstrip() + "\n"]
     logic = 0
     for card, devs in _cards(host).items():
         for dev in devs:
