@@ -144,7 +144,8 @@ class TestTls:
         tls = parse_tls(text)
         assert [(d.dev_id, d.switch, d.preconfigured) for d in tls.devices] == [
             (0, 0, 1), (1, 0, 1), (7, 0, 1)]
-        assert tls.has_certificate and not tls.enabled
+        assert tls.has_certificate
+        assert not tls.enabled
 
     def test_old_firmware_without_preconfigured_skips_cert_blocks(self) -> None:
         tls = parse_tls(sample("s4.7_tls_old_firmware_hccl_guide.txt"))

@@ -126,7 +126,8 @@ class TestBoardAndSpod:
 
     def test_spod_unsupported_exit_0(self) -> None:
         spod = parse_spod(sample("s5.5_spod_info_a2_unsupported.txt"), "", 0)
-        assert not spod.supported and spod.sdid is None
+        assert not spod.supported
+        assert spod.sdid is None
 
 
 class TestSocAndSdid:
@@ -153,7 +154,8 @@ class TestSocAndSdid:
         assert sdid_encode(server, card, die) == sdid
         decoded = sdid_decode(sdid)
         assert (decoded.server_index, decoded.card, decoded.die) == (server, card, die)
-        assert decoded.device_id == 2 * card + die and decoded.consistent
+        assert decoded.device_id == 2 * card + die
+        assert decoded.consistent
 
     def test_ranges(self) -> None:
         with pytest.raises(ValueError):

@@ -1,4 +1,4 @@
-"""Shared helpers for the simulator tests: reference samples and small clusters."""
+"""Fixtures for the simulator tests: small sim cluster files."""
 
 from __future__ import annotations
 
@@ -8,18 +8,6 @@ from pathlib import Path
 import pytest
 
 from ascend_pd.sim.cluster import SimCluster, generate_cluster, save_cluster
-
-DATA = Path(__file__).parents[1] / "data" / "hccn"
-
-
-def sample(name: str) -> str:
-    """A verbatim reference sample."""
-    return (DATA / name).read_text(encoding="utf-8")
-
-
-def lines_of(name: str, *, skip: int = 0) -> list[str]:
-    """The sample's lines after ``skip`` leading ones, without `...` elision lines."""
-    return [ln for ln in sample(name).splitlines()[skip:] if ln.strip() != "..."]
 
 
 @pytest.fixture

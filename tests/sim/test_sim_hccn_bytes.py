@@ -15,9 +15,20 @@ import pytest
 from ascend_pd.sim.cluster import SimCluster, SimHost, generate_cluster
 from ascend_pd.sim.hccn_core import SimReply, simulate_hccn
 from ascend_pd.sim.runner import make_sim_runner
-from tests.sim.conftest import lines_of, sample
 
 TOOL = "/usr/local/Ascend/driver/tools/hccn_tool"
+
+DATA = Path(__file__).parents[1] / "data" / "hccn"
+
+
+def sample(name: str) -> str:
+    """A verbatim reference sample."""
+    return (DATA / name).read_text(encoding="utf-8")
+
+
+def lines_of(name: str, *, skip: int = 0) -> list[str]:
+    """The sample's lines after ``skip`` leading ones, without `...` elision lines."""
+    return [ln for ln in sample(name).splitlines()[skip:] if ln.strip() != "..."]
 
 
 def a2_host(**changes: object) -> SimHost:
@@ -69,7 +80,8 @@ class TestGets:
         assert run(host, "-i", "0", "-link", "-g").stdout == \
             lines_of("s4.3_link_mindie_loop.txt")[0] + "\n"
         host.devices[0].net_health = "Socket fail"
-        assert run(host, "-i", "0", "-net_health", "-g").stdout == "net health status: Socket fail\n"
+        assert run(host, "-i", "0", "-net_health", "-g").stdout == \
+            "net health status: Socket fail\n"
         old = host.model_copy(update={"firmware": host.firmware.model_copy(
             update={"socket_failed": True})})
         expected = sample("s4.4_net_health_910a_socket_failed.txt").splitlines()[1].strip()
@@ -256,7 +268,8 @@ def test_help_block_after_parameter_errors(args: list[str], attr: str, help_file
 
 def test_full_help_lists_every_block() -> None:
     reply = run(a2_host(), "-h")
-    assert reply.exit_code == 0 and reply.stderr == ""
+    assert reply.exit_code == 0
+    assert reply.stderr == ""
     for name in ("s4.1_ip_help.txt", "s4.3_link_help.txt", "s4.9_hccs_ping_help.txt"):
         assert joined(lines_of(name)) in reply.stdout
 

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from ascend_pd.npusmi.parse import parse_info
 from ascend_pd.sim.cluster import SimDevice, SimHost, generate_cluster
 from ascend_pd.sim.npusmi_core import simulate_npu_smi
-from tests.sim.conftest import lines_of, sample
+
+DATA = Path(__file__).parents[1] / "data" / "hccn"
+
+
+def sample(name: str) -> str:
+    """A verbatim reference sample."""
+    return (DATA / name).read_text(encoding="utf-8")
+
+
+def lines_of(name: str, *, skip: int = 0) -> list[str]:
+    """The sample's lines after ``skip`` leading ones, without `...` elision lines."""
+    return [ln for ln in sample(name).splitlines()[skip:] if ln.strip() != "..."]
 
 
 def host_like(capture: str, *, soc: str, chip_name: str = "910B3") -> SimHost:
@@ -88,7 +100,8 @@ def test_board_field_order() -> None:
     assert smi(a3, "info", "-t", "board", "-i", "0", "-c", "0")[1].startswith(
         "".join(f"{ln}\n" for ln in lines[6:10]))
     code, card_level = smi(a2, "info", "-t", "board", "-i", "0")
-    assert code == 0 and "PCI Device ID                  : 0xD802" in card_level
+    assert code == 0
+    assert "PCI Device ID                  : 0xD802" in card_level
 
 
 def test_errors_on_stdout() -> None:
@@ -97,6 +110,8 @@ def test_errors_on_stdout() -> None:
     assert smi(host, "info", "-t", "board", "-i", "9") == (215, "Invalid card id.\n")
     assert smi(host, "info", "-t", "board", "-i", "0", "-c", "3") == (215, "Invalid chip id.\n")
     code, out = smi(host, "info", "-t", "nonsense", "-i", "0")
-    assert code != 0 and out == 'Error parameter in querying chip info, type: "nonsense".\n'
+    assert code != 0
+    assert out == 'Error parameter in querying chip info, type: "nonsense".\n'
     code, out = smi(host, "info", "-t", "board")
-    assert code != 0 and out == "This command must input card id.\n"
+    assert code != 0
+    assert out == "This command must input card id.\n"

@@ -65,10 +65,12 @@ def test_missing_env_and_unknown_host(
     monkeypatch.delenv("ASCEND_PD_SIM_CLUSTER", raising=False)
     monkeypatch.delenv("ASCEND_PD_SIM_HOST", raising=False)
     result = LocalRunner("x").run([str(tools["hccn_tool"]), "-i", "0", "-ip", "-g"], timeout=20)
-    assert result.exit_code == 1 and "ASCEND_PD_SIM_CLUSTER is not set" in result.stderr
+    assert result.exit_code == 1
+    assert "ASCEND_PD_SIM_CLUSTER is not set" in result.stderr
     result = LocalRunner("x", env=env_for(a2_pair, "nope")).run(
         [str(tools["npu-smi"]), "info"], timeout=20)
-    assert result.exit_code == 1 and "host 'nope' is not in sim cluster" in result.stderr
+    assert result.exit_code == 1
+    assert "host 'nope' is not in sim cluster" in result.stderr
 
 
 def test_baked_defaults_work_without_env(
