@@ -114,7 +114,7 @@ def parse_info(stdout: str, stderr: str = "", exit_code: int = 0) -> NpuSmiInfo:
         elif first.startswith("Chip"):
             soc = "a3" if "Phy-ID" in first else "a2"
         elif in_procs:
-            if len(cells) >= 5 and re.match(r"^\d+\s+\d+$", first):
+            if len(cells) >= 4 and re.match(r"^\d+\s+\d+$", first):
                 card, chip = (int(x) for x in first.split())
                 procs.append((card, chip, int(cells[1]), cells[2], int(cells[3])))
             elif not first.startswith("No running processes"):

@@ -36,9 +36,6 @@ class SimNode:
         self.path = Path(cluster_path)
         self.name = host_name
         self.state = HostState(self.path, host_name)
-        self._lock = threading.Lock()
-        self._stamp: tuple[int, int] | None = None
-        self._cluster: SimCluster | None = None
         self._index: dict[str, tuple[str, int]] = {}
         if self.cluster().host(host_name) is None:
             names = ", ".join(h.name for h in self.cluster().hosts)
@@ -47,14 +44,8 @@ class SimNode:
 
     def cluster(self) -> SimCluster:
         """The cluster file, re-read when its size or mtime changed (faults edit it)."""
-        stat = self.path.stat() if self.path.exists() else None
-        stamp = (stat.st_mtime_ns, stat.st_size) if stat else None
-        with self._lock:
-            if self._cluster is None or stamp != self._stamp:
-                self._cluster = load_cluster(self.path)
-                self._stamp = stamp
-                self._index = _address_index(self._cluster)
-            return self._cluster
+        cluster, self._index = _load(self.path)
+        return cluster
 
     def host(self) -> SimHost:
         """This host as it is now (file + persisted state)."""
@@ -117,6 +108,28 @@ class SimNode:
             state.setdefault("devices", {}).setdefault(str(dev), {}).update(updates)
 
         self.state.update(change)
+
+
+_CACHE: dict[Path, tuple[tuple[int, int, int], SimCluster, dict[str, tuple[str, int]]]] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _load(path: Path) -> tuple[SimCluster, dict[str, tuple[str, int]]]:
+    # One parse per file version for the whole process: a fan-out over hundreds of
+    # simulated hosts must not re-read the YAML once per host.
+    key = path.resolve()
+    try:
+        stat = key.stat()
+    except FileNotFoundError:
+        return load_cluster(path), {}  # raises SpecError naming the file
+    # The inode changes on every atomic rewrite, even within one mtime tick.
+    stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit is None or hit[0] != stamp:
+            cluster = load_cluster(path)
+            hit = _CACHE[key] = (stamp, cluster, _address_index(cluster))
+        return hit[1], hit[2]
 
 
 def _device_arg(argv: list[str] | tuple[str, ...], host: SimHost) -> int | None:

@@ -51,6 +51,12 @@ def _power(host: SimHost, dev: SimDevice) -> str:
     return "-" if host.soc == "a3" and dev.chip == 1 else f"{dev.power_w:.1f}"
 
 
+def _a2_chip(host: SimHost, dev: SimDevice) -> int:
+    # [I] 24.x prints 0 on every A2 chip row; the 25.5.2 capture prints 0, 1 (taken here
+    # to be the physical id; reference open question 8).
+    return dev.phy_id if host.npu_smi_version.startswith("25.") else dev.chip
+
+
 def render_info(host: SimHost) -> str:
     """``npu-smi info``: the device table, then the process table."""
     a3 = host.soc == "a3"
@@ -66,7 +72,7 @@ def render_info(host: SimHost) -> str:
         for i, dev in enumerate(devs):
             lines.append(f"| {card:<6}{name:<20}| {dev.health:<14}| {_power(host, dev):<12}"
                          f"{dev.temp_c:<18}{0:<5}/ {0:<14}|")
-            chip_cell = f"{dev.chip:<6}{dev.phy_id:<20}" if a3 else f"{dev.chip:<26}"
+            chip_cell = f"{dev.chip:<6}{dev.phy_id:<20}" if a3 else f"{_a2_chip(host, dev):<26}"
             lines.append(f"| {chip_cell}| {dev.bus_id:<14}| {0:<12}{0:<5}/ {0:<11}"
                          f"{dev.hbm_used_mb:<5}/ {dev.hbm_total_mb:<14}|")
             lines.append(_BAR if i + 1 < len(devs) else _CARD_SEP)
@@ -93,7 +99,8 @@ def render_mapping(host: SimHost) -> str:
     """``npu-smi info -m``: one row per chip plus the card's Mcu row."""
     a3 = host.soc == "a3"
     heads = ["NPU ID", "Chip ID", "Chip Logic ID", *(["Chip Phy-ID"] if a3 else []), "Chip Name"]
-    out = ["\t" + " ".join(f"{h:<30}" for h in heads) + "\n"]
+    # The [S] format pads the last header field too; the captures show it stripped.
+    out = ["\t" + " ".join(f"{h:<30}" for h in heads).rstrip() + "\n"]
     logic = 0
     for card, devs in _cards(host).items():
         for dev in devs:
