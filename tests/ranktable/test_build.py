@@ -177,3 +177,13 @@ def test_all_problems_listed_together() -> None:
 def test_example_files_validate_against_schema() -> None:
     for path in Path(data_dir("ranktable")).glob("example-*.json"):
         assert_valid(json.loads(path.read_text()))
+
+
+def test_same_sdid_in_different_super_pods_is_fine() -> None:
+    facts = {"192.0.0.1": a3_host("192.0.0.1", "192.0.0.1", 25, pod="0"),
+             "192.0.0.2": a3_host("192.0.0.2", "192.0.0.2", 25, pod="1")}
+    facts["192.0.0.2"].devices = {
+        d: dataclasses.replace(v, device_ip=f"192.169.25.{199 - d}")
+        for d, v in facts["192.0.0.2"].devices.items()}
+    table = build_flags(facts, 16, 16)
+    assert table["decode_device_list"][0]["super_pod_id"] == "1"

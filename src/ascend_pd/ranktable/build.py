@@ -150,7 +150,7 @@ def check(plan: RanktablePlan, facts: dict[str, HostFacts], slots: list[Slot]) -
 
 def _check_a3(facts: dict[str, HostFacts], slots: list[Slot]) -> list[Problem]:
     problems: list[Problem] = []
-    seen_sdid: dict[str, tuple[str, int]] = {}
+    seen_sdid: dict[tuple[str, str], tuple[str, int]] = {}
     for name in dict.fromkeys(s.host for s in slots):
         host = facts.get(name)
         if host is None or host.error or host.soc != "a3":
@@ -168,14 +168,16 @@ def _check_a3(facts: dict[str, HostFacts], slots: list[Slot]) -> list[Problem]:
                 problems.append(Problem("sdid", name, dev.device_id, "no SDID / super pod id",
                                         f"npu-smi info -t spod-info -i {dev.card} -c {dev.chip}"))
                 continue
-            if dev.super_device_id in seen_sdid:
-                other = seen_sdid[dev.super_device_id]
+            # SDIDs are unique within one super pod; pods reuse the same server indexes.
+            key = (dev.super_pod_id, dev.super_device_id)
+            if key in seen_sdid:
+                other = seen_sdid[key]
                 problems.append(Problem(
                     "sdid", name, dev.device_id,
                     f"SDID {dev.super_device_id} is also {other[0]} device {other[1]}",
                     "a known old-generator bug; re-read spod-info per card and chip",
                 ))
-            seen_sdid.setdefault(dev.super_device_id, (name, dev.device_id))
+            seen_sdid.setdefault(key, (name, dev.device_id))
             _, card, die, _ = _sdid_fields(int(dev.super_device_id))
             if (card, die) != (dev.card, dev.chip):
                 problems.append(Problem(

@@ -173,13 +173,34 @@ class SimCluster(_Model):
         return next((h for h in self.hosts if h.name == name), None)
 
 
+#: (path, mtime_ns, size) -> parsed cluster. Every in-process SimNode of a large simulated
+#: cluster reads the same file; parse it once per version, not once per host.
+_CACHE: dict[tuple[str, int, int], SimCluster] = {}
+
+
 def load_cluster(path: str | Path) -> SimCluster:
-    """Read and validate a sim cluster file.
+    """Read and validate a sim cluster file (cached until the file changes).
 
     Raises:
         SpecError: unreadable, not YAML, or not a valid cluster (names the problem).
     """
     path = Path(path)
+    try:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        key = None
+    if key is not None and key in _CACHE:
+        return _CACHE[key]
+    cluster = _load_cluster(path)
+    if key is not None:
+        if len(_CACHE) > 32:
+            _CACHE.clear()
+        _CACHE[key] = cluster
+    return cluster
+
+
+def _load_cluster(path: Path) -> SimCluster:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
