@@ -53,9 +53,9 @@ def cli(ctx: click.Context, verbose: int) -> None:
 
 def _register() -> None:
     # One module per command; each exposes `command`.
-    from ascend_pd.cli import init_cmd, validate_cmd
+    from ascend_pd.cli import init_cmd, proxy_cmd, validate_cmd
 
-    for module in (init_cmd, validate_cmd):
+    for module in (init_cmd, validate_cmd, proxy_cmd):
         cli.add_command(module.command)
 
 
