@@ -293,6 +293,9 @@ class Relay:
                     trace.first_byte_ms = round((time.perf_counter() - trace.t0) * 1000, 3)
                 keep = True
                 return backend, resp, first
+            except asyncio.CancelledError:
+                trace.failed_decodes.append(backend)  # it may hang: drain elsewhere
+                raise
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 self._leg_failed(backend, "decode", exc)
                 trace.failed_decodes.append(backend)
