@@ -166,6 +166,14 @@ class StreamPump:
         if before:
             await self.response.write(before)
             sent.append(before)
+        held = _event_json(events[index]) or {}
+        choice = held["choices"][0]
+        if _choice_text(choice):
+            # The held-back event carries the round's last token: send it as a plain delta.
+            choice["finish_reason"] = None
+            choice.pop("stop_reason", None)
+            await self.response.write(
+                b"data: " + json.dumps(held, separators=(",", ":")).encode() + b"\n\n")
         # Hold back the recomputed event; read this leg to its end for its usage, if any.
         tail = b"".join(events[index + 1:])
         while chunk := await self._read(upstream):

@@ -39,7 +39,7 @@ class SimServerProcess:
             flag = "--" + key.replace("_", "-")
             if value is True:
                 self.argv.append(flag)
-            elif value not in (None, False):
+            elif value is not None and value is not False:  # 0 is a value
                 self.argv += [flag, str(value)]
         self.role = role
         self.host = host
