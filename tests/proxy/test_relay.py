@@ -82,7 +82,8 @@ def test_health_metrics_and_access_log(cluster, make_proxy, caplog):
     line = json.loads(next(r.getMessage() for r in caplog.records
                            if r.name == "ascend_pd.proxy.access"))
     assert line["request_id"] == "log-me"
-    assert line["prefill"] and line["decode"]
+    assert line["prefill"]
+    assert line["decode"]
     assert line["status"] == 200
     assert line["prefill_ms"] is not None
     assert line["total_ms"] >= line["first_byte_ms"]
