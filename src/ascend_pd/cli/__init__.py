@@ -70,6 +70,7 @@ COMMAND_MODULES = (
     "doctor_cmd",
     "diagnose_cmd",
     "demo_cmd",
+    "proxy_cmd",
 )
 
 

@@ -102,3 +102,13 @@ def fault(session: Session, cluster: str, host: str, device: int | None, kind: s
     verb = "cleared" if clear else "injected"
     finish(session.json, "sim fault", result.to_dict(),
            f"{verb} {kind}{'=' + value if value else ''} on {host} ({where})", 0)
+
+
+def _attach_serve() -> None:
+    # `ascend-pd sim serve` (the simulated vLLM server) lives in its own module.
+    from ascend_pd.cli.sim_serve_cmd import command as serve
+
+    command.add_command(serve)
+
+
+_attach_serve()

@@ -1,0 +1,266 @@
+"""Proxy benchmark (not a test): 2 prefill + 2 decode simulated vLLMs as separate processes.
+
+Measures in one run, against the same servers:
+
+1. streaming throughput at concurrency 64: a direct client (it calls prefill, then decode
+   itself) vs. through the proxy (target >= 0.8x direct) and, with ``--compare-stacks``,
+   a minimal starlette/uvicorn + httpx relay;
+2. added p50 latency at concurrency 1, non-streamed (target <= 0.5 ms);
+3. 1024 concurrent streams through the proxy (target: 0 errors);
+4. proxy RSS across ``--requests`` requests (default 100k; target: flat within 10%).
+
+Loopback only; every loop is bounded; it stops by itself and prints a table.
+Run: ``.venv/bin/python benchmarks/proxy_bench.py [--requests 20000] [--compare-stacks]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+
+from ascend_pd.simserver import SimServerProcess
+
+MODEL = "bench-model"
+PROMPT = "the quick brown fox jumps over the lazy dog " * 24  # ~240 prompt tokens
+HERE = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def wait_healthy(url: str, timeout: float = 30.0) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{url} never became healthy")
+
+
+def body(stream: bool, max_tokens: int) -> dict[str, object]:
+    return {"model": MODEL, "prompt": PROMPT, "max_tokens": max_tokens, "stream": stream}
+
+
+class Direct:
+    """The baseline: the client does the P->D hand-off itself, round-robin."""
+
+    def __init__(self, prefills: list[str], decodes: list[str]) -> None:
+        self.p = itertools.cycle(prefills)
+        self.d = itertools.cycle(decodes)
+
+    async def __call__(self, session: aiohttp.ClientSession, req: dict[str, object]) -> bool:
+        headers = {"X-Request-Id": str(uuid.uuid4())}
+        leg = {**req, "stream": False, "max_tokens": 1, "min_tokens": 1,
+               "kv_transfer_params": {"do_remote_decode": True, "do_remote_prefill": False,
+                                      "remote_engine_id": None, "remote_block_ids": None,
+                                      "remote_host": None, "remote_port": None}}
+        async with session.post(f"http://{next(self.p)}/v1/completions", json=leg,
+                                headers=headers) as resp:
+            kv = (await resp.json())["kv_transfer_params"]
+        async with session.post(f"http://{next(self.d)}/v1/completions",
+                                json={**req, "kv_transfer_params": kv},
+                                headers=headers) as resp:
+            data = await resp.read()
+            return resp.status == 200 and (not req["stream"] or data.endswith(b"[DONE]\n\n"))
+
+
+class ViaProxy:
+    def __init__(self, url: str) -> None:
+        self.url = url + "/v1/completions"
+
+    async def __call__(self, session: aiohttp.ClientSession, req: dict[str, object]) -> bool:
+        async with session.post(self.url, json=req) as resp:
+            data = await resp.read()
+            return resp.status == 200 and (not req["stream"] or data.endswith(b"[DONE]\n\n"))
+
+
+Client = Callable[[aiohttp.ClientSession, dict[str, object]], Awaitable[bool]]
+
+
+async def load(client: Client, req: dict[str, object], total: int, concurrency: int,
+               on_progress: Callable[[int], None] | None = None,
+               ) -> tuple[float, list[float], int]:
+    """Run ``total`` requests with ``concurrency`` workers: (seconds, latencies, errors)."""
+    latencies: list[float] = []
+    errors = 0
+    counter = itertools.count()
+    connector = aiohttp.TCPConnector(limit=0)
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+        async def worker() -> None:
+            nonlocal errors
+            while (i := next(counter)) < total:
+                t = time.perf_counter()
+                try:
+                    ok = await client(session, req)
+                except (aiohttp.ClientError, asyncio.TimeoutError):
+                    ok = False
+                latencies.append(time.perf_counter() - t)
+                errors += not ok
+                if on_progress is not None and i % 1000 == 0:
+                    on_progress(i)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - start, latencies, errors
+
+
+def start_proxy(prefills: list[str], decodes: list[str]) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    argv = [sys.executable, "-m", "ascend_pd", "proxy", "--host", "127.0.0.1",
+            "--port", str(port)]
+    for p in prefills:
+        argv += ["--prefill", p]
+    for d in decodes:
+        argv += ["--decode", d]
+    # The access log is on, as in production; it goes to /dev/null here.
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    wait_healthy(url)
+    return proc, url
+
+
+def start_starlette(prefills: list[str], decodes: list[str],
+                    ) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(HERE / "starlette_relay.py"), str(port),
+                             ",".join(prefills), ",".join(decodes)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    wait_healthy(url)
+    return proc, url
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--requests", type=int, default=100_000, help="RSS phase length")
+    ap.add_argument("--stream-requests", type=int, default=3000)
+    ap.add_argument("--latency-requests", type=int, default=400)
+    ap.add_argument("--max-tokens", type=int, default=32)
+    ap.add_argument("--decode-ms-per-token", type=float, default=2.0)
+    ap.add_argument("--prefill-ms-per-1k", type=float, default=20.0)
+    ap.add_argument("--compare-stacks", action="store_true",
+                    help="also measure a minimal starlette/uvicorn + httpx relay")
+    ap.add_argument("--json", action="store_true", help="print results as JSON too")
+    args = ap.parse_args()
+
+    knobs = {"decode_ms_per_token": args.decode_ms_per_token,
+             "prefill_ms_per_1k": args.prefill_ms_per_1k}
+    servers = [SimServerProcess(role, model=MODEL, **knobs).start()
+               for role in ("prefill", "prefill", "decode", "decode")]
+    prefills = [s.address for s in servers[:2]]
+    decodes = [s.address for s in servers[2:]]
+    proxy, proxy_url = start_proxy(prefills, decodes)
+    others: list[subprocess.Popen[bytes]] = []
+    rows: list[tuple[str, str, str, str]] = []
+    results: dict[str, float] = {}
+    try:
+        direct, via = Direct(prefills, decodes), ViaProxy(proxy_url)
+        candidates: list[tuple[str, Client]] = [("direct", direct), ("proxy (aiohttp)", via)]
+        if args.compare_stacks:
+            sl_proc, sl_url = start_starlette(prefills, decodes)
+            others.append(sl_proc)
+            candidates.append(("starlette+httpx relay", ViaProxy(sl_url)))
+        stream_req = body(True, args.max_tokens)
+        plain_req = body(False, args.max_tokens)
+        for _name, client in candidates:  # warm up connections and code paths
+            asyncio.run(load(client, stream_req, 200, 32))
+
+        base_rps = 0.0
+        for name, client in candidates:
+            secs, _lat, errs = asyncio.run(load(client, stream_req, args.stream_requests, 64))
+            rps = args.stream_requests / secs
+            base_rps = base_rps or rps
+            results[f"stream_c64_rps[{name}]"] = rps
+            rows.append((f"stream c=64 {name}", f"{rps:,.0f} req/s",
+                         f"{rps / base_rps:.2f}x direct", f"errors {errs}"))
+
+        base_p50 = 0.0
+        for name, client in candidates:
+            _secs, lat, errs = asyncio.run(load(client, plain_req, args.latency_requests, 1))
+            p50 = statistics.median(lat) * 1000
+            base_p50 = base_p50 or p50
+            results[f"c1_p50_ms[{name}]"] = p50
+            rows.append((f"non-stream c=1 {name}", f"p50 {p50:.2f} ms",
+                         f"+{p50 - base_p50:.2f} ms", f"errors {errs}"))
+
+        secs, lat, errs = asyncio.run(load(via, stream_req, 1024, 1024))
+        results["c1024_errors"] = errs
+        rows.append(("1024 concurrent streams via proxy", f"{secs:.1f} s",
+                     f"p99 {sorted(lat)[int(len(lat) * 0.99) - 1] * 1000:.0f} ms",
+                     f"errors {errs}"))
+
+        small = body(True, 4)
+        samples: list[tuple[int, int]] = []
+        warm = max(1000, args.requests // 10)
+
+        def sample(i: int) -> None:
+            if i >= warm and (not samples or i - samples[-1][0] >= args.requests // 10):
+                samples.append((i, rss_kib(proxy.pid)))
+
+        secs, _lat, errs = asyncio.run(load(via, small, args.requests, 64, sample))
+        samples.append((args.requests, rss_kib(proxy.pid)))
+        first, last = samples[0][1], samples[-1][1]
+        peak = max(s[1] for s in samples)
+        growth = (peak - first) / first * 100 if first else 0.0
+        results.update(rss_first_kib=first, rss_last_kib=last, rss_growth_pct=growth)
+        rows.append((f"RSS over {args.requests:,} requests", f"{first / 1024:.1f} MiB",
+                     f"-> {last / 1024:.1f} MiB ({growth:+.1f}% peak)",
+                     f"errors {errs}, {args.requests / secs:,.0f} req/s"))
+    finally:
+        for proc in [proxy, *others]:
+            stop(proc)
+        for server in servers:
+            server.stop()
+
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    print(f"proxy benchmark: 2 prefill + 2 decode sims, max_tokens {args.max_tokens}, "
+          f"decode {args.decode_ms_per_token} ms/token, prefill "
+          f"{args.prefill_ms_per_1k} ms/1k tokens")
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

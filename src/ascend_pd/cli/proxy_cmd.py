@@ -1,0 +1,84 @@
+"""`ascend-pd proxy`: run the P->D load-balancing proxy in the foreground."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from ascend_pd.cli.output import finish
+from ascend_pd.cli.session import Session, common, pass_session, spec_option
+from ascend_pd.errors import UsageError
+from ascend_pd.proxy import BackendAddress, ProxyConfig, proxy_config_from_spec, serve
+from ascend_pd.proxy.config import POLICIES, secret_from_env
+
+_policy = click.Choice(list(POLICIES))
+
+
+@click.command("proxy")
+@spec_option
+@click.option("--prefill", "prefill", multiple=True, metavar="HOST:PORT",
+              help="A prefill vLLM API server (repeat). Default: the spec's prefill heads.")
+@click.option("--decode", "decode", multiple=True, metavar="HOST:PORT",
+              help="A decode vLLM API server (repeat). Default: the spec's decode heads.")
+@click.option("--host", default=None, help="Listen address (default 127.0.0.1; spec: bind).")
+@click.option("--port", type=int, default=None, help="Listen port (default 8000).")
+@click.option("--policy-prefill", type=_policy, default=None)
+@click.option("--policy-decode", type=_policy, default=None)
+@click.option("--admin-token-env", metavar="VAR", default=None,
+              help="Env var holding the bearer token for /instances/add|remove.")
+@click.option("--backend-api-key-env", metavar="VAR", default=None,
+              help="Env var holding the API key sent to backends (else the client's).")
+@click.option("--max-retries", type=int, default=None)
+@click.option("--connect-timeout", type=float, default=None, help="Seconds, per leg.")
+@click.option("--read-timeout", type=float, default=None,
+              help="Seconds: prefill answer / longest decode silence.")
+@click.option("--health-interval", type=float, default=None, help="Seconds between probes.")
+@click.option("--dry-run", is_flag=True, help="Print the resolved configuration and exit.")
+@common
+@pass_session
+def command(session: Session, prefill: tuple[str, ...], decode: tuple[str, ...],
+            host: str | None, port: int | None, policy_prefill: str | None,
+            policy_decode: str | None, admin_token_env: str | None,
+            backend_api_key_env: str | None, max_retries: int | None,
+            connect_timeout: float | None, read_timeout: float | None,
+            health_interval: float | None, dry_run: bool) -> None:
+    """Serve one OpenAI endpoint that runs every request as prefill then decode.
+
+    Backends come from --prefill/--decode or from the spec (-c pd.yaml: each instance's
+    head host and port). Logs one JSON access line per request on stderr.
+    """
+    overrides: dict[str, Any] = {
+        "host": host, "port": port, "policy_prefill": policy_prefill,
+        "policy_decode": policy_decode, "max_retries": max_retries,
+        "connect_timeout_s": connect_timeout, "prefill_timeout_s": read_timeout,
+        "decode_read_timeout_s": read_timeout, "health_interval_s": health_interval,
+        "backend_api_key": secret_from_env(backend_api_key_env, "backend API key"),
+    }
+    if admin_token_env:
+        overrides["admin_token"] = secret_from_env(admin_token_env, "admin token")
+    if prefill or decode:
+        if not (prefill and decode):
+            raise UsageError("give both --prefill and --decode (or neither, with -c pd.yaml)")
+        values = {k: v for k, v in overrides.items() if v is not None}
+        config = ProxyConfig(prefill=tuple(BackendAddress.parse(p) for p in prefill),
+                             decode=tuple(BackendAddress.parse(d) for d in decode), **values)
+    elif session.spec_path is not None:
+        config = proxy_config_from_spec(session.spec(), **overrides)
+    else:
+        raise UsageError("no backends", hint="pass --prefill/--decode HOST:PORT or -c pd.yaml")
+    if dry_run:
+        data = config.to_dict()
+        human = "\n".join(f"{k}: {v}" for k, v in data.items())
+        finish(session.json, "proxy", data, human, 0)
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    proxy_log = logging.getLogger("ascend_pd.proxy")
+    proxy_log.addHandler(handler)
+    proxy_log.setLevel(logging.INFO)
+    proxy_log.propagate = False
+    serve(config)
+    finish(session.json, "proxy", {"stopped": True}, None, 0)

@@ -1,0 +1,27 @@
+"""The P->D load-balancing proxy: one OpenAI endpoint in front of prefill and decode vLLMs.
+
+Library API: ``ProxyConfig`` / ``proxy_config_from_spec(spec)``, ``create_app(config)``,
+``start_proxy(config)`` (in-process, returns a RunningProxy) and ``serve(config)`` (blocking).
+Stack: aiohttp server + aiohttp client (measured against starlette/uvicorn + httpx, see
+docs/proxy.md).
+"""
+
+from __future__ import annotations
+
+from ascend_pd.proxy.app import ProxyState, create_app
+from ascend_pd.proxy.balancer import Backend, Pool
+from ascend_pd.proxy.config import BackendAddress, ProxyConfig, proxy_config_from_spec
+from ascend_pd.proxy.server import RunningProxy, serve, start_proxy
+
+__all__ = [
+    "Backend",
+    "BackendAddress",
+    "Pool",
+    "ProxyConfig",
+    "ProxyState",
+    "RunningProxy",
+    "create_app",
+    "proxy_config_from_spec",
+    "serve",
+    "start_proxy",
+]

@@ -1,0 +1,357 @@
+"""The simulated vLLM OpenAI server: one aiohttp application per prefill or decode instance.
+
+Behaviour that the proxy and the launcher depend on, as real vLLM-Ascend shows it:
+
+* **Prefill** (kv_producer): a request whose ``kv_transfer_params.do_remote_decode`` is true
+  is served length-capped (one token) and answered with ``kv_transfer_params`` naming the
+  blocks it now holds. They stay held until a decode pulls them or the abort timeout expires
+  (``Force freed expired request`` is logged then).
+* **Decode** (kv_consumer): a request must carry valid ``kv_transfer_params`` naming blocks a
+  live prefill holds; otherwise it is a visible HTTP 400 (``Invalid KVTransferParams``), never a
+  silent local prefill. The pull is an HTTP call to the prefill's internal ``POST
+  /sim/kv/pull`` -- in the simulator ``remote_port`` is the prefill's HTTP port, where real
+  LLMDataDist would name its metadata RPC port.
+
+Fault knobs (fail first N, crash after N, hang, 5xx rate, recompute rate) are seeded so that
+runs repeat. ``GET /sim/state`` returns the counters as JSON for tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import sys
+import time
+import uuid
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from ascend_pd.simserver import responses as R
+from ascend_pd.simserver.config import SimServerConfig
+from ascend_pd.simserver.kv import KvLedger
+from ascend_pd.simserver.tokens import count_prompt, generated_tokens, prompt_text
+
+log = logging.getLogger("ascend_pd.simserver")
+
+DEFAULT_MAX_TOKENS = 16
+_JSON = "application/json"
+_SSE = "text/event-stream; charset=utf-8"
+_REQUIRED_KV = ("remote_engine_id", "remote_host", "remote_port", "remote_tp_size")
+
+
+def _error(status: int, message: str, err_type: str) -> web.Response:
+    return web.Response(status=status, body=R.error_body(message, err_type, status),
+                        content_type=_JSON)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _crash(reason: str) -> None:
+    # Exit like a dying engine: no cleanup, connections dropped mid-response.
+    log.error("EngineCore encountered a fatal error (simulated crash: %s)", reason)
+    for handler in logging.getLogger("ascend_pd.simserver").handlers:
+        handler.flush()
+    sys.stdout.flush()
+    os._exit(1)
+
+
+class SimServer:
+    """State and handlers of one simulated instance. ``app()`` builds the aiohttp app."""
+
+    def __init__(self, config: SimServerConfig) -> None:
+        self.config = config
+        self.kv = KvLedger(config.kv_abort_timeout_s)
+        self.rng = random.Random(config.seed)
+        self.created = int(time.time())
+        self.requests = 0
+        self.running = 0
+        self.aborted = 0
+        self.success = 0
+        self.errors = 0
+        self.invalid_kv = 0
+        self.recomputed = 0
+        self.prompt_tokens_total = 0
+        self.generation_tokens_total = 0
+        self._session: aiohttp.ClientSession | None = None
+        self._never = asyncio.Event()
+        #: the bound port (differs from config.port when that is 0); set by the runner
+        self.port = config.port
+        self.advertised_host = (
+            "127.0.0.1" if config.host in ("", "0.0.0.0", "::") else config.host
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/completions", self._completions)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_post("/sim/kv/pull", self._pull)
+        app.router.add_get("/sim/state", self._state)
+        app.cleanup_ctx.append(self._background)
+        return app
+
+    async def _background(self, _app: web.Application) -> Any:
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        period = min(1.0, max(0.05, self.config.kv_abort_timeout_s / 4))
+        task = asyncio.create_task(self._expire_loop(period))
+        yield
+        task.cancel()
+        await self._session.close()
+
+    async def _expire_loop(self, period: float) -> None:
+        while True:
+            await asyncio.sleep(period)
+            self.kv.expire()
+
+    # -- small endpoints ---------------------------------------------------------------
+    async def _hang_if_asked(self) -> None:
+        if self.config.hang:
+            await self._never.wait()
+
+    async def _health(self, _request: web.Request) -> web.Response:
+        await self._hang_if_asked()
+        return web.Response(status=200)
+
+    async def _models(self, _request: web.Request) -> web.Response:
+        await self._hang_if_asked()
+        name = self.config.model
+        return web.Response(body=R.dumps({"object": "list", "data": [{
+            "id": name, "object": "model", "created": self.created, "owned_by": "vllm",
+            "root": name, "parent": None, "max_model_len": self.config.max_model_len,
+        }]}), content_type=_JSON)
+
+    def state(self) -> dict[str, Any]:
+        """Counters a test (or ``/sim/state``) can assert on."""
+        return {
+            "role": self.config.role, "engine_id": self.config.engine_id,
+            "requests": self.requests, "running": self.running, "aborted": self.aborted,
+            "success": self.success, "errors": self.errors, "invalid_kv": self.invalid_kv,
+            "recomputed": self.recomputed, "held_requests": len(self.kv.held),
+            "held_blocks": self.kv.held_blocks, "kv_pulled": self.kv.pulled_total,
+            "kv_force_freed": self.kv.force_freed_total,
+        }
+
+    async def _state(self, _request: web.Request) -> web.Response:
+        return web.Response(body=R.dumps(self.state()), content_type=_JSON)
+
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        await self._hang_if_asked()
+        label = f'{{model_name="{self.config.model}",role="{self.config.role}"}}'
+        rows = [
+            ("vllm:num_requests_running", "gauge", self.running),
+            ("vllm:num_requests_waiting", "gauge", 0),
+            ("vllm:request_success_total", "counter", self.success),
+            ("vllm:prompt_tokens_total", "counter", self.prompt_tokens_total),
+            ("vllm:generation_tokens_total", "counter", self.generation_tokens_total),
+            ("ascend_pd_sim_requests_total", "counter", self.requests),
+            ("ascend_pd_sim_requests_aborted_total", "counter", self.aborted),
+            ("ascend_pd_sim_kv_blocks_held", "gauge", self.kv.held_blocks),
+            ("ascend_pd_sim_kv_requests_held", "gauge", len(self.kv.held)),
+            ("ascend_pd_sim_kv_pulled_total", "counter", self.kv.pulled_total),
+            ("ascend_pd_sim_kv_force_freed_total", "counter", self.kv.force_freed_total),
+            ("ascend_pd_sim_invalid_kv_params_total", "counter", self.invalid_kv),
+        ]
+        text = "".join(f"# TYPE {name} {kind}\n{name}{label} {value}\n"
+                       for name, kind, value in rows)
+        return web.Response(text=text, content_type="text/plain",
+                            headers={"X-Content-Version": "0.0.4"})
+
+    async def _pull(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        ok = self.kv.pull(str(body.get("request_id")), list(body.get("block_ids") or []))
+        if not ok:
+            return _error(404, f"no blocks held for request {body.get('request_id')}",
+                          "NotFoundError")
+        return web.Response(body=R.dumps({"freed": True}), content_type=_JSON)
+
+    # -- completions -------------------------------------------------------------------
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, chat=False)
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, chat=True)
+
+    def _fault(self) -> web.Response | None:
+        cfg = self.config
+        if self.requests <= cfg.fail_first:
+            return _error(503, "simulated startup failure", "ServiceUnavailableError")
+        if cfg.error_rate and self.rng.random() < cfg.error_rate:
+            return _error(500, "simulated engine error", "InternalServerError")
+        return None
+
+    async def _serve(self, request: web.Request, *, chat: bool) -> web.StreamResponse:
+        await self._hang_if_asked()
+        self.requests += 1
+        crash = self.config.crash_after is not None and self.requests > self.config.crash_after
+        fault = self._fault()
+        if fault is not None:
+            self.errors += 1
+            return fault
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "request body is not valid JSON", "BadRequestError")
+        if not isinstance(body, dict):
+            return _error(400, "request body must be a JSON object", "BadRequestError")
+        problem = self._check(body, chat)
+        if problem is not None:
+            return problem
+        self.running += 1
+        try:
+            return await self._dispatch(request, body, chat=chat, crash=crash)
+        except asyncio.CancelledError:
+            self.aborted += 1  # the client went away: vLLM aborts the request
+            raise
+        finally:
+            self.running -= 1
+
+    def _check(self, body: dict[str, Any], chat: bool) -> web.Response | None:
+        if body.get("model") != self.config.model:
+            return _error(404, f"The model `{body.get('model')}` does not exist.",
+                          "NotFoundError")
+        limit = body.get("max_completion_tokens") if chat else None
+        max_tokens = limit if limit is not None else body.get("max_tokens", DEFAULT_MAX_TOKENS)
+        if max_tokens is None:
+            max_tokens = DEFAULT_MAX_TOKENS
+        if not isinstance(max_tokens, int) or max_tokens < 1:
+            return _error(400, "max_tokens must be at least 1", "BadRequestError")
+        prompt = count_prompt(body)
+        if prompt + max_tokens > self.config.max_model_len:
+            return _error(400, (
+                f"This model's maximum context length is {self.config.max_model_len} tokens. "
+                f"However, you requested {prompt + max_tokens} tokens ({prompt} in the "
+                f"messages, {max_tokens} in the completion). Please reduce the length of "
+                "the messages or completion."), "BadRequestError")
+        body["_sim_max_tokens"] = max_tokens
+        body["_sim_prompt_tokens"] = prompt
+        return None
+
+    async def _dispatch(self, request: web.Request, body: dict[str, Any], *, chat: bool,
+                        crash: bool) -> web.StreamResponse:
+        rid = request.headers.get("X-Request-Id") or str(uuid.uuid4())
+        kv = body.get("kv_transfer_params")
+        prompt = int(body["_sim_prompt_tokens"])
+        if self.config.role == "prefill":
+            await asyncio.sleep(self.config.prefill_ms_per_1k * prompt / 1e6)
+            if crash:
+                _crash("prefill")
+            if isinstance(kv, dict) and kv.get("do_remote_decode"):
+                return self._prefill_answer(rid, body, chat=chat, prompt=prompt)
+        else:
+            rejected = await self._take_kv(kv, rid)
+            if rejected is not None:
+                return rejected
+        return await self._generate(request, rid, body, chat=chat, crash=crash)
+
+    def _prefill_answer(self, rid: str, body: dict[str, Any], *, chat: bool,
+                        prompt: int) -> web.Response:
+        key, blocks = self.kv.hold(rid, prompt)
+        params = {
+            "do_remote_prefill": True, "do_remote_decode": False,
+            "remote_block_ids": blocks, "remote_engine_id": self.config.engine_id,
+            "remote_host": self.advertised_host, "remote_port": self.port,
+            "remote_tp_size": str(self.config.tp_size), "remote_request_id": key,
+        }
+        text = generated_tokens(prompt_text(body), 0, 1)[0]
+        self.success += 1
+        self.prompt_tokens_total += prompt
+        self.generation_tokens_total += 1
+        return web.Response(body=R.full_response(
+            chat=chat, rid=("chatcmpl-" if chat else "cmpl-") + rid, created=int(time.time()),
+            model=self.config.model, text=text, finish="length", stop_reason=None,
+            prompt_tokens=prompt, completion_tokens=1, kv_params=params,
+        ), content_type=_JSON)
+
+    async def _take_kv(self, kv: Any, rid: str) -> web.Response | None:
+        """Decode side: validate the hand-off and pull the blocks; a 400 when impossible."""
+        valid = (
+            isinstance(kv, dict) and kv.get("do_remote_prefill") is True
+            and isinstance(kv.get("remote_block_ids"), list)
+            and all(kv.get(k) is not None for k in _REQUIRED_KV)
+        )
+        if not valid:
+            self.invalid_kv += 1
+            log.warning("Invalid KVTransferParams %s, This request will be discard", kv)
+            return _error(400, f"Invalid KVTransferParams {kv}: a decode instance needs the "
+                          "kv_transfer_params returned by a prefill", "BadRequestError")
+        assert isinstance(kv, dict)
+        assert self._session is not None
+        url = f"http://{_url_host(str(kv['remote_host']))}:{kv['remote_port']}/sim/kv/pull"
+        payload = {"request_id": kv.get("remote_request_id") or rid,
+                   "block_ids": kv["remote_block_ids"]}
+        try:
+            async with self._session.post(url, json=payload) as resp:
+                pulled = resp.status == 200
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            log.warning("KV pull from %s failed: %s", url, exc)
+            pulled = False
+        if not pulled:
+            self.invalid_kv += 1
+            log.warning("Invalid KVTransferParams %s, This request will be discard "
+                        "(blocks not held by engine %s)", kv, kv.get("remote_engine_id"))
+            return _error(400, "KV transfer failed: the prefill holds no such blocks for "
+                          f"request {payload['request_id']}", "BadRequestError")
+        return None
+
+    async def _generate(self, request: web.Request, rid: str, body: dict[str, Any], *,
+                        chat: bool, crash: bool) -> web.StreamResponse:
+        cfg = self.config
+        max_tokens = int(body["_sim_max_tokens"])
+        prompt = int(body["_sim_prompt_tokens"])
+        n, finish, stop_reason = max_tokens, "length", None
+        if (cfg.role == "decode" and max_tokens >= 2 and cfg.recompute_rate
+                and self.rng.random() < cfg.recompute_rate):
+            n, finish, stop_reason = max_tokens // 2, "stop", "recomputed"
+            self.recomputed += 1
+        tokens = generated_tokens(prompt_text(body), 0, n)
+        delay = cfg.decode_ms_per_token / 1000
+        rid = ("chatcmpl-" if chat else "cmpl-") + rid
+        created = int(time.time())
+        self.prompt_tokens_total += prompt
+        if not body.get("stream"):
+            if delay:
+                await asyncio.sleep(delay * n)
+            if crash:
+                _crash("decode")
+            self.success += 1
+            self.generation_tokens_total += n
+            return web.Response(body=R.full_response(
+                chat=chat, rid=rid, created=created, model=cfg.model, text="".join(tokens),
+                finish=finish, stop_reason=stop_reason, prompt_tokens=prompt,
+                completion_tokens=n, kv_params=None), content_type=_JSON)
+        resp = web.StreamResponse(headers={"Content-Type": _SSE})
+        await resp.prepare(request)
+
+        def event(text: str | None, last: bool = False, role: bool = False) -> bytes:
+            return R.chunk(chat=chat, rid=rid, created=created, model=cfg.model, text=text,
+                           finish=finish if last else None, stop_reason=stop_reason,
+                           role=role)
+
+        if chat:
+            await resp.write(event(None, role=True))
+        crash_at = min(2, n - 1) if crash else -1
+        for i, tok in enumerate(tokens):
+            if delay:
+                await asyncio.sleep(delay)
+            if i == crash_at:
+                _crash("decode mid-stream")
+            await resp.write(event(tok, last=i == n - 1))
+            self.generation_tokens_total += 1
+        options = body.get("stream_options")
+        if isinstance(options, dict) and options.get("include_usage"):
+            await resp.write(R.usage_chunk(chat=chat, rid=rid, created=created,
+                                           model=cfg.model, prompt_tokens=prompt,
+                                           completion_tokens=n))
+        await resp.write(R.DONE)
+        await resp.write_eof()
+        self.success += 1
+        return resp
