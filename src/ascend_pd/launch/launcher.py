@@ -80,7 +80,7 @@ def _url(unit: Unit, path: str) -> str:
 def probe(runner: CommandRunner, layout: StateLayout, unit: Unit) -> UnitState:
     """Ask the host about one unit: pid, alive, marker seen, uptime, last log line."""
     state = _state(unit)
-    marker = unit.ready_marker or "\x00never"
+    marker = unit.ready_marker or ""
     result = runner.run(remote.sh(remote.STATUS, layout.pid_file(unit), layout.log_file(unit),
                                   marker), timeout=15)
     lines = result.stdout.splitlines()

@@ -53,7 +53,7 @@ pid=; started=
 alive=0
 [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && alive=1
 seen=0
-[ -f "$log" ] && grep -qF "$marker" "$log" && seen=1
+[ -n "$marker" ] && [ -f "$log" ] && grep -qF -- "$marker" "$log" && seen=1
 echo "pid=$pid started=$started alive=$alive marker=$seen now=$(date +%s)"
 [ -f "$log" ] && tail -n 1 "$log"
 exit 0
