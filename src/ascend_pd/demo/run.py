@@ -127,7 +127,7 @@ def _launch(steps: _Steps, spec: ClusterSpec, pool: RunnerPool, world: DemoWorld
         failed = [u for u in result.units if u.error]
         raise LaunchError("demo launch failed: " + "; ".join(
             f"{u.name}: {u.error}" for u in failed), hint=f"logs are in {spec.state_dir}/logs")
-    steps.end("launch", began, units=[u.name for u in result.units])
+    steps.end("launch", began, units={u.name: u.pid for u in result.units})
 
 
 def _requests(steps: _Steps, world: DemoWorld) -> None:

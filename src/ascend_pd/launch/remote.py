@@ -68,13 +68,15 @@ pid=; started=
 if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
   rm -f "$pidf"; echo not-running; exit 0
 fi
-kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+# "-PID" addresses the whole process group (the launcher made the unit a session leader).
+# No "--" before it: dash's kill builtin rejects that form.
+kill -TERM "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
 i=0
 while [ "$i" -lt "$((grace * 10))" ]; do
-  if ! kill -0 -- "-$pid" 2>/dev/null; then rm -f "$pidf"; echo "stopped $pid"; exit 0; fi
+  if ! kill -0 "-$pid" 2>/dev/null; then rm -f "$pidf"; echo "stopped $pid"; exit 0; fi
   sleep 0.1; i=$((i + 1))
 done
-kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+kill -KILL "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
 rm -f "$pidf"
 echo "killed $pid"
 """

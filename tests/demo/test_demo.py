@@ -1,0 +1,51 @@
+"""The README's main job: `ascend-pd demo` runs the whole flow and cleans up after itself."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from ascend_pd.cli import cli
+from tests.launch.procs import pid_alive, processes_matching
+
+
+def test_demo_runs_end_to_end_and_stops_everything(tmp_path: Path) -> None:
+    workdir = tmp_path / "demo"
+    result = CliRunner().invoke(cli, ["demo", "--workdir", str(workdir), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    steps = [s["step"] for s in doc["data"]["steps"]]
+    assert steps[:2] == ["validate", "gen-ranktable"]
+    assert "launch" in steps
+    assert steps[-1] == "stop"
+    load = doc["data"]["load"]
+    assert load["errors"] == 0
+    assert load["tokens"] == 64 * 32
+    assert json.loads((workdir / "ranktable.json").read_text())["server_count"] == "2"
+    assert (workdir / "deploy" / "manifest.json").is_file()
+    pids = next(s for s in doc["data"]["steps"] if s["step"] == "launch")["units"]
+    assert len(pids) == 3
+    assert [name for name, pid in pids.items() if pid_alive(pid)] == []
+
+
+def test_demo_keep_leaves_it_running_until_stop(tmp_path: Path) -> None:
+    workdir = tmp_path / "kept"
+    runner = CliRunner()
+    result = runner.invoke(cli, ["demo", "--workdir", str(workdir), "--keep"])
+    try:
+        assert result.exit_code == 0, result.output
+        assert "Everything is still running" in result.output
+        assert f"ascend-pd stop -c {workdir / 'pd.yaml'}" in result.output
+        status = runner.invoke(cli, ["status", "-c", str(workdir / "pd.yaml"), "--json"])
+        assert status.exit_code == 0, status.output
+        units = json.loads(status.output)["data"]["units"]
+        assert {u["name"] for u in units} == {"prefill-0@node-p", "decode-0@node-d",
+                                              "proxy@node-p"}
+        assert all(u["alive"] and u["ready"] for u in units)
+        assert processes_matching("ascend_pd.simserver") != []
+    finally:
+        stop = runner.invoke(cli, ["stop", "-c", str(workdir / "pd.yaml")])
+    assert stop.exit_code == 0, stop.output
+    assert [u["name"] for u in units if pid_alive(u["pid"])] == []
