@@ -62,13 +62,8 @@ class UsageError(AscendPDError):
     exit_code = 2
 
 
-class SpecError(AscendPDError):
-    """The cluster spec is unreadable or invalid.
-
-    ``problems`` holds one line per violation, each naming the key path (and YAML line).
-    """
-
-    exit_code = 2
+class _ManyProblems(AscendPDError):
+    """An error that lists every problem found, one line each, so all can be fixed at once."""
 
     def __init__(
         self, message: str, *, hint: str | None = None, problems: list[str] | None = None
@@ -78,6 +73,15 @@ class SpecError(AscendPDError):
 
     def to_dict(self) -> dict[str, object]:
         return {**super().to_dict(), "problems": self.problems}
+
+
+class SpecError(_ManyProblems):
+    """The cluster spec is unreadable or invalid.
+
+    ``problems`` holds one line per violation, each naming the key path (and YAML line).
+    """
+
+    exit_code = 2
 
 
 class RunnerError(AscendPDError):
@@ -136,19 +140,10 @@ class ParseError(AscendPDError):
         self.line = line
 
 
-class RanktableError(AscendPDError):
+class RanktableError(_ManyProblems):
     """Collected device facts are inconsistent with the spec or with each other."""
 
     exit_code = 5
-
-    def __init__(
-        self, message: str, *, hint: str | None = None, problems: list[str] | None = None
-    ) -> None:
-        super().__init__(message, hint=hint)
-        self.problems = problems or [message]
-
-    def to_dict(self) -> dict[str, object]:
-        return {**super().to_dict(), "problems": self.problems}
 
 
 class DeviceIpMissingError(RanktableError):

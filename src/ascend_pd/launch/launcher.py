@@ -149,14 +149,24 @@ def launch_units(
     """Start ``units`` in parallel (idempotent) and wait until each is ready or failed."""
 
     def one(unit: Unit) -> UnitState:
+        runner = runner_for(unit.host)
+        state = _start_one(runner, layout, unit)
+        if state.error:
+            return state
+        if progress:
+            progress(f"{unit.name}: {state.action} (pid {state.pid}), waiting for readiness")
+        return _wait_ready(runner, layout, unit, state, ready_timeout_s, progress)
+
+    return _each(units, one, max_parallel)
+
+
+def _each(units: Sequence[Unit], work: Callable[[Unit], UnitState],
+          max_parallel: int = 32) -> list[UnitState]:
+    """Run ``work`` for every unit in parallel; a host that fails is that unit's error."""
+
+    def guarded(unit: Unit) -> UnitState:
         try:
-            runner = runner_for(unit.host)
-            state = _start_one(runner, layout, unit)
-            if state.error:
-                return state
-            if progress:
-                progress(f"{unit.name}: {state.action} (pid {state.pid}), waiting for readiness")
-            return _wait_ready(runner, layout, unit, state, ready_timeout_s, progress)
+            return work(unit)
         except RunnerError as exc:
             state = _state(unit)
             state.error = exc.message
@@ -165,24 +175,13 @@ def launch_units(
     if not units:
         return []
     with ThreadPoolExecutor(max_workers=min(max_parallel, len(units))) as pool:
-        return list(pool.map(one, units))
+        return list(pool.map(guarded, units))
 
 
 def status_units(
     units: Sequence[Unit], runner_for: RunnerFor, layout: StateLayout
 ) -> list[UnitState]:
-    def one(unit: Unit) -> UnitState:
-        try:
-            return probe(runner_for(unit.host), layout, unit)
-        except RunnerError as exc:
-            state = _state(unit)
-            state.error = exc.message
-            return state
-
-    if not units:
-        return []
-    with ThreadPoolExecutor(max_workers=min(32, len(units))) as pool:
-        return list(pool.map(one, units))
+    return _each(units, lambda unit: probe(runner_for(unit.host), layout, unit))
 
 
 def stop_units(units: Sequence[Unit], runner_for: RunnerFor, layout: StateLayout, *,
@@ -191,21 +190,14 @@ def stop_units(units: Sequence[Unit], runner_for: RunnerFor, layout: StateLayout
 
     def one(unit: Unit) -> UnitState:
         state = _state(unit)
-        try:
-            result = runner_for(unit.host).run(
-                remote.sh(remote.STOP, layout.pid_file(unit), str(grace_s)), timeout=grace_s + 15)
-        except RunnerError as exc:
-            state.error = exc.message
-            return state
+        result = runner_for(unit.host).run(
+            remote.sh(remote.STOP, layout.pid_file(unit), str(grace_s)), timeout=grace_s + 15)
         words = result.stdout.split()
         state.action = words[0] if words else "unknown"
         state.pid = int(words[1]) if len(words) > 1 else None
         return state
 
-    if not units:
-        return []
-    with ThreadPoolExecutor(max_workers=min(32, len(units))) as pool:
-        return list(pool.map(one, units))
+    return _each(units, one)
 
 
 def read_log(runner: CommandRunner, layout: StateLayout, unit: Unit, *, lines: int = 50) -> str:
