@@ -69,6 +69,7 @@ COMMAND_MODULES = (
     "gen_ranktable_cmd",
     "doctor_cmd",
     "diagnose_cmd",
+    "check_links_cmd",
 )
 
 
