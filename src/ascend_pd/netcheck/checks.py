@@ -44,6 +44,8 @@ class Evaluation:
     #: (host, device) -> why it cannot take part in pings
     blocked: dict[Key, str] = field(default_factory=dict)
     tls_reference: int | None = None
+    #: (host, device) -> its subnet, for devices without a gateway (no route off-subnet)
+    no_gateway: dict[Key, ipaddress.IPv4Network] = field(default_factory=dict)
     #: (host, device) -> TLS switch (0 when there is no certificate)
     tls_values: dict[Key, int] = field(default_factory=dict)
 
@@ -144,6 +146,8 @@ class _Device:
             nd = detect.address if isinstance(detect, NetDetect) else None
             addr = nd if nd and subnet and _inside(nd, subnet) else "<gateway>"
             if gw is None:
+                if subnet is not None and self.transport == "roce":
+                    self.ev.no_gateway[(host, dev)] = subnet
                 f(host, dev, "gateway", "no gateway configured",
                   "a default gateway in the device subnet",
                   f"hccn_tool -i {dev} -gateway -s gateway {addr}")
@@ -306,6 +310,9 @@ def ping_skip(pair: PingPair, ev: Evaluation) -> Skipped | None:
     reason = ev.blocked.get(src) or ev.blocked.get(dst)
     if reason is None and dst not in ev.addresses:
         reason = f"{dst[0]} device {dst[1]}: address unknown"
+    subnet = ev.no_gateway.get(src)
+    if reason is None and subnet is not None and not _inside(ev.addresses[dst], subnet):
+        reason = f"{src[0]} device {src[1]}: no gateway to leave {subnet}"
     if reason is None:
         return None
     return Skipped(src[0], src[1], "ping", reason, Peer(dst[0], dst[1], ev.addresses.get(dst)))

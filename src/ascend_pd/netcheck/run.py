@@ -170,8 +170,9 @@ def check_network(
         elif isinstance(verdict, Skipped):
             skipped.append(verdict)
     reported = {(f.host, f.device) for f in findings if f.check == "hang"}
+    gone = {f.host for f in findings if f.check == "reach"}
     for (host, dev), command in sorted(run.guard.hung.items()):
-        if (host, dev) not in reported:
+        if (host, dev) not in reported and host not in gone:
             findings.append(hang_finding(host, dev, command, opts.ping_timeout_s))
     summary.skipped = sum(1 for s in skipped if s.check == "ping")
     evaluated = dict(ev.evaluated)
