@@ -324,8 +324,9 @@ def evaluate_ping(pair: PingPair, address: str, reading: HccnReading,
     host, dev = pair.src.host, pair.src.device
     peer = Peer(pair.dst.host, pair.dst.device, address)
     kind = "ping" if transport == "roce" else "hccs_ping"
-    fix = (f"re-test: hccn_tool -i {dev} -{kind} -g address {address} (on {host}); then check "
-           f"both ends (-link -g, -net_health -g) and the path (-gateway -g, switch ports)")
+    ends = ("both ends (-link -g, -net_health -g) and the path (-gateway -g, switch ports)"
+            if transport == "roce" else "both vNICs (-vnic -g) and the HCCS links of the pod")
+    fix = f"re-test: hccn_tool -i {dev} -{kind} -g address {address} (on {host}); then check {ends}"
     expected = "all packets received, 0.00% loss"
     if isinstance(reading.error, CommandTimeoutError):
         reason = ("the device stopped answering" if isinstance(reading.error, DeviceHungError)
