@@ -71,6 +71,7 @@ COMMAND_MODULES = (
     "diagnose_cmd",
     "demo_cmd",
     "proxy_cmd",
+    "check_links_cmd",
 )
 
 

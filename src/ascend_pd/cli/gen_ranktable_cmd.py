@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import click
 
+from ascend_pd.cli.legacy import (
+    FlagHosts,
+    LegacyCommand,
+    flag_ssh,
+    layout_options,
+    local_ids,
+    parse_ids,
+    ssh_options,
+)
 from ascend_pd.cli.output import Progress, finish, table
 from ascend_pd.cli.session import Session, backend_option, common, pass_session, spec_option
 from ascend_pd.errors import UsageError
@@ -21,71 +29,23 @@ from ascend_pd.runners.factory import make_host_runner, make_runner, runner_fact
 from ascend_pd.runners.fanout import RunnerPool
 from ascend_pd.spec.models import HostSpec, SSHSpec
 
-#: Options that take several space-separated values, as gen_ranktable.sh's did.
-_GREEDY = ("--ips", "--from")
 
-
-class _LegacyCommand(click.Command):
-    """Accept `--ips A B C` (the old script's syntax) besides repeated `--ips A --ips B`."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        out: list[str] = []
-        i = 0
-        while i < len(args):
-            if args[i] in _GREEDY:
-                opt = args[i]
-                i += 1
-                while i < len(args) and not args[i].startswith("-"):
-                    out += [opt, args[i]]
-                    i += 1
-                continue
-            out.append(args[i])
-            i += 1
-        return super().parse_args(ctx, out)
-
-
-def _ids(text: str | None) -> list[int] | None:
-    if not text:
-        return None
-    try:
-        return [int(x) for x in text.replace(" ", "").split(",") if x]
-    except ValueError as exc:
-        raise UsageError(f"--local-device-ids {text!r} is not a comma-separated id list",
-                         hint="e.g. --local-device-ids 0,1,2,3") from exc
-
-
-def _flag_ssh(opts: dict[str, Any]) -> SSHSpec:
-    return SSHSpec(
-        user=opts["ssh_user"] or os.environ.get("ASCEND_PD_SSH_USER", "root"),
-        port=opts["ssh_port"] or int(os.environ.get("ASCEND_PD_SSH_PORT", "22")),
-        key=opts["ssh_key"] or os.environ.get("ASCEND_PD_SSH_KEY"),
-        known_hosts=opts["known_hosts"] or os.environ.get("ASCEND_PD_KNOWN_HOSTS",
-                                                          "~/.ssh/known_hosts"),
-        host_key_policy=opts["host_key_policy"],
-    )
+class _GenRanktableCommand(LegacyCommand):
+    GREEDY = ("--ips", "--from")
 
 
 def _rows(result: api.RanktableResult) -> str:
     return table(["host", "role", "devices", "device IPs"], result.summary_rows())
 
 
-@click.command("gen-ranktable", cls=_LegacyCommand)
+@click.command("gen-ranktable", cls=_GenRanktableCommand)
 @spec_option
 @backend_option
 @click.option("-o", "--output", "--ranktable-path", "output", type=click.Path(dir_okay=False),
               help="Where to write (default ./ranktable.json; facts file with --collect-only).")
-@click.option("--ips", multiple=True, help="Legacy: node IPs, prefill nodes first.")
-@click.option("--npus-per-node", type=int, help="Legacy: devices taken per node (default all).")
+@layout_options
 @click.option("--network-card-name", help="Legacy: the NIC that must carry each node IP.")
-@click.option("--prefill-device-cnt", type=int, help="Legacy: leading devices for prefill.")
-@click.option("--decode-device-cnt", type=int, help="Legacy: next devices for decode.")
-@click.option("--local-device-ids", help="Legacy: only these device ids on each node (0,1,..).")
-@click.option("--ssh-user", help="SSH user for --ips hosts (env ASCEND_PD_SSH_USER).")
-@click.option("--ssh-port", type=int, help="SSH port (env ASCEND_PD_SSH_PORT).")
-@click.option("--ssh-key", help="SSH private key (env ASCEND_PD_SSH_KEY).")
-@click.option("--known-hosts", help="known_hosts file (env ASCEND_PD_KNOWN_HOSTS).")
-@click.option("--host-key-policy", type=click.Choice(["strict", "accept-new"]), default="strict",
-              show_default=True)
+@ssh_options
 @click.option("--collect-only", is_flag=True,
               help="Air-gapped: write THIS host's device facts as JSON, build nothing.")
 @click.option("--host", "host_name", help="With --collect-only and -c: which spec host this is.")
@@ -165,29 +125,17 @@ def _setup(session: Session, opts: dict[str, Any]) -> tuple[
     if not opts["ips"] and not opts["verify_path"]:
         raise UsageError("nothing to do: give -c pd.yaml, or --ips with the device counts",
                          hint="see `ascend-pd gen-ranktable --help`")
-    ssh = _flag_ssh(opts)
-    hosts = {ip: HostSpec(name=ip, address=ip, hccn_tool=None, npu_smi=None)
-             for ip in opts["ips"]}
-    backend = session.resolved_backend()
-    pool = RunnerPool(lambda name: make_host_runner(
-        hosts.get(name) or HostSpec(name=name, address=name), ssh, backend))
-    session.closers.append(pool.close)
-
-    def flag_paths(name: str) -> tuple[str, str]:
-        return tool_paths(hosts.get(name) or HostSpec(name=name, address=name))
-
+    flags = FlagHosts(list(opts["ips"]), flag_ssh(opts), session.resolved_backend())
+    session.closers.append(flags.pool.close)
     nic = opts["network_card_name"]
     if opts["verify_path"]:
-        return RanktablePlan(hosts=[]), pool.get, flag_paths, None, {}
+        return RanktablePlan(hosts=[]), flags.pool.get, flags.paths, None, {}
     if opts["prefill_device_cnt"] is None or opts["decode_device_cnt"] is None:
         raise UsageError("--ips needs --prefill-device-cnt and --decode-device-cnt",
                          hint="e.g. --prefill-device-cnt 8 --decode-device-cnt 8")
-    local = _ids(opts["local_device_ids"])
-    if local is None and opts["npus_per_node"]:
-        local = list(range(opts["npus_per_node"]))
     plan = plan_from_flags(list(opts["ips"]), opts["prefill_device_cnt"],
-                           opts["decode_device_cnt"], local)
-    return plan, pool.get, flag_paths, (lambda _h: nic) if nic else None, {}
+                           opts["decode_device_cnt"], local_ids(opts))
+    return plan, flags.pool.get, flags.paths, (lambda _h: nic) if nic else None, {}
 
 
 def _collect_only(session: Session, opts: dict[str, Any]) -> None:
@@ -204,7 +152,7 @@ def _collect_only(session: Session, opts: dict[str, Any]) -> None:
             raise UsageError("--collect-only needs --address IP (this host's server_id)",
                              hint="or -c pd.yaml --host NAME")
         host = HostSpec(name=opts["address"], address=opts["address"])
-        plan = plan_from_flags([host.address], 1, 1, _ids(opts["local_device_ids"]))
+        plan = plan_from_flags([host.address], 1, 1, parse_ids(opts["local_device_ids"]))
     # Collect-only runs ON the host being collected: local unless told otherwise.
     backend = "local" if session.backend is None else session.resolved_backend()
     runner = (make_runner(session.spec(), host.name, backend, spec_dir=session.spec_dir)

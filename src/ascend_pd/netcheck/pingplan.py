@@ -11,8 +11,9 @@ Modes (``--ping``):
   the same pairs) from the rest of the matrix, both directions. ``auto`` on a large cluster is
   ``sample:256``.
 
-The two dies of one A3 card never reach each other over RoCE (by design), so such pairs are
-listed as excluded, not pinged and never reported as faults.
+The two dies of one A3 card never reach each other over RoCE (by design), so when the pings
+go over RoCE such pairs are listed as excluded, not pinged and never reported as faults. HCCS
+pings (``-hccs_ping`` to vNIC addresses) have no such exclusion.
 """
 
 from __future__ import annotations
@@ -61,17 +62,26 @@ def parse_mode(text: str) -> tuple[str, int]:
     raise UsageError(f"unknown ping plan '{text}'", hint="use full, plane, sample:N or auto")
 
 
-def _by_design(a: Endpoint, b: Endpoint, soc: str) -> str | None:
-    if soc == "a3" and a.host == b.host and a.device // 2 == b.device // 2:
+def _by_design(a: Endpoint, b: Endpoint, soc: str, transport: str) -> str | None:
+    if soc == "a3" and transport == "roce" and a.host == b.host and a.device // 2 == b.device // 2:
         return f"dies {a.device} and {b.device} of one A3 card do not reach each other over RoCE"
     return None
 
 
 def plan_pings(
     prefill: list[Endpoint], decode: list[Endpoint], mode_text: str = "auto", *,
-    soc: str = "a2", seed: int = 0,
+    soc: str = "a2", seed: int = 0, transport: Literal["roce", "hccs"] = "roce",
 ) -> PingPlan:
-    """Build the directed ping list for ``mode_text`` (see the module docstring)."""
+    """Build the directed ping list for ``mode_text`` (see the module docstring).
+
+    Args:
+        prefill: prefill endpoints, in report order.
+        decode: decode endpoints, in report order.
+        mode_text: ``full``, ``plane``, ``sample:N`` or ``auto``.
+        soc: ``a2`` or ``a3`` (A3 die pairs are excluded over RoCE).
+        seed: the sample's seed (the same seed picks the same pairs).
+        transport: ``roce`` (``-ping`` to RoCE IPs) or ``hccs`` (``-hccs_ping`` to vNIC IPs).
+    """
     mode, n = parse_mode(mode_text)
     if mode == "auto":
         small = len(prefill) * len(decode) <= FULL_LIMIT
@@ -88,7 +98,7 @@ def plan_pings(
     excluded: list[tuple[PingPair, str]] = []
     for p, d in chosen:
         for pair in (PingPair(p, d), PingPair(d, p)):
-            reason = _by_design(pair.src, pair.dst, soc)
+            reason = _by_design(pair.src, pair.dst, soc, transport)
             if reason:
                 excluded.append((pair, reason))
             else:
