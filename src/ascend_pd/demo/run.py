@@ -13,6 +13,9 @@ from ascend_pd.demo import traffic
 from ascend_pd.demo.setup import MODEL, DemoWorld, build_world
 from ascend_pd.errors import LaunchError
 from ascend_pd.launch import api as launch_api
+from ascend_pd.netcheck.fix import fix_tls
+from ascend_pd.netcheck.run import check_network
+from ascend_pd.netcheck.targets import targets_from_spec
 from ascend_pd.ranktable import api as ranktable_api
 from ascend_pd.ranktable import io as ranktable_io
 from ascend_pd.ranktable.plan import plan_from_spec
@@ -106,9 +109,25 @@ def _ranktable(steps: _Steps, spec: ClusterSpec, pool: RunnerPool, world: DemoWo
 
 
 def _check_links(steps: _Steps, spec: ClusterSpec, pool: RunnerPool, world: DemoWorld) -> None:
-    del spec, pool, world
-    began = steps.begin("check-links: not available in this build")
-    steps.end("check-links", began, skipped=True)
+    began = steps.begin("check-links: link, health, netdetect, gateway, IPs, TLS, LLDP, "
+                        "P↔D ping matrix (one fault was injected)")
+    targets = targets_from_spec(spec)
+
+    def tools(host: str) -> tuple[str, str]:
+        return tool_paths(spec.host(host))
+
+    report = check_network(targets, pool.get, tools)
+    pings = report.to_dict().get("pings", {})
+    steps.emit(f"    {len(report.faults)} fault(s); pings: {pings}")
+    for finding in report.faults:
+        steps.emit(f"    {finding.host} device {finding.device} {finding.check}: observed "
+                   f"{finding.observed!r}, expected {finding.expected!r}")
+        steps.emit(f"      fix: {finding.fix}")
+    steps.emit("    --fix tls: switching TLS off on every device, then checking again")
+    fixed = fix_tls(report, targets, pool.get, tools, mode="off")
+    steps.emit(f"    after the fix: {len(fixed.faults)} fault(s), exit {fixed.exit_code}")
+    steps.end("check-links", began, faults_before=[f.to_dict() for f in report.faults],
+              faults_after=len(fixed.faults))
 
 
 def _render(steps: _Steps, spec: ClusterSpec, world: DemoWorld) -> None:

@@ -11,6 +11,7 @@ import yaml
 
 from ascend_pd.errors import UsageError
 from ascend_pd.sim.cluster import generate_cluster, save_cluster
+from ascend_pd.sim.faults import apply_fault
 from ascend_pd.sim.install import install_tools
 
 #: Two "hosts" on this machine: every 127/8 address is local on Linux, no root needed.
@@ -55,6 +56,9 @@ def build_world(workdir: Path) -> DemoWorld:
     workdir.mkdir(parents=True, exist_ok=True)
     cluster = workdir / "sim-cluster.yaml"
     save_cluster(generate_cluster(list(HOSTS)), cluster)
+    # The fault the demo's check-links finds and fixes: one decode device with TLS on, the
+    # classic cause of EI0016 / link-setup timeouts an hour into a deployment.
+    apply_fault(cluster, HOSTS[1][0], "tls-on", device=3)
     tools = install_tools(workdir / "bin")
     used: set[int] = set()
     ports = {}
