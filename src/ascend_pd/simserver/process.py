@@ -46,6 +46,7 @@ class SimServerProcess:
         self.port = port
         self.lines: list[str] = []
         self._ready = threading.Event()
+        self._started = False
         self._proc: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
 
@@ -72,6 +73,7 @@ class SimServerProcess:
             if match:
                 self.port = int(match.group(2))
             if line.endswith(READY_LINE):
+                self._started = True
                 self._ready.set()
         self._ready.set()  # EOF: the process exited; start() reports it
 
@@ -81,7 +83,9 @@ class SimServerProcess:
                                       stderr=subprocess.STDOUT, text=True, bufsize=1)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        if not self._ready.wait(timeout) or self._proc.poll() is not None:
+        # EOF also sets _ready; only the ready line counts as started (the process may not
+        # be reaped yet when its output ends, so poll() alone would race).
+        if not self._ready.wait(timeout) or not self._started or self._proc.poll() is not None:
             tail = "\n".join(self.lines[-5:])
             self.stop()
             raise LaunchError(f"simulated {self.role} server did not start: {tail}",
