@@ -22,8 +22,7 @@ from ascend_pd.netcheck import (
 from ascend_pd.netcheck.fix import FixMode, fix_tls, tls_changes
 from ascend_pd.netcheck.run import ToolsFor
 from ascend_pd.ranktable.io import read_ranktable
-from ascend_pd.runners.factory import runner_factory, tool_paths
-from ascend_pd.runners.fanout import RunnerPool
+from ascend_pd.runners.factory import tool_paths
 
 
 def _fix_mode(text: str | None) -> FixMode | None:
@@ -108,9 +107,7 @@ def _setup(session: Session, opts: dict[str, Any]) -> tuple[Targets, Any, ToolsF
             raise UsageError("give either -c SPEC or --ips, not both",
                              hint="the spec already lists the hosts")
         spec = session.spec()
-        pool = RunnerPool(runner_factory(spec, session.resolved_backend(),
-                                         spec_dir=session.spec_dir))
-        session.closers.append(pool.close)
+        runner_for = session.runners()
         names = {h.address: h.name for h in spec.hosts}
         targets = targets_from_spec(spec) if table is None else targets_from_ranktable(
             table, names)
@@ -118,7 +115,7 @@ def _setup(session: Session, opts: dict[str, Any]) -> tuple[Targets, Any, ToolsF
         if unknown:
             raise UsageError(f"ranktable server_id(s) {', '.join(unknown)} are not spec hosts",
                              hint="regenerate the ranktable for this spec, or drop -c")
-        return targets, pool.get, lambda name: tool_paths(spec.host(name))
+        return targets, runner_for, lambda name: tool_paths(spec.host(name))
     if not opts["ips"] and table is None:
         raise UsageError("nothing to check: give -c pd.yaml, --ranktable FILE, or --ips "
                          "with the device counts", hint="see `ascend-pd check-links --help`")

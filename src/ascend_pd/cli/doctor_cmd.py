@@ -8,8 +8,6 @@ from ascend_pd.cli.output import Progress, finish
 from ascend_pd.cli.session import Session, backend_option, common, pass_session, spec_option
 from ascend_pd.doctor import run_doctor
 from ascend_pd.errors import UsageError
-from ascend_pd.runners.factory import runner_factory
-from ascend_pd.runners.fanout import RunnerPool
 
 
 @click.command("doctor")
@@ -26,8 +24,7 @@ def command(session: Session, hosts: tuple[str, ...], all_hosts: bool) -> None:
         raise UsageError("--host and --all exclude each other", hint="pass one of them")
     spec = session.spec()
     progress = Progress("doctor", enabled=not session.json)
-    factory = runner_factory(spec, session.resolved_backend(), spec_dir=session.spec_dir)
-    with RunnerPool(factory) as pool:
-        report = run_doctor(spec, pool.get, list(hosts) or None, on_done=progress.callback())
+    report = run_doctor(spec, session.runners(), list(hosts) or None,
+                        on_done=progress.callback())
     progress.done()
     finish(session.json, "doctor", report.to_dict(), report.render(), report.exit_code)

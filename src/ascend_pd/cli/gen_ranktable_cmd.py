@@ -25,8 +25,7 @@ from ascend_pd.ranktable import api, io
 from ascend_pd.ranktable.collect import collect_facts
 from ascend_pd.ranktable.facts import load_facts
 from ascend_pd.ranktable.plan import RanktablePlan, plan_from_flags, plan_from_spec
-from ascend_pd.runners.factory import make_host_runner, make_runner, runner_factory, tool_paths
-from ascend_pd.runners.fanout import RunnerPool
+from ascend_pd.runners.factory import make_host_runner, make_runner, tool_paths
 from ascend_pd.spec.models import HostSpec, SSHSpec
 
 
@@ -113,15 +112,13 @@ def _setup(session: Session, opts: dict[str, Any]) -> tuple[
             raise UsageError("give either -c SPEC or --ips, not both",
                              hint="the spec already lists the hosts")
         spec = session.spec()
-        pool = RunnerPool(runner_factory(spec, session.resolved_backend(),
-                                         spec_dir=session.spec_dir))
-        session.closers.append(pool.close)
+        runner_for = session.runners()
 
         def paths(name: str) -> tuple[str, str]:
             return tool_paths(spec.host(name))
 
         names = {h.address: h.name for h in spec.hosts}
-        return plan_from_spec(spec), pool.get, paths, None, names
+        return plan_from_spec(spec), runner_for, paths, None, names
     if not opts["ips"] and not opts["verify_path"]:
         raise UsageError("nothing to do: give -c pd.yaml, or --ips with the device counts",
                          hint="see `ascend-pd gen-ranktable --help`")
@@ -173,15 +170,13 @@ def _push(session: Session, path: Path) -> list[str]:
     spec = session.spec()
     content = path.read_text()
     dest = Path(spec.connector.ranktable_path)
-    pool = RunnerPool(runner_factory(spec, session.resolved_backend(),
-                                     spec_dir=session.spec_dir))
+    runner_for = session.runners()
     done = []
-    with pool:
-        for host in spec.hosts:
-            result = pool.get(host.name).run(
-                remote.sh(remote.PUSH, str(dest.parent), dest.name, "644", content), timeout=30)
-            if result.failed:
-                raise UsageError(f"{host.name}: could not write {dest}: {result.tail('stderr')}",
-                                 hint="check permissions of connector.ranktable_path's folder")
-            done.append(f"{host.name}:{dest}")
+    for host in spec.hosts:
+        result = runner_for(host.name).run(
+            remote.sh(remote.PUSH, str(dest.parent), dest.name, "644", content), timeout=30)
+        if result.failed:
+            raise UsageError(f"{host.name}: could not write {dest}: {result.tail('stderr')}",
+                             hint="check permissions of connector.ranktable_path's folder")
+        done.append(f"{host.name}:{dest}")
     return done

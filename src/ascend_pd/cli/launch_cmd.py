@@ -7,8 +7,6 @@ import click
 from ascend_pd.cli.output import Progress, finish, table
 from ascend_pd.cli.session import Session, backend_option, common, pass_session, spec_option
 from ascend_pd.launch import api
-from ascend_pd.runners.factory import runner_factory
-from ascend_pd.runners.fanout import RunnerPool
 
 ROLES = click.Choice(["prefill", "decode", "proxy", "all"])
 
@@ -30,11 +28,9 @@ def command(session: Session, role: str, host: str | None, dry_run: bool, timeou
     """Start instances detached (pid + log in state_dir) and wait until each is ready."""
     spec = session.spec()
     progress = Progress("launch", enabled=not session.json)
-    with RunnerPool(runner_factory(spec, session.resolved_backend(),
-                                   spec_dir=session.spec_dir)) as pool:
-        result = api.launch(spec, pool.get, role=role, host=host,  # type: ignore[arg-type]
-                            dry_run=dry_run, spec_path=str(session.spec_path),
-                            python=python, ready_timeout_s=timeout_s, progress=progress.step)
+    result = api.launch(spec, session.runners(), role=role, host=host,  # type: ignore[arg-type]
+                        dry_run=dry_run, spec_path=str(session.spec_path),
+                        python=python, ready_timeout_s=timeout_s, progress=progress.step)
     rows = [(u.name, u.role, u.action, u.pid, "yes" if u.ready else "no", u.port,
              (u.error or u.last_line).splitlines()[0] if (u.error or u.last_line) else "")
             for u in result.units]

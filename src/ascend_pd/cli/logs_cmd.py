@@ -7,8 +7,6 @@ import click
 from ascend_pd.cli.output import finish
 from ascend_pd.cli.session import Session, backend_option, common, pass_session, spec_option
 from ascend_pd.launch import api
-from ascend_pd.runners.factory import runner_factory
-from ascend_pd.runners.fanout import RunnerPool
 
 
 @click.command("logs")
@@ -22,15 +20,14 @@ from ascend_pd.runners.fanout import RunnerPool
 def command(session: Session, name: str, lines: int, follow: bool) -> None:
     """Show the log of NAME (an instance, `instance@host`, or `proxy`)."""
     spec = session.spec()
-    with RunnerPool(runner_factory(spec, session.resolved_backend(),
-                                   spec_dir=session.spec_dir)) as pool:
-        if follow and not session.json:
-            try:
-                click.echo(api.logs(spec, pool.get, name, lines=lines), nl=False)
-                api.logs(spec, pool.get, name, lines=0, follow=True,
-                         emit=lambda text: click.echo(text, nl=False))
-            except KeyboardInterrupt:
-                pass
-            return
-        text = api.logs(spec, pool.get, name, lines=lines)
+    runner_for = session.runners()
+    if follow and not session.json:
+        try:
+            click.echo(api.logs(spec, runner_for, name, lines=lines), nl=False)
+            api.logs(spec, runner_for, name, lines=0, follow=True,
+                     emit=lambda text: click.echo(text, nl=False))
+        except KeyboardInterrupt:
+            pass
+        return
+    text = api.logs(spec, runner_for, name, lines=lines)
     finish(session.json, "logs", {"name": name, "text": text}, text.rstrip("\n"), 0)

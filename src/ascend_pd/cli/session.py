@@ -6,11 +6,14 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from ascend_pd.spec.models import ClusterSpec
+
+if TYPE_CHECKING:
+    from ascend_pd.runners.base import CommandRunner
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,6 +46,16 @@ class Session:
     @property
     def spec_dir(self) -> Path | None:
         return self.spec_path.parent if self.spec_path else None
+
+    def runners(self) -> Callable[[str], CommandRunner]:
+        """``host name -> runner`` for the spec's hosts; connections close when the command ends."""
+        from ascend_pd.runners.factory import runner_factory
+        from ascend_pd.runners.fanout import RunnerPool
+
+        pool = RunnerPool(runner_factory(self.spec(), self.resolved_backend(),
+                                         spec_dir=self.spec_dir))
+        self.closers.append(pool.close)
+        return pool.get
 
     def resolved_backend(self) -> str:
         from ascend_pd.runners.factory import resolve_backend

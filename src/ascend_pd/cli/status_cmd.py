@@ -7,8 +7,6 @@ import click
 from ascend_pd.cli.output import finish, table
 from ascend_pd.cli.session import Session, backend_option, common, pass_session, spec_option
 from ascend_pd.launch import api
-from ascend_pd.runners.factory import runner_factory
-from ascend_pd.runners.fanout import RunnerPool
 
 
 def _uptime(seconds: float | None) -> str:
@@ -29,9 +27,7 @@ def _uptime(seconds: float | None) -> str:
 def command(session: Session, role: str, host: str | None) -> None:
     """Show host, role, pid, alive, ready, port, uptime and last log line of every instance."""
     spec = session.spec()
-    with RunnerPool(runner_factory(spec, session.resolved_backend(),
-                                   spec_dir=session.spec_dir)) as pool:
-        states = api.status(spec, pool.get, role=role, host=host)  # type: ignore[arg-type]
+    states = api.status(spec, session.runners(), role=role, host=host)  # type: ignore[arg-type]
     rows = [(s.name, s.host, s.role, s.pid or "", "yes" if s.alive else "no",
              "yes" if s.ready else "no", s.port or "-", _uptime(s.uptime_s),
              (s.error or s.last_line)[:60]) for s in states]

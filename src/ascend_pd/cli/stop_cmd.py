@@ -7,8 +7,6 @@ import click
 from ascend_pd.cli.output import finish, table
 from ascend_pd.cli.session import Session, backend_option, common, pass_session, spec_option
 from ascend_pd.launch import api
-from ascend_pd.runners.factory import runner_factory
-from ascend_pd.runners.fanout import RunnerPool
 
 
 @click.command("stop")
@@ -24,10 +22,8 @@ from ascend_pd.runners.fanout import RunnerPool
 def command(session: Session, role: str, host: str | None, grace_s: int) -> None:
     """Stop instances (whole process groups, so no orphans are left)."""
     spec = session.spec()
-    with RunnerPool(runner_factory(spec, session.resolved_backend(),
-                                   spec_dir=session.spec_dir)) as pool:
-        states = api.stop(spec, pool.get, role=role, host=host,  # type: ignore[arg-type]
-                          grace_s=grace_s)
+    states = api.stop(spec, session.runners(), role=role, host=host,  # type: ignore[arg-type]
+                      grace_s=grace_s)
     rows = [(s.name, s.host, s.role, s.action, s.pid or "", s.error or "") for s in states]
     ok = not any(s.error for s in states)
     finish(session.json, "stop", {"ok": ok, "units": [s.to_dict() for s in states]},
