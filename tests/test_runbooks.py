@@ -7,8 +7,9 @@ matches any text within a line; runs of spaces compare equal (table widths vary)
 
 Spec edits: a ```yaml file=NAME block is written to NAME as it stands; a ```yaml edit=NAME
 block replaces the top-level sections it names in NAME and keeps the others (what an
-operator does by hand). In both, ``${VAR}`` is a run-specific value of the workspace
-(:data:`PORT_VARS`: the free ports picked for this run).
+operator does by hand). In both, ``${VAR}`` is a port picked for this run:
+``PREFILL_PORT``, ``DECODE_PORT``, ``PROXY_PORT`` (the spec's), ``DECODE1_PORT`` (free on
+node-d, for an instance a runbook adds).
 
 The blocks of one runbook run in order, in one workspace: the demo's two simulated hosts
 (node-p 127.0.0.2, node-d 127.0.0.3) with the stand-in hccn_tool / npu-smi, a spec whose
@@ -58,9 +59,6 @@ START: Final[dict[str, str]] = {
     "rolling-restart-and-rollback.md": "running",
     "troubleshooting.md": "failed-decode",
 }
-
-#: ``${VAR}`` names a yaml block may use.
-PORT_VARS: Final[tuple[str, ...]] = ("PREFILL_PORT", "DECODE_PORT", "PROXY_PORT", "DECODE1_PORT")
 
 #: Logs copied off hosts, for the troubleshooting runbook's `diagnose FILE` examples.
 SAVED_LOGS: Final[tuple[str, ...]] = ("hccl-if-ip-not-local.log", "port-in-use.log")
@@ -158,12 +156,13 @@ def _dump(spec: dict[str, Any]) -> str:
 
 
 def _free_port(address: str, avoid: set[int]) -> int:
-    while True:
+    for _ in range(50):
         with socket.socket() as sock:
             sock.bind((address, 0))
             port = int(sock.getsockname()[1])
         if port not in avoid:
             return port
+    raise AssertionError(f"no free port on {address}")
 
 
 @dataclass
@@ -313,6 +312,7 @@ def test_expected_output_matcher() -> None:
     assert output_matches(("...",), [])
 
 
+@pytest.mark.slow  # about two minutes for all runbooks on 2 cores, mostly check-links
 @pytest.mark.parametrize("block", _collect())
 def test_runbook_block(block: Block, workspaces: dict[str, Workspace],
                        tmp_path_factory: pytest.TempPathFactory) -> None:
