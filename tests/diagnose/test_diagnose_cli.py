@@ -63,10 +63,10 @@ def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
 SPEC = """\
 version: 1
 name: diag
+state_dir: "{root}/var/lib/ascend-pd"
 hosts:
   - name: node0
     address: 127.0.0.1
-    env: {{ASCEND_PD_SYSROOT: "{root}"}}
 model: {{path: /models/m, served_name: m}}
 prefill:
   - {{name: prefill-0, hosts: [node0], devices: [0, 1, 2, 3], tp: 4, port: 8100}}
@@ -88,6 +88,23 @@ def test_reads_an_instance_log_on_a_host_through_the_runner(tmp_path: Path) -> N
     assert proc.returncode == 1, proc.stderr
     (match,) = json.loads(proc.stdout)["data"]["matches"]
     assert (match["id"], match["source"]) == ("tls-inconsistent", "decode-0@node0")
+
+
+def test_only_the_latest_start_of_an_instance_is_read(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    logs = root / "var/lib/ascend-pd/logs"
+    logs.mkdir(parents=True)
+    failed = (DATA / "tls-inconsistent.log").read_text(encoding="utf-8")
+    clean = (DATA / "clean.log").read_text(encoding="utf-8")
+    (logs / "decode-0@node0.log").write_text(
+        "=== ascend-pd start decode-0@node0 2026-11-21T01:00:00Z ===\n" + failed
+        + "=== ascend-pd start decode-0@node0 2026-11-21T02:00:00Z ===\n" + clean,
+        encoding="utf-8")
+    spec = tmp_path / "pd.yaml"
+    spec.write_text(SPEC.format(root=root), encoding="utf-8")
+    proc = run("--host", "node0", "--role", "decode", "-c", str(spec), "--backend", "local")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "no known problem found" in proc.stdout
 
 
 def test_instance_log_not_there_says_to_launch(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import click
 
 from ascend_pd.cli.output import Progress, finish, table
 from ascend_pd.cli.session import Session, backend_option, common, pass_session, spec_option
+from ascend_pd.errors import LaunchError
 from ascend_pd.launch import api
 
 ROLES = click.Choice(["prefill", "decode", "proxy", "all"])
@@ -17,18 +18,20 @@ ROLES = click.Choice(["prefill", "decode", "proxy", "all"])
 @click.option("--role", type=ROLES, default="all", show_default=True,
               help="What to start; `all` starts prefill and decode, then the proxy.")
 @click.option("--host", help="Only this spec host.")
+@click.option("--instance", help="Only this instance (a name from the spec, or NAME@HOST).")
 @click.option("--dry-run", is_flag=True, help="Render and show what would start; start nothing.")
 @click.option("--timeout", "timeout_s", type=float, default=900.0, show_default=True,
               help="Seconds to wait for each instance to become ready.")
 @click.option("--python", help="Interpreter for simulated servers (default: this one).")
 @common
 @pass_session
-def command(session: Session, role: str, host: str | None, dry_run: bool, timeout_s: float,
+def command(session: Session, role: str, host: str | None, instance: str | None,
+            dry_run: bool, timeout_s: float,
             python: str | None) -> None:
     """Start instances detached (pid + log in state_dir) and wait until each is ready."""
     spec = session.spec()
     progress = Progress("launch", enabled=not session.json)
-    result = api.launch(spec, session.runners(), role=role, host=host,  # type: ignore[arg-type]
+    result = api.launch(spec, session.runners(), role=role, host=host, instance=instance,  # type: ignore[arg-type]
                         dry_run=dry_run, spec_path=str(session.spec_path),
                         python=python, ready_timeout_s=timeout_s, progress=progress.step)
     rows = [(u.name, u.role, u.action, u.pid, "yes" if u.ready else "no", u.port,
@@ -38,4 +41,6 @@ def command(session: Session, role: str, host: str | None, dry_run: bool, timeou
     for unit in result.units:
         if unit.error:
             text += f"\n\n{unit.name}: {unit.error}"
-    finish(session.json, "launch", result.to_dict(), text, 0 if result.ok else 1)
+    # A unit that did not come up is a launch failure (exit 7), whichever role was asked for.
+    finish(session.json, "launch", result.to_dict(), text,
+           0 if result.ok else LaunchError.exit_code)

@@ -22,12 +22,14 @@ def _uptime(seconds: float | None) -> str:
 @backend_option
 @click.option("--role", type=click.Choice(["prefill", "decode", "proxy", "all"]), default="all")
 @click.option("--host", help="Only this spec host.")
+@click.option("--instance", help="Only this instance (a name from the spec, or NAME@HOST).")
 @common
 @pass_session
-def command(session: Session, role: str, host: str | None) -> None:
+def command(session: Session, role: str, host: str | None, instance: str | None) -> None:
     """Show host, role, pid, alive, ready, port, uptime and last log line of every instance."""
     spec = session.spec()
-    states = api.status(spec, session.runners(), role=role, host=host)  # type: ignore[arg-type]
+    states = api.status(spec, session.runners(), role=role, host=host,  # type: ignore[arg-type]
+                        instance=instance)
     rows = [(s.name, s.host, s.role, s.pid or "", "yes" if s.alive else "no",
              "yes" if s.ready else "no", s.port or "-", _uptime(s.uptime_s),
              (s.error or s.last_line)[:60]) for s in states]

@@ -15,14 +15,16 @@ from ascend_pd.launch import api
 @click.option("--role", type=click.Choice(["prefill", "decode", "proxy", "all"]), default="all",
               show_default=True)
 @click.option("--host", help="Only this spec host.")
+@click.option("--instance", help="Only this instance (a name from the spec, or NAME@HOST).")
 @click.option("--grace", "grace_s", type=int, default=20, show_default=True,
               help="Seconds between SIGTERM and SIGKILL.")
 @common
 @pass_session
-def command(session: Session, role: str, host: str | None, grace_s: int) -> None:
+def command(session: Session, role: str, host: str | None, instance: str | None,
+            grace_s: int) -> None:
     """Stop instances (whole process groups, so no orphans are left)."""
     spec = session.spec()
-    states = api.stop(spec, session.runners(), role=role, host=host,  # type: ignore[arg-type]
+    states = api.stop(spec, session.runners(), role=role, host=host, instance=instance,  # type: ignore[arg-type]
                       grace_s=grace_s)
     rows = [(s.name, s.host, s.role, s.action, s.pid or "", s.error or "") for s in states]
     ok = not any(s.error for s in states)

@@ -10,6 +10,7 @@ from typing import Any, Final
 
 from ascend_pd.diagnose.catalogue import Catalogue, Match, diagnose_text, load_catalogue
 from ascend_pd.errors import RemoteCommandError, UsageError
+from ascend_pd.launch.units import START_MARKER, StateLayout
 from ascend_pd.runners.base import CommandRunner
 from ascend_pd.spec.models import ClusterSpec
 
@@ -19,7 +20,7 @@ TAIL_LINES: Final[int] = 5000
 
 # The log path is prefixed with $ASCEND_PD_SYSROOT (empty on real hosts) so that a
 # simulated host can be a directory tree, like the doctor probe.
-_TAIL_SCRIPT: Final[str] = 'exec tail -n "$2" -- "${ASCEND_PD_SYSROOT:-}$1"'
+_TAIL_SCRIPT: Final[str] = 'exec tail -n "$2" -- "$1"'
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,15 @@ def read_log_files(paths: Iterable[str | Path]) -> list[tuple[str, str]]:
 
 def instance_log_path(spec: ClusterSpec, instance: str, host: str) -> str:
     """Where launch writes an instance's log on a host."""
-    return f"{spec.state_dir.rstrip('/')}/logs/{instance}@{host}.log"
+    return StateLayout(spec.state_dir.rstrip("/")).log_of(f"{instance}@{host}")
+
+
+def latest_run(text: str) -> str:
+    """The part of a log written by the latest start (launch appends one log per host)."""
+    cut = text.rfind("\n" + START_MARKER)
+    if cut >= 0:
+        return text[cut + 1:]
+    return text
 
 
 def read_instance_logs(
@@ -126,5 +135,6 @@ def read_instance_logs(
             raise RemoteCommandError(result, hint=(
                 f"{shlex.quote(path)} is written by `ascend-pd launch`; has {name} been "
                 "launched on this host?"))
-        logs.append((f"{name}@{host}", result.stdout))
+        # Only the latest start: an error from a run that was since fixed is not news.
+        logs.append((f"{name}@{host}", latest_run(result.stdout)))
     return logs

@@ -80,7 +80,8 @@ class LaunchResult:
 
 def launch(
     spec: ClusterSpec, runner_for: RunnerFor, *, role: RoleFilter = "all",
-    host: str | None = None, dry_run: bool = False, spec_path: str | None = None,
+    host: str | None = None, instance: str | None = None, dry_run: bool = False,
+    spec_path: str | None = None,
     python: str | None = None, ready_timeout_s: float = 900.0,
     progress: Callable[[str], None] | None = None,
 ) -> LaunchResult:
@@ -89,7 +90,7 @@ def launch(
     Raises:
         LaunchError: a server failed, so the proxy was not started (the report is attached).
     """
-    units = select(plan_units(spec, spec_path=spec_path, python=python), role, host)
+    units = select(plan_units(spec, spec_path=spec_path, python=python), role, host, instance)
     layout = StateLayout(spec.state_dir)
     result = LaunchResult(dry_run=dry_run)
     if dry_run:
@@ -117,15 +118,17 @@ def launch(
 
 
 def status(spec: ClusterSpec, runner_for: RunnerFor, *, role: RoleFilter = "all",
-           host: str | None = None, python: str | None = None) -> list[UnitState]:
-    units = select(plan_units(spec, python=python), role, host)
+           host: str | None = None, instance: str | None = None,
+           python: str | None = None) -> list[UnitState]:
+    units = select(plan_units(spec, python=python), role, host, instance)
     return status_units(units, runner_for, StateLayout(spec.state_dir))
 
 
 def stop(spec: ClusterSpec, runner_for: RunnerFor, *, role: RoleFilter = "all",
-         host: str | None = None, grace_s: int = 20, python: str | None = None) -> list[UnitState]:
+         host: str | None = None, instance: str | None = None, grace_s: int = 20,
+         python: str | None = None) -> list[UnitState]:
     """Stop the proxy first (no new requests), then the servers."""
-    units = select(plan_units(spec, python=python), role, host)
+    units = select(plan_units(spec, python=python), role, host, instance)
     layout = StateLayout(spec.state_dir)
     states = stop_units([u for u in units if u.role == "proxy"], runner_for, layout,
                         grace_s=grace_s)

@@ -7,6 +7,9 @@ from typing import Final, Literal
 
 UnitRole = Literal["prefill", "decode", "proxy"]
 
+#: launch writes this line before every start, so a log can be cut to the latest run.
+START_MARKER: Final[str] = "=== ascend-pd start "
+
 VLLM_READY: Final[str] = "Application startup complete."
 
 
@@ -63,7 +66,11 @@ class StateLayout:
         return f"{self.run}/{unit.name}.pid"
 
     def log_file(self, unit: Unit) -> str:
-        return f"{self.logs}/{unit.name}.log"
+        return self.log_of(unit.name)
+
+    def log_of(self, name: str) -> str:
+        """The log of unit ``<instance>@<host>``."""
+        return f"{self.logs}/{name}.log"
 
     def script_path(self, unit: Unit) -> str:
         return f"{self.deploy}/{unit.script}"
