@@ -4,9 +4,12 @@ Modes (``--ping``):
 
 - ``full``: every prefill device pings every decode device, and every decode device pings every
   prefill device back. Right for small clusters; the default while P×D ≤ 1024 pairs.
-- ``plane``: only same-index pairs (device i ↔ device i on every P/D host pair). Devices with the
-  same index sit on the same network plane in every documented addressing scheme, so this covers
-  each plane and each host pair with the fewest pings.
+- ``plane``: only same-position pairs: the k-th device of every prefill host with the k-th
+  device of every decode host (each host's devices of that role, in order). In the usual layout
+  that is device i ↔ device i, and devices with the same index sit on the same network plane in
+  every documented addressing scheme, so this covers each plane and each host pair with the
+  fewest pings. Counting positions instead of raw ids keeps every device in the plan when P and
+  D use different devices (1P1D on one host: 0↔4, 1↔5, …).
 - ``sample:N``: the ``plane`` pairs plus N more pairs drawn at random (seeded, so a re-run checks
   the same pairs) from the rest of the matrix, both directions. ``auto`` on a large cluster is
   ``sample:256``.
@@ -62,6 +65,15 @@ def parse_mode(text: str) -> tuple[str, int]:
     raise UsageError(f"unknown ping plan '{text}'", hint="use full, plane, sample:N or auto")
 
 
+def _positions(endpoints: list[Endpoint]) -> dict[Endpoint, int]:
+    """Each endpoint's index among its host's devices of the same role."""
+    groups: dict[tuple[str, str], list[Endpoint]] = {}
+    for ep in endpoints:
+        groups.setdefault((ep.host, ep.role), []).append(ep)
+    return {ep: i for group in groups.values()
+            for i, ep in enumerate(sorted(group, key=lambda e: e.device))}
+
+
 def _by_design(a: Endpoint, b: Endpoint, soc: str, transport: str) -> str | None:
     if soc == "a3" and transport == "roce" and a.host == b.host and a.device // 2 == b.device // 2:
         return f"dies {a.device} and {b.device} of one A3 card do not reach each other over RoCE"
@@ -90,9 +102,10 @@ def plan_pings(
     if mode == "full":
         chosen = matrix
     else:
-        chosen = [(p, d) for p, d in matrix if p.device == d.device]
+        pos = _positions(prefill + decode)
+        chosen = [(p, d) for p, d in matrix if pos[p] == pos[d]]
         if mode == "sample":
-            rest = [(p, d) for p, d in matrix if p.device != d.device]
+            rest = [(p, d) for p, d in matrix if pos[p] != pos[d]]
             chosen += random.Random(seed).sample(rest, min(n, len(rest)))
     pairs: list[PingPair] = []
     excluded: list[tuple[PingPair, str]] = []
