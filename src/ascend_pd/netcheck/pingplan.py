@@ -9,7 +9,8 @@ Modes (``--ping``):
   that is device i ↔ device i, and devices with the same index sit on the same network plane in
   every documented addressing scheme, so this covers each plane and each host pair with the
   fewest pings. Counting positions instead of raw ids keeps every device in the plan when P and
-  D use different devices (1P1D on one host: 0↔4, 1↔5, …).
+  D use different devices (1P1D on one host: 0↔4, 1↔5, …); when one side has more devices, the
+  positions wrap around the smaller side (P 0-3 with D 0-7: 0↔0, 0↔4, 1↔1, 1↔5, …).
 - ``sample:N``: the ``plane`` pairs plus N more pairs drawn at random (seeded, so a re-run checks
   the same pairs) from the rest of the matrix, both directions. ``auto`` on a large cluster is
   ``sample:256``.
@@ -65,13 +66,16 @@ def parse_mode(text: str) -> tuple[str, int]:
     raise UsageError(f"unknown ping plan '{text}'", hint="use full, plane, sample:N or auto")
 
 
-def _positions(endpoints: list[Endpoint]) -> dict[Endpoint, int]:
-    """Each endpoint's index among its host's devices of the same role."""
+def _positions(
+    endpoints: list[Endpoint],
+) -> tuple[dict[Endpoint, int], dict[tuple[str, str], int]]:
+    """Each endpoint's index among its host's devices of the same role, and those counts."""
     groups: dict[tuple[str, str], list[Endpoint]] = {}
     for ep in endpoints:
         groups.setdefault((ep.host, ep.role), []).append(ep)
-    return {ep: i for group in groups.values()
-            for i, ep in enumerate(sorted(group, key=lambda e: e.device))}
+    pos = {ep: i for group in groups.values()
+           for i, ep in enumerate(sorted(group, key=lambda e: e.device))}
+    return pos, {key: len(group) for key, group in groups.items()}
 
 
 def _by_design(a: Endpoint, b: Endpoint, soc: str, transport: str) -> str | None:
@@ -102,10 +106,15 @@ def plan_pings(
     if mode == "full":
         chosen = matrix
     else:
-        pos = _positions(prefill + decode)
-        chosen = [(p, d) for p, d in matrix if pos[p] == pos[d]]
+        pos, count = _positions(prefill + decode)
+
+        def same_plane(p: Endpoint, d: Endpoint) -> bool:
+            # Positions wrap around the smaller side, so every device is in some pair.
+            return pos[p] % count[(d.host, d.role)] == pos[d] % count[(p.host, p.role)]
+
+        chosen = [(p, d) for p, d in matrix if same_plane(p, d)]
         if mode == "sample":
-            rest = [(p, d) for p, d in matrix if pos[p] != pos[d]]
+            rest = [(p, d) for p, d in matrix if not same_plane(p, d)]
             chosen += random.Random(seed).sample(rest, min(n, len(rest)))
     pairs: list[PingPair] = []
     excluded: list[tuple[PingPair, str]] = []
