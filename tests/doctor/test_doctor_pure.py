@@ -10,6 +10,7 @@ from ascend_pd.doctor.checks import (
     HostPlan,
     check_cann_version,
     check_npu_health,
+    check_ports,
     planned_ports,
 )
 from ascend_pd.doctor.compat import base_version, load_compat, version_key
@@ -95,3 +96,15 @@ def test_npu_health_severity(value: str, status: str) -> None:
 def test_probe_output_without_facts_is_a_parse_error() -> None:
     with pytest.raises(ParseError, match="no facts"):
         parse_facts("sh: 1: Syntax error\n")
+
+
+def test_a_port_held_by_its_own_running_instance_is_not_a_conflict() -> None:
+    facts = Facts({"port.8100": ("busy",), "port.8200": ("busy",), "port.8000": ("free",),
+                   "running": ("p@n0",)})
+    result = check_ports(facts, _plan(_spec()))
+    assert result.status == "fail"
+    assert result.observed == "in use: 8200 (decode d API)"
+    facts = Facts({**facts.values, "running": ("p@n0", "d@n0")})
+    result = check_ports(facts, _plan(_spec()))
+    assert result.status == "pass"
+    assert "in use by its own running instance: 8100 (p@n0), 8200 (d@n0)" in result.observed

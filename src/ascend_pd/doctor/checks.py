@@ -57,14 +57,20 @@ class HostPlan:
 def planned_ports(spec: ClusterSpec, host: str) -> dict[int, str]:
     """Ports ascend-pd will listen on on ``host``: API (and DP RPC) ports of the
     instances headed there, and the proxy port."""
-    ports: dict[int, str] = {}
+    return {port: label for port, (label, _unit) in _port_owners(spec, host).items()}
+
+
+def _port_owners(spec: ClusterSpec, host: str) -> dict[int, tuple[str, str]]:
+    """port -> (what it is for, the launch unit ``<instance>@<host>`` that opens it)."""
+    ports: dict[int, tuple[str, str]] = {}
     for role, inst in spec.instances:
         if inst.head == host:
-            ports[inst.port] = f"{role} {inst.name} API"
+            unit = f"{inst.name}@{host}"
+            ports[inst.port] = (f"{role} {inst.name} API", unit)
             if inst.dp > 1:
-                ports[inst.dp_rpc_port] = f"{role} {inst.name} DP RPC"
+                ports[inst.dp_rpc_port] = (f"{role} {inst.name} DP RPC", unit)
     if spec.proxy is not None and spec.proxy.host == host:
-        ports[spec.proxy.port] = "proxy"
+        ports[spec.proxy.port] = ("proxy", f"proxy@{host}")
     return ports
 
 
@@ -277,12 +283,21 @@ def check_hccn_conf(facts: Facts, plan: HostPlan) -> CheckResult:
 
 def check_ports(facts: Facts, plan: HostPlan) -> CheckResult:
     expected = "free: " + (", ".join(str(p) for p in sorted(plan.ports)) or "(none planned)")
-    busy = [p for p in sorted(plan.ports) if facts.get(f"port.{p}") == "busy"]
+    owners = _port_owners(plan.spec, plan.host.name)
+    running = set(facts.all("running"))
+    # A port held by the very instance that plans it (already launched) is not a conflict.
+    ours = [p for p in sorted(plan.ports) if facts.get(f"port.{p}") == "busy"
+            and owners.get(p, ("", ""))[1] in running]
+    busy = [p for p in sorted(plan.ports) if facts.get(f"port.{p}") == "busy" and p not in ours]
     if busy:
         what = ", ".join(f"{p} ({plan.ports[p]})" for p in busy)
         return _result(plan, "ports", "fail", f"in use: {what}", expected,
                        "Stop whatever listens there (`ss -ltnp`), or move the port in pd.yaml.")
-    return _result(plan, "ports", "pass", f"{len(plan.ports)} planned port(s) free", expected)
+    observed = f"{len(plan.ports) - len(ours)} planned port(s) free"
+    if ours:
+        observed += "; in use by its own running instance: " + ", ".join(
+            f"{p} ({owners[p][1]})" for p in ours)
+    return _result(plan, "ports", "pass", observed, expected)
 
 
 def check_disk(facts: Facts, plan: HostPlan) -> CheckResult:

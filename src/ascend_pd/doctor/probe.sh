@@ -127,6 +127,16 @@ for port in $ports; do
 done
 IFS="$old_ifs"
 
+# ascend-pd's own units that are running (their ports are busy on purpose). Pid files are
+# written by launch under the real state dir.
+for pidf in "$state"/run/*.pid; do
+  [ -f "$pidf" ] || continue
+  read -r pid _rest < "$pidf" || continue
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    name="${pidf##*/}"; fact running "${name%.pid}"
+  fi
+done
+
 # Free space where launch writes pid files and logs (the nearest existing parent).
 dir="$root$state"
 while [ -n "$dir" ] && [ "$dir" != / ] && [ ! -d "$dir" ]; do dir="$(dirname "$dir")"; done
