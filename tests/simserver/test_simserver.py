@@ -65,8 +65,12 @@ def test_decode_rejects_missing_or_garbled_kv_params(pair, kv):
                       json={"model": MODEL, "prompt": "x", "kv_transfer_params": kv})
     assert resp.status_code == 400
     assert "Invalid KVTransferParams" in resp.json()["error"]["message"]
-    assert any("Invalid KVTransferParams" in line and "will be discard" in line
-               for line in decode.lines)
+    # The log line reaches us through the server's stdout pipe, maybe after the response.
+    deadline = time.monotonic() + 5
+    while not any("Invalid KVTransferParams" in line and "will be discard" in line
+                  for line in decode.lines):
+        assert time.monotonic() < deadline, decode.lines[-5:]
+        time.sleep(0.02)
 
 
 def test_decode_rejects_blocks_no_prefill_holds(pair):
