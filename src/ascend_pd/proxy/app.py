@@ -25,7 +25,8 @@ from ascend_pd.errors import UsageError
 from ascend_pd.proxy.balancer import Backend, Pool
 from ascend_pd.proxy.config import BackendAddress, ProxyConfig
 from ascend_pd.proxy.metrics import ProxyMetrics
-from ascend_pd.proxy.relay import JSON_TYPE, Relay, error_response
+from ascend_pd.proxy.relay import Relay
+from ascend_pd.proxy.trace import JSON_TYPE, error_response
 
 log = logging.getLogger("ascend_pd.proxy")
 
