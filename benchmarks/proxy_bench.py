@@ -14,8 +14,12 @@ Measures in one run, against the same servers:
 4. proxy RSS across ``--requests`` requests (default 100k; target: flat within 10%).
 
 Loopback only; every loop is bounded; it stops by itself and prints a table.
+With ``--floor`` a minimal aiohttp relay (the hot path only: no balancing, retries, metrics or
+access log) is measured too: the cost any aiohttp relay pays, against which the proxy's own
+additions can be judged.
+
 Run: ``.venv/bin/python benchmarks/proxy_bench.py [--requests 20000] [--compare-stacks]
-[--phases latency] [--uvloop]``.
+[--floor] [--phases latency] [--uvloop]``.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -208,6 +213,71 @@ def start_starlette(prefills: list[str], decodes: list[str],
     return proc, url
 
 
+def serve_minimal_relay(port: int, prefills: list[str], decodes: list[str],
+                        uvloop: bool) -> None:
+    """The floor: an aiohttp relay doing only the hot path (no balancing, retries, metrics,
+    access log, health checks); whatever the real proxy adds on top of it is its own cost."""
+    from aiohttp import web
+
+    p_cycle, d_cycle = itertools.cycle(prefills), itertools.cycle(decodes)
+    kv_leg = {"do_remote_decode": True, "do_remote_prefill": False, "remote_engine_id": None,
+              "remote_block_ids": None, "remote_host": None, "remote_port": None}
+
+    async def relay(request: web.Request) -> web.StreamResponse:
+        session: aiohttp.ClientSession = request.app["session"]
+        body = json.loads(await request.read())
+        headers = {"Content-Type": "application/json", "X-Request-Id": str(uuid.uuid4())}
+        leg = {**body, "stream": False, "max_tokens": 1, "min_tokens": 1,
+               "kv_transfer_params": kv_leg}
+        async with session.post(f"http://{next(p_cycle)}{request.path}",
+                                data=json.dumps(leg), headers=headers) as resp:
+            kv = json.loads(await resp.read())["kv_transfer_params"]
+        async with session.post(f"http://{next(d_cycle)}{request.path}",
+                                data=json.dumps({**body, "kv_transfer_params": kv}),
+                                headers=headers) as resp:
+            if not body.get("stream"):
+                return web.Response(status=resp.status, body=await resp.read(),
+                                    content_type="application/json")
+            out = web.StreamResponse(status=resp.status,
+                                     headers={"Content-Type": resp.headers["Content-Type"]})
+            await out.prepare(request)
+            while chunk := await resp.content.readany():
+                await out.write(chunk)
+            await out.write_eof()
+            return out
+
+    async def session_ctx(app: web.Application) -> Any:
+        app["session"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        yield
+        await app["session"].close()
+
+    async def health(_request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/v1/completions", relay)
+    app.router.add_get("/health", health)
+    app.cleanup_ctx.append(session_ctx)
+    if uvloop:
+        import uvloop as uv  # type: ignore[import-not-found, unused-ignore]
+
+        asyncio.set_event_loop_policy(uv.EventLoopPolicy())
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+def start_minimal_relay(prefills: list[str], decodes: list[str], *, uvloop: bool = False,
+                        ) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    code = (f"import sys; sys.path.insert(0, {str(HERE)!r}); "
+            f"from proxy_bench import serve_minimal_relay; "
+            f"serve_minimal_relay({port}, {prefills!r}, {decodes!r}, {uvloop!r})")
+    proc = subprocess.Popen([sys.executable, "-c", code],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    wait_healthy(url)
+    return proc, url
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     try:
@@ -243,20 +313,21 @@ def phase_latency(args: argparse.Namespace, candidates: list[tuple[str, Client]]
         p50 = statistics.median(lat[name]) * 1000
         base_p50 = base_p50 or p50
         results[f"c1_p50_ms[{name}]"] = p50
+        results[f"c1_added_ms[{name}]"] = p50 - base_p50
         extra = f"proxy CPU {cpu * 1000:.2f} ms/req" if name == "proxy (aiohttp)" else ""
         rows.append((f"non-stream c=1 {name}", f"p50 {p50:.2f} ms",
                      f"+{p50 - base_p50:.2f} ms", extra))
-    results["c1_added_ms"] = results["c1_p50_ms[proxy (aiohttp)]"] - base_p50
-    # Paired estimate: each proxy block against the direct block run just before it, so that
-    # a burst of load from other processes shifts both sides of a difference alike.
-    direct, proxied = lat["direct"], lat["proxy (aiohttp)"]
+    # Paired estimate: each block against the direct block run just before it, so that a
+    # burst of load from other processes shifts both sides of a difference alike.
     b = args.block
-    diffs = [statistics.median(proxied[i:i + b]) - statistics.median(direct[i:i + b])
-             for i in range(0, min(len(direct), len(proxied)), b)]
-    results["c1_added_paired_ms"] = statistics.median(diffs) * 1000
-    rows.append(("non-stream c=1 added, paired blocks", "",
-                 f"+{results['c1_added_paired_ms']:.2f} ms", f"median of {len(diffs)} blocks"))
-    results["c1_proxy_cpu_ms_per_req"] = cpu * 1000
+    for name, _client in candidates[1:]:
+        pairs = zip(lat[name][::b], range(0, len(lat["direct"]), b), strict=False)
+        diffs = [statistics.median(lat[name][i:i + b]) - statistics.median(lat["direct"][i:i + b])
+                 for _first, i in pairs]
+        results[f"c1_added_paired_ms[{name}]"] = statistics.median(diffs) * 1000
+        rows.append((f"non-stream c=1 {name}, paired", "",
+                     f"+{statistics.median(diffs) * 1000:.2f} ms",
+                     f"median of {len(diffs)} block differences"))
 
 
 def phase_rss(args: argparse.Namespace, via: Client, proxy_pid: int,
@@ -293,9 +364,11 @@ def main() -> int:
     ap.add_argument("--phases", default=",".join(PHASES),
                     help=f"comma-separated subset of {','.join(PHASES)}")
     ap.add_argument("--uvloop", action="store_true",
-                    help="let the proxy use uvloop (it must be installed)")
+                    help="let the proxy (and --floor relay) use uvloop (it must be installed)")
     ap.add_argument("--compare-stacks", action="store_true",
                     help="also measure a minimal starlette/uvicorn + httpx relay")
+    ap.add_argument("--floor", action="store_true",
+                    help="also measure a minimal aiohttp relay (hot path only)")
     ap.add_argument("--json", action="store_true", help="print results as JSON too")
     args = ap.parse_args()
     phases = set(args.phases.split(","))
@@ -319,6 +392,10 @@ def main() -> int:
             sl_proc, sl_url = start_starlette(prefills, decodes)
             others.append(sl_proc)
             candidates.append(("starlette+httpx relay", ViaProxy(sl_url)))
+        if args.floor:
+            floor_proc, floor_url = start_minimal_relay(prefills, decodes, uvloop=args.uvloop)
+            others.append(floor_proc)
+            candidates.append(("minimal aiohttp relay", ViaProxy(floor_url)))
         for _name, client in candidates:  # warm up connections and code paths
             asyncio.run(load(client, body(True, args.max_tokens), 200, 32))
         if "stream" in phases:
