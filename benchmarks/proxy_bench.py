@@ -14,9 +14,9 @@ Measures in one run, against the same servers:
 4. proxy RSS across ``--requests`` requests (default 100k; target: flat within 10%).
 
 Loopback only; every loop is bounded; it stops by itself and prints a table.
-With ``--floor`` a minimal aiohttp relay (the hot path only: no balancing, retries, metrics or
-access log) is measured too: the cost any aiohttp relay pays, against which the proxy's own
-additions can be judged.
+With ``--floor`` ``benchmarks/aiohttp_relay.py`` (the hot path only: no balancing,
+retries, metrics or access log) is measured too: the cost any aiohttp relay pays, against
+which the proxy's own additions can be judged.
 
 Run: ``.venv/bin/python benchmarks/proxy_bench.py [--requests 20000] [--compare-stacks]
 [--floor] [--phases latency] [--uvloop]``.
@@ -36,7 +36,6 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
@@ -213,66 +212,12 @@ def start_starlette(prefills: list[str], decodes: list[str],
     return proc, url
 
 
-def serve_minimal_relay(port: int, prefills: list[str], decodes: list[str],
-                        uvloop: bool) -> None:
-    """The floor: an aiohttp relay doing only the hot path (no balancing, retries, metrics,
-    access log, health checks); whatever the real proxy adds on top of it is its own cost."""
-    from aiohttp import web
-
-    p_cycle, d_cycle = itertools.cycle(prefills), itertools.cycle(decodes)
-    kv_leg = {"do_remote_decode": True, "do_remote_prefill": False, "remote_engine_id": None,
-              "remote_block_ids": None, "remote_host": None, "remote_port": None}
-
-    async def relay(request: web.Request) -> web.StreamResponse:
-        session: aiohttp.ClientSession = request.app["session"]
-        body = json.loads(await request.read())
-        headers = {"Content-Type": "application/json", "X-Request-Id": str(uuid.uuid4())}
-        leg = {**body, "stream": False, "max_tokens": 1, "min_tokens": 1,
-               "kv_transfer_params": kv_leg}
-        async with session.post(f"http://{next(p_cycle)}{request.path}",
-                                data=json.dumps(leg), headers=headers) as resp:
-            kv = json.loads(await resp.read())["kv_transfer_params"]
-        async with session.post(f"http://{next(d_cycle)}{request.path}",
-                                data=json.dumps({**body, "kv_transfer_params": kv}),
-                                headers=headers) as resp:
-            if not body.get("stream"):
-                return web.Response(status=resp.status, body=await resp.read(),
-                                    content_type="application/json")
-            out = web.StreamResponse(status=resp.status,
-                                     headers={"Content-Type": resp.headers["Content-Type"]})
-            await out.prepare(request)
-            while chunk := await resp.content.readany():
-                await out.write(chunk)
-            await out.write_eof()
-            return out
-
-    async def session_ctx(app: web.Application) -> Any:
-        app["session"] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
-        yield
-        await app["session"].close()
-
-    async def health(_request: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    app = web.Application()
-    app.router.add_post("/v1/completions", relay)
-    app.router.add_get("/health", health)
-    app.cleanup_ctx.append(session_ctx)
-    if uvloop:
-        import uvloop as uv  # type: ignore[import-not-found, unused-ignore]
-
-        asyncio.set_event_loop_policy(uv.EventLoopPolicy())
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
-
-
 def start_minimal_relay(prefills: list[str], decodes: list[str], *, uvloop: bool = False,
                         ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    code = (f"import sys; sys.path.insert(0, {str(HERE)!r}); "
-            f"from proxy_bench import serve_minimal_relay; "
-            f"serve_minimal_relay({port}, {prefills!r}, {decodes!r}, {uvloop!r})")
-    proc = subprocess.Popen([sys.executable, "-c", code],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    argv = [sys.executable, str(HERE / "aiohttp_relay.py"), str(port), ",".join(prefills),
+            ",".join(decodes)] + (["--uvloop"] if uvloop else [])
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     wait_healthy(url)
     return proc, url
