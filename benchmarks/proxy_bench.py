@@ -5,12 +5,21 @@ Measures in one run, against the same servers:
 1. streaming throughput at concurrency 64: a direct client (it calls prefill, then decode
    itself) vs. through the proxy (target >= 0.8x direct) and, with ``--compare-stacks``,
    a minimal starlette/uvicorn + httpx relay;
-2. added p50 latency at concurrency 1, non-streamed (target <= 0.5 ms);
+2. added p50 latency at concurrency 1, non-streamed (target <= 0.5 ms). The candidates run
+   *interleaved* in blocks of ``--block`` requests, each with its own warmed-up client session
+   and keep-alive connections, so that load from other processes on a shared machine lands on
+   both alike; the proxy's CPU time per request (``/proc/PID/task/*/schedstat``) is reported
+   next to it because it is far less noisy than wall-clock latency;
 3. 1024 concurrent streams through the proxy (target: 0 errors);
 4. proxy RSS across ``--requests`` requests (default 100k; target: flat within 10%).
 
 Loopback only; every loop is bounded; it stops by itself and prints a table.
-Run: ``.venv/bin/python benchmarks/proxy_bench.py [--requests 20000] [--compare-stacks]``.
+With ``--floor`` ``benchmarks/aiohttp_relay.py`` (the hot path only: no balancing,
+retries, metrics or access log) is measured too: the cost any aiohttp relay pays, against
+which the proxy's own additions can be judged.
+
+Run: ``.venv/bin/python benchmarks/proxy_bench.py [--requests 20000] [--compare-stacks]
+[--floor] [--phases latency] [--uvloop]``.
 """
 
 from __future__ import annotations
@@ -48,6 +57,17 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of every thread of ``pid`` (nanosecond schedstat, not 10 ms ticks)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass  # a thread that just exited
+    return total / 1e9
 
 
 def wait_healthy(url: str, timeout: float = 30.0) -> None:
@@ -134,10 +154,42 @@ async def load(client: Client, req: dict[str, object], total: int, concurrency: 
         return time.perf_counter() - start, latencies, errors
 
 
-def start_proxy(prefills: list[str], decodes: list[str]) -> tuple[subprocess.Popen[bytes], str]:
+async def interleaved(candidates: list[tuple[str, Client]], req: dict[str, object],
+                      total: int, block: int, proxy_pid: int,
+                      ) -> tuple[dict[str, list[float]], float]:
+    """Concurrency 1, candidates taking turns in blocks: (latencies per name, proxy CPU/req)."""
+    latencies: dict[str, list[float]] = {name: [] for name, _ in candidates}
+    timeout = aiohttp.ClientTimeout(total=120)
+    sessions = {name: aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
+                                            timeout=timeout) for name, _ in candidates}
+    proxy_cpu = 0.0
+    try:
+        for name, client in candidates:  # open the keep-alive connections first
+            for _ in range(block):
+                await client(sessions[name], req)
+        for _round in range(max(1, total // block)):
+            for name, client in candidates:
+                cpu0 = cpu_seconds(proxy_pid)
+                for _ in range(block):
+                    t = time.perf_counter()
+                    if not await client(sessions[name], req):
+                        raise SystemExit(f"{name}: a c=1 request failed")
+                    latencies[name].append(time.perf_counter() - t)
+                if name.startswith("proxy"):
+                    proxy_cpu += cpu_seconds(proxy_pid) - cpu0
+    finally:
+        for session in sessions.values():
+            await session.close()
+    return latencies, proxy_cpu / max(1, len(latencies.get("proxy (aiohttp)", [])))
+
+
+def start_proxy(prefills: list[str], decodes: list[str], *, uvloop: bool = False,
+                ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    argv = [sys.executable, "-m", "ascend_pd", "proxy", "--host", "127.0.0.1",
-            "--port", str(port)]
+    # serve() picks uvloop up when it is installed: hide it unless --uvloop asked for it.
+    hide = "" if uvloop else "sys.modules['uvloop'] = None; "
+    argv = [sys.executable, "-c", f"import sys; {hide}from ascend_pd.cli import main; main()",
+            "proxy", "--host", "127.0.0.1", "--port", str(port)]
     for p in prefills:
         argv += ["--prefill", p]
     for d in decodes:
@@ -160,6 +212,17 @@ def start_starlette(prefills: list[str], decodes: list[str],
     return proc, url
 
 
+def start_minimal_relay(prefills: list[str], decodes: list[str], *, uvloop: bool = False,
+                        ) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    argv = [sys.executable, str(HERE / "aiohttp_relay.py"), str(port), ",".join(prefills),
+            ",".join(decodes)] + (["--uvloop"] if uvloop else [])
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    wait_healthy(url)
+    return proc, url
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     try:
@@ -169,18 +232,93 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(5)
 
 
+PHASES = ("stream", "latency", "c1024", "rss")
+
+
+def phase_stream(args: argparse.Namespace, candidates: list[tuple[str, Client]],
+                 rows: list[tuple[str, str, str, str]], results: dict[str, float]) -> None:
+    base_rps = 0.0
+    for name, client in candidates:
+        secs, _lat, errs = asyncio.run(load(client, body(True, args.max_tokens),
+                                            args.stream_requests, 64))
+        rps = args.stream_requests / secs
+        base_rps = base_rps or rps
+        results[f"stream_c64_rps[{name}]"] = rps
+        rows.append((f"stream c=64 {name}", f"{rps:,.0f} req/s",
+                     f"{rps / base_rps:.2f}x direct", f"errors {errs}"))
+
+
+def phase_latency(args: argparse.Namespace, candidates: list[tuple[str, Client]],
+                  proxy_pid: int, rows: list[tuple[str, str, str, str]],
+                  results: dict[str, float]) -> None:
+    lat, cpu = asyncio.run(interleaved(candidates, body(False, args.max_tokens),
+                                       args.latency_requests, args.block, proxy_pid))
+    base_p50 = 0.0
+    for name, _client in candidates:
+        p50 = statistics.median(lat[name]) * 1000
+        base_p50 = base_p50 or p50
+        results[f"c1_p50_ms[{name}]"] = p50
+        results[f"c1_added_ms[{name}]"] = p50 - base_p50
+        extra = f"proxy CPU {cpu * 1000:.2f} ms/req" if name == "proxy (aiohttp)" else ""
+        rows.append((f"non-stream c=1 {name}", f"p50 {p50:.2f} ms",
+                     f"+{p50 - base_p50:.2f} ms", extra))
+    # Paired estimate: each block against the direct block run just before it, so that a
+    # burst of load from other processes shifts both sides of a difference alike.
+    b = args.block
+    for name, _client in candidates[1:]:
+        pairs = zip(lat[name][::b], range(0, len(lat["direct"]), b), strict=False)
+        diffs = [statistics.median(lat[name][i:i + b]) - statistics.median(lat["direct"][i:i + b])
+                 for _first, i in pairs]
+        results[f"c1_added_paired_ms[{name}]"] = statistics.median(diffs) * 1000
+        rows.append((f"non-stream c=1 {name}, paired", "",
+                     f"+{statistics.median(diffs) * 1000:.2f} ms",
+                     f"median of {len(diffs)} block differences"))
+
+
+def phase_rss(args: argparse.Namespace, via: Client, proxy_pid: int,
+              rows: list[tuple[str, str, str, str]], results: dict[str, float]) -> None:
+    samples: list[tuple[int, int]] = []
+    warm = max(1000, args.requests // 10)
+
+    def sample(i: int) -> None:
+        if i >= warm and (not samples or i - samples[-1][0] >= args.requests // 10):
+            samples.append((i, rss_kib(proxy_pid)))
+
+    secs, _lat, errs = asyncio.run(load(via, body(True, 4), args.requests, 64, sample))
+    samples.append((args.requests, rss_kib(proxy_pid)))
+    first, last = samples[0][1], samples[-1][1]
+    peak = max(s[1] for s in samples)
+    growth = (peak - first) / first * 100 if first else 0.0
+    results.update(rss_first_kib=first, rss_last_kib=last, rss_growth_pct=growth)
+    rows.append((f"RSS over {args.requests:,} requests", f"{first / 1024:.1f} MiB",
+                 f"-> {last / 1024:.1f} MiB ({growth:+.1f}% peak)",
+                 f"errors {errs}, {args.requests / secs:,.0f} req/s"))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=100_000, help="RSS phase length")
     ap.add_argument("--stream-requests", type=int, default=3000)
-    ap.add_argument("--latency-requests", type=int, default=400)
+    ap.add_argument("--latency-requests", type=int, default=400,
+                    help="c=1 requests per candidate")
+    ap.add_argument("--block", type=int, default=10,
+                    help="c=1 requests per turn when the candidates alternate")
     ap.add_argument("--max-tokens", type=int, default=32)
     ap.add_argument("--decode-ms-per-token", type=float, default=2.0)
     ap.add_argument("--prefill-ms-per-1k", type=float, default=20.0)
+    ap.add_argument("--phases", default=",".join(PHASES),
+                    help=f"comma-separated subset of {','.join(PHASES)}")
+    ap.add_argument("--uvloop", action="store_true",
+                    help="let the proxy (and --floor relay) use uvloop (it must be installed)")
     ap.add_argument("--compare-stacks", action="store_true",
                     help="also measure a minimal starlette/uvicorn + httpx relay")
+    ap.add_argument("--floor", action="store_true",
+                    help="also measure a minimal aiohttp relay (hot path only)")
     ap.add_argument("--json", action="store_true", help="print results as JSON too")
     args = ap.parse_args()
+    phases = set(args.phases.split(","))
+    if not phases <= set(PHASES):
+        ap.error(f"--phases: unknown {sorted(phases - set(PHASES))}")
 
     knobs = {"decode_ms_per_token": args.decode_ms_per_token,
              "prefill_ms_per_1k": args.prefill_ms_per_1k}
@@ -188,7 +326,7 @@ def main() -> int:
                for role in ("prefill", "prefill", "decode", "decode")]
     prefills = [s.address for s in servers[:2]]
     decodes = [s.address for s in servers[2:]]
-    proxy, proxy_url = start_proxy(prefills, decodes)
+    proxy, proxy_url = start_proxy(prefills, decodes, uvloop=args.uvloop)
     others: list[subprocess.Popen[bytes]] = []
     rows: list[tuple[str, str, str, str]] = []
     results: dict[str, float] = {}
@@ -199,52 +337,24 @@ def main() -> int:
             sl_proc, sl_url = start_starlette(prefills, decodes)
             others.append(sl_proc)
             candidates.append(("starlette+httpx relay", ViaProxy(sl_url)))
-        stream_req = body(True, args.max_tokens)
-        plain_req = body(False, args.max_tokens)
+        if args.floor:
+            floor_proc, floor_url = start_minimal_relay(prefills, decodes, uvloop=args.uvloop)
+            others.append(floor_proc)
+            candidates.append(("minimal aiohttp relay", ViaProxy(floor_url)))
         for _name, client in candidates:  # warm up connections and code paths
-            asyncio.run(load(client, stream_req, 200, 32))
-
-        base_rps = 0.0
-        for name, client in candidates:
-            secs, _lat, errs = asyncio.run(load(client, stream_req, args.stream_requests, 64))
-            rps = args.stream_requests / secs
-            base_rps = base_rps or rps
-            results[f"stream_c64_rps[{name}]"] = rps
-            rows.append((f"stream c=64 {name}", f"{rps:,.0f} req/s",
-                         f"{rps / base_rps:.2f}x direct", f"errors {errs}"))
-
-        base_p50 = 0.0
-        for name, client in candidates:
-            _secs, lat, errs = asyncio.run(load(client, plain_req, args.latency_requests, 1))
-            p50 = statistics.median(lat) * 1000
-            base_p50 = base_p50 or p50
-            results[f"c1_p50_ms[{name}]"] = p50
-            rows.append((f"non-stream c=1 {name}", f"p50 {p50:.2f} ms",
-                         f"+{p50 - base_p50:.2f} ms", f"errors {errs}"))
-
-        secs, lat, errs = asyncio.run(load(via, stream_req, 1024, 1024))
-        results["c1024_errors"] = errs
-        rows.append(("1024 concurrent streams via proxy", f"{secs:.1f} s",
-                     f"p99 {sorted(lat)[int(len(lat) * 0.99) - 1] * 1000:.0f} ms",
-                     f"errors {errs}"))
-
-        small = body(True, 4)
-        samples: list[tuple[int, int]] = []
-        warm = max(1000, args.requests // 10)
-
-        def sample(i: int) -> None:
-            if i >= warm and (not samples or i - samples[-1][0] >= args.requests // 10):
-                samples.append((i, rss_kib(proxy.pid)))
-
-        secs, _lat, errs = asyncio.run(load(via, small, args.requests, 64, sample))
-        samples.append((args.requests, rss_kib(proxy.pid)))
-        first, last = samples[0][1], samples[-1][1]
-        peak = max(s[1] for s in samples)
-        growth = (peak - first) / first * 100 if first else 0.0
-        results.update(rss_first_kib=first, rss_last_kib=last, rss_growth_pct=growth)
-        rows.append((f"RSS over {args.requests:,} requests", f"{first / 1024:.1f} MiB",
-                     f"-> {last / 1024:.1f} MiB ({growth:+.1f}% peak)",
-                     f"errors {errs}, {args.requests / secs:,.0f} req/s"))
+            asyncio.run(load(client, body(True, args.max_tokens), 200, 32))
+        if "stream" in phases:
+            phase_stream(args, candidates, rows, results)
+        if "latency" in phases:
+            phase_latency(args, candidates, proxy.pid, rows, results)
+        if "c1024" in phases:
+            secs, lat, errs = asyncio.run(load(via, body(True, args.max_tokens), 1024, 1024))
+            results["c1024_errors"] = errs
+            rows.append(("1024 concurrent streams via proxy", f"{secs:.1f} s",
+                         f"p99 {sorted(lat)[int(len(lat) * 0.99) - 1] * 1000:.0f} ms",
+                         f"errors {errs}"))
+        if "rss" in phases:
+            phase_rss(args, via, proxy.pid, rows, results)
     finally:
         for proc in [proxy, *others]:
             stop(proc)
@@ -254,7 +364,8 @@ def main() -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     print(f"proxy benchmark: 2 prefill + 2 decode sims, max_tokens {args.max_tokens}, "
           f"decode {args.decode_ms_per_token} ms/token, prefill "
-          f"{args.prefill_ms_per_1k} ms/1k tokens")
+          f"{args.prefill_ms_per_1k} ms/1k tokens, proxy "
+          f"{'with' if args.uvloop else 'without'} uvloop")
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
     if args.json:

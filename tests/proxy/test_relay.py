@@ -8,7 +8,7 @@ import httpx
 import openai
 import pytest
 
-from tests.proxy.conftest import MODEL, sim_state
+from tests.proxy.conftest import MODEL, sim_state, wait_for
 
 COMPLETION = {"model": MODEL, "prompt": "tell me about roce links", "max_tokens": 5}
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "hello there"}],
@@ -79,6 +79,9 @@ def test_health_metrics_and_access_log(cluster, make_proxy, caplog):
     with caplog.at_level("INFO", logger="ascend_pd.proxy.access"):
         httpx.post(proxy.url + "/v1/completions", json=COMPLETION,
                    headers={"X-Request-Id": "log-me"}, timeout=10)
+        # The line is written just after the answer went out, not before it.
+        wait_for(lambda: any(r.name == "ascend_pd.proxy.access" for r in caplog.records),
+                 timeout=5, what="the access-log line")
     line = json.loads(next(r.getMessage() for r in caplog.records
                            if r.name == "ascend_pd.proxy.access"))
     assert line["request_id"] == "log-me"

@@ -25,7 +25,8 @@ from ascend_pd.errors import UsageError
 from ascend_pd.proxy.balancer import Backend, Pool
 from ascend_pd.proxy.config import BackendAddress, ProxyConfig
 from ascend_pd.proxy.metrics import ProxyMetrics
-from ascend_pd.proxy.relay import JSON_TYPE, Relay, error_response
+from ascend_pd.proxy.relay import Relay
+from ascend_pd.proxy.trace import JSON_TYPE, error_response
 
 log = logging.getLogger("ascend_pd.proxy")
 
@@ -78,8 +79,10 @@ class ProxyState:
     # -- lifecycle ---------------------------------------------------------------------
     async def lifecycle(self, _app: web.Application) -> AsyncIterator[None]:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
-        # auto_decompress off: bytes are relayed exactly as the backend sent them.
+        # auto_decompress off: bytes are relayed exactly as the backend sent them. No cookie
+        # jar: a cookie one backend set must never ride along on another client's request.
         self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
+                                              cookie_jar=aiohttp.DummyCookieJar(),
                                               timeout=aiohttp.ClientTimeout(total=None))
         checker = asyncio.create_task(self._health_loop())
         yield

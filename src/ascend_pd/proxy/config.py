@@ -11,6 +11,7 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 from ascend_pd.errors import ProxyError, UsageError
@@ -51,10 +52,16 @@ class BackendAddress:
         except ValueError:
             return False
 
-    def __str__(self) -> str:
+    # Cached: the relay names the backend in metric labels several times per request, and
+    # parsing the host with ipaddress each time showed up in the c=1 latency profile.
+    @cached_property
+    def _text(self) -> str:
         return f"[{self.host}]:{self.port}" if self.is_ipv6 else f"{self.host}:{self.port}"
 
-    @property
+    def __str__(self) -> str:
+        return self._text
+
+    @cached_property
     def url(self) -> str:
         """Base URL with the IPv6 host bracketed (reference §8.5 #14)."""
         return f"http://{self}"

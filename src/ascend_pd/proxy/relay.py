@@ -21,8 +21,6 @@ import asyncio
 import json
 import logging
 import time
-import uuid
-from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -36,57 +34,19 @@ from ascend_pd.proxy.stream import (
     merge_recomputed,
     recomputed_choice,
 )
+from ascend_pd.proxy.trace import (
+    JSON_TYPE,
+    Reply,
+    Trace,
+    error_response,
+    finish_trace,
+    new_request_id,
+)
 
 if TYPE_CHECKING:
     from ascend_pd.proxy.app import ProxyState
 
 log = logging.getLogger("ascend_pd.proxy")
-access_log = logging.getLogger("ascend_pd.proxy.access")
-JSON_TYPE = "application/json"
-
-
-def error_response(status: int, message: str, err_type: str, rid: str = "") -> web.Response:
-    """An OpenAI-style error body (what clients such as ``openai`` parse)."""
-    body = json.dumps({"error": {"message": message, "type": err_type, "param": None,
-                                 "code": status}})
-    headers = {"X-Request-Id": rid} if rid else None
-    return web.Response(status=status, text=body, content_type=JSON_TYPE, headers=headers)
-
-
-class Reply(Exception):
-    """Stop the relay and send ``response`` to the client."""
-
-    def __init__(self, response: web.StreamResponse, outcome: str) -> None:
-        super().__init__(outcome)
-        self.response = response
-        self.outcome = outcome
-
-
-@dataclass
-class Trace:
-    """What the access log line and the metrics say about one request."""
-
-    request_id: str
-    endpoint: str
-    stream: bool = False
-    prefill: str | None = None
-    decode: str | None = None
-    status: int = 0
-    outcome: str = "ok"
-    retries: int = 0
-    recomputes: int = 0
-    prefill_ms: float | None = None
-    first_byte_ms: float | None = None
-    total_ms: float | None = None
-    t0: float = field(default_factory=time.perf_counter, repr=False)
-    #: kv_transfer_params P returned that no decode has consumed yet (drain candidates)
-    kv_pending: dict[str, Any] | None = field(default=None, repr=False)
-    failed_decodes: list[Backend] = field(default_factory=list, repr=False)
-
-    def line(self) -> str:
-        data = {k: v for k, v in asdict(self).items()
-                if k not in ("t0", "kv_pending", "failed_decodes")}
-        return json.dumps(data, separators=(",", ":"))
 
 
 class Relay:
@@ -103,24 +63,30 @@ class Relay:
     # -- entry -------------------------------------------------------------------------
     async def handle(self, request: web.Request, endpoint: str) -> web.StreamResponse:
         """Serve one ``/v1/completions`` or ``/v1/chat/completions`` request."""
-        rid = request.headers.get("X-Request-Id") or str(uuid.uuid4())
+        rid = request.headers.get("X-Request-Id") or new_request_id()
         trace = Trace(rid, endpoint)
         metrics = self.state.metrics
         response: web.StreamResponse | None = None
         body: dict[str, Any] | None = None
         try:
-            body = await self._read_body(request, rid)
-            trace.stream = bool(body.get("stream"))
-            headers = self._backend_headers(request, rid)
-            kv = await self.prefill(body, headers, trace)
-            trace.kv_pending = kv
-            if trace.stream:
-                response = await self.stream_decode(request, body, kv, headers, trace)
-            else:
-                response = await self.decode_full(body, kv, headers, trace)
-        except Reply as reply:
-            trace.outcome = reply.outcome
-            response = reply.response
+            try:
+                body = await self._read_body(request, rid)
+                trace.stream = bool(body.get("stream"))
+                headers = self._backend_headers(request, rid)
+                kv = await self.prefill(body, headers, trace)
+                trace.kv_pending = kv
+                if trace.stream:
+                    response = await self.stream_decode(request, body, kv, headers, trace)
+                else:
+                    response = await self.decode_full(body, kv, headers, trace)
+            except Reply as reply:
+                trace.outcome = reply.outcome
+                response = reply.response
+            if not response.prepared:
+                # Send it now (headers and body in one write) so that the bookkeeping in
+                # ``finally`` runs after the client has its answer, not before.
+                await response.prepare(request)
+                await response.write_eof()
         except asyncio.CancelledError:
             # aiohttp cancels the handler when the client goes away; the in-flight leg's
             # connection is closed by the unwinding ``async with`` / ``finally`` blocks.
@@ -137,13 +103,7 @@ class Relay:
                 trace.status = trace.status or response.status
             if trace.kv_pending is not None and self.state.config.drain_on_disconnect:
                 self.state.spawn(self.drain(body, trace))
-            trace.total_ms = round((time.perf_counter() - trace.t0) * 1000, 3)
-            metrics.inc("ascend_pd_proxy_client_requests_total", endpoint=endpoint,
-                        status=str(trace.status))
-            metrics.observe("ascend_pd_proxy_e2e_latency_seconds", trace.total_ms / 1000,
-                            endpoint=endpoint, decode=trace.decode or "")
-            if access_log.isEnabledFor(logging.INFO):
-                access_log.info(trace.line())
+            finish_trace(trace, metrics)
         return response
 
     async def _read_body(self, request: web.Request, rid: str) -> dict[str, Any]:
