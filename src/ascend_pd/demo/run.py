@@ -116,18 +116,32 @@ def _check_links(steps: _Steps, spec: ClusterSpec, pool: RunnerPool, world: Demo
     def tools(host: str) -> tuple[str, str]:
         return tool_paths(spec.host(host))
 
-    report = check_network(targets, pool.get, tools)
-    pings = report.to_dict().get("pings", {})
-    steps.emit(f"    {len(report.faults)} fault(s); pings: {pings}")
+    report = check_network(targets, pool.get, tools, on_progress=_quarterly(steps.emit))
+    steps.emit(f"    {report.human().splitlines()[0]}")
+    steps.emit(f"    {len(report.faults)} fault(s)")
     for finding in report.faults:
         steps.emit(f"    {finding.host} device {finding.device} {finding.check}: observed "
                    f"{finding.observed!r}, expected {finding.expected!r}")
         steps.emit(f"      fix: {finding.fix}")
     steps.emit("    --fix tls: switching TLS off on every device, then checking again")
-    fixed = fix_tls(report, targets, pool.get, tools, mode="off")
+    fixed = fix_tls(report, targets, pool.get, tools, mode="off",
+                    on_progress=_quarterly(steps.emit))
     steps.emit(f"    after the fix: {len(fixed.faults)} fault(s), exit {fixed.exit_code}")
     steps.end("check-links", began, faults_before=[f.to_dict() for f in report.faults],
               faults_after=len(fixed.faults))
+
+
+def _quarterly(emit: Emit) -> Callable[[str, int, int], None]:
+    """Progress for a plain output stream: one line per phase at 25%, 50%, 75% and done."""
+    shown: dict[str, int] = {}
+
+    def report(phase: str, done: int, total: int) -> None:
+        quarter = 4 * done // max(total, 1)
+        if quarter > shown.get(phase, 0):
+            shown[phase] = quarter
+            emit(f"      {phase}: {done}/{total}")
+
+    return report
 
 
 def _render(steps: _Steps, spec: ClusterSpec, world: DemoWorld) -> None:
