@@ -173,6 +173,8 @@ class SimCluster(_Model):
         return next((h for h in self.hosts if h.name == name), None)
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 #: (path, mtime_ns, size) -> parsed cluster. Every in-process SimNode of a large simulated
 #: cluster reads the same file; parse it once per version, not once per host.
 _CACHE: dict[tuple[str, int, int], SimCluster] = {}
@@ -202,7 +204,8 @@ def load_cluster(path: str | Path) -> SimCluster:
 
 def _load_cluster(path: Path) -> SimCluster:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        # libyaml's loader when PyYAML has it: every simulated tool call parses this file.
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)  # noqa: S506
     except OSError as exc:
         raise SpecError(f"cannot read sim cluster file {path}: {exc.strerror}",
                         hint="create one with `ascend-pd sim init-cluster`") from exc
