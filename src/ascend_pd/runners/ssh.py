@@ -23,7 +23,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Literal
 
 import paramiko
@@ -41,6 +40,7 @@ from ascend_pd.runners.known_hosts import (
     KnownHosts,
     fingerprint,
 )
+from ascend_pd.runners.ssh_keys import load_identities
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,6 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_SESSIONS = 8
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-#: identities tried when the spec names no key, in OpenSSH's order (config is not read)
-_DEFAULT_IDENTITIES = ("id_ed25519", "id_ecdsa", "id_rsa")
 
 
 def remote_command(argv: Sequence[str], env: Mapping[str, str]) -> str:
@@ -235,33 +233,8 @@ class SSHRunner(CommandRunner):
         log.debug("%s: connected to %s@%s:%d", self.host, self.user, self.address, self.port)
         return transport
 
-    def _file_identities(self) -> list[paramiko.PKey]:
-        keys: list[paramiko.PKey] = []
-        if self.key_filename:
-            path = Path(self.key_filename).expanduser()
-            try:
-                keys.append(paramiko.PKey.from_path(str(path)))
-            # cryptography reports an encrypted key as TypeError through PKey.from_path
-            except (paramiko.PasswordRequiredException, TypeError) as exc:
-                raise SSHAuthError(
-                    f"{self.host}: key {path} is protected by a passphrase",
-                    host=self.host, hint=f"Load it into ssh-agent: `ssh-add {path}`",
-                ) from exc
-            except (OSError, paramiko.SSHException, ValueError) as exc:
-                raise SSHAuthError(
-                    f"{self.host}: cannot read private key {path}: {exc}",
-                    host=self.host, hint="Check ssh.key / hosts[].ssh.key in the spec",
-                ) from exc
-        else:
-            for name in _DEFAULT_IDENTITIES:
-                path = Path("~/.ssh").expanduser() / name
-                if path.is_file():
-                    with contextlib.suppress(OSError, paramiko.SSHException, ValueError):
-                        keys.append(paramiko.PKey.from_path(str(path)))
-        return keys
-
     def _authenticate(self, transport: paramiko.Transport) -> None:
-        identities = self._file_identities()
+        identities = load_identities(self.host, self.key_filename)
         agent: paramiko.Agent | None = None
         if self.use_agent and os.environ.get("SSH_AUTH_SOCK"):
             with contextlib.suppress(paramiko.SSHException, OSError):
