@@ -26,7 +26,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import string
 import subprocess
 import sys
@@ -38,7 +37,7 @@ from typing import Any, Final
 import pytest
 import yaml
 
-from ascend_pd.demo.setup import HOSTS, build_world
+from ascend_pd.demo.setup import HOSTS, build_world, free_port
 from ascend_pd.doctor.simroot import build_sysroot
 from ascend_pd.sim.faults import apply_fault
 
@@ -155,16 +154,6 @@ def _dump(spec: dict[str, Any]) -> str:
     return yaml.dump(spec, Dumper=_NoAliases, sort_keys=False, default_flow_style=None)
 
 
-def _free_port(address: str, avoid: set[int]) -> int:
-    for _ in range(50):
-        with socket.socket() as sock:
-            sock.bind((address, 0))
-            port = int(sock.getsockname()[1])
-        if port not in avoid:
-            return port
-    raise AssertionError(f"no free port on {address}")
-
-
 @dataclass
 class Workspace:
     """One runbook's world: directory, environment, ``${VAR}`` values, failures so far."""
@@ -197,7 +186,7 @@ def build_workspace(runbook: str, work: Path) -> Workspace:
         "# The simulated 2-host Atlas A2 cluster of `ascend-pd demo` (instances at TP4).\n"
         + _dump(spec), encoding="utf-8")
     used = set(world.ports.values())
-    decode1 = _free_port(HOSTS[1][1], used)
+    decode1 = free_port(HOSTS[1][1], used)
 
     # The doctor and diagnose read host files under the sysroot; launch writes logs to
     # state_dir itself. One directory seen from both sides keeps them in agreement.

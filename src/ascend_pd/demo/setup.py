@@ -28,7 +28,8 @@ class DemoWorld:
     ports: dict[str, int]
 
 
-def _free_port(address: str, avoid: set[int]) -> int:
+def free_port(address: str, avoid: set[int]) -> int:
+    """A TCP port free on ``address`` right now and not in ``avoid`` (the kernel picks it)."""
     for _ in range(50):
         with socket.socket() as sock:
             sock.bind((address, 0))
@@ -64,7 +65,7 @@ def build_world(workdir: Path) -> DemoWorld:
     ports = {}
     for key, address in (("prefill", HOSTS[0][1]), ("decode", HOSTS[1][1]),
                          ("proxy", HOSTS[0][1])):
-        ports[key] = _free_port(address, used)
+        ports[key] = free_port(address, used)
         used.add(ports[key])
     devices = list(range(8))
     spec = {

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from ascend_pd.errors import DeviceIpMissingError, RanktableError
+from ascend_pd.npusmi.soc import sdid_decode
 from ascend_pd.ranktable.facts import HostFacts
 from ascend_pd.ranktable.plan import RanktablePlan, Slot
 
@@ -34,11 +35,6 @@ class Problem:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _sdid_fields(sdid: int) -> tuple[int, int, int, int]:
-    """(server_index, card, die, device) from an A3 SDID (bit layout: reference §3.1)."""
-    return (sdid >> 22) & 0x3FF, (sdid >> 18) & 0xF, (sdid >> 16) & 0x3, sdid & 0xFFFF
 
 
 def is_host_address(address: str, addresses: list[str]) -> bool:
@@ -178,7 +174,8 @@ def _check_a3(facts: dict[str, HostFacts], slots: list[Slot]) -> list[Problem]:
                     "a known old-generator bug; re-read spod-info per card and chip",
                 ))
             seen_sdid.setdefault(key, (name, dev.device_id))
-            _, card, die, _ = _sdid_fields(int(dev.super_device_id))
+            decoded = sdid_decode(int(dev.super_device_id))
+            card, die = decoded.card, decoded.die
             if (card, die) != (dev.card, dev.chip):
                 problems.append(Problem(
                     "sdid", name, dev.device_id,
