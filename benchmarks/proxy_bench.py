@@ -14,12 +14,15 @@ Measures in one run, against the same servers:
 4. proxy RSS across ``--requests`` requests (default 100k; target: flat within 10%).
 
 Loopback only; every loop is bounded; it stops by itself and prints a table.
-With ``--floor`` ``benchmarks/aiohttp_relay.py`` (the hot path only: no balancing,
-retries, metrics or access log) is measured too: the cost any aiohttp relay pays, against
-which the proxy's own additions can be judged.
+With ``--floor`` ``benchmarks/minimal_relay.py`` (the hot path only: no balancing,
+retries, metrics or access log) is measured too, once with aiohttp's client for the upstream
+legs and once with the proxy's own: the floor against which the proxy's additions are judged.
+With ``--bare-direct`` a second baseline joins the c=1 phase: the direct client on the
+proxy's own HTTP client instead of aiohttp's (the proxy's whole cost, with no client-stack
+difference between the two paths).
 
 Run: ``.venv/bin/python benchmarks/proxy_bench.py [--requests 20000] [--compare-stacks]
-[--floor] [--phases latency] [--uvloop]``.
+[--floor] [--bare-direct] [--phases latency] [--uvloop]``.
 """
 
 from __future__ import annotations
@@ -39,9 +42,15 @@ from pathlib import Path
 
 import aiohttp
 
+from ascend_pd.proxy.config import BackendAddress
+from ascend_pd.proxy.upstream import UpstreamClient
 from ascend_pd.simserver import SimServerProcess
 
 MODEL = "bench-model"
+PREFILL_LEG = {"stream": False, "max_tokens": 1, "min_tokens": 1,
+               "kv_transfer_params": {"do_remote_decode": True, "do_remote_prefill": False,
+                                      "remote_engine_id": None, "remote_block_ids": None,
+                                      "remote_host": None, "remote_port": None}}
 PROMPT = "the quick brown fox jumps over the lazy dog " * 24  # ~240 prompt tokens
 HERE = Path(__file__).resolve().parent
 
@@ -98,10 +107,7 @@ class Direct:
 
     async def __call__(self, session: aiohttp.ClientSession, req: dict[str, object]) -> bool:
         headers = {"X-Request-Id": str(uuid.uuid4())}
-        leg = {**req, "stream": False, "max_tokens": 1, "min_tokens": 1,
-               "kv_transfer_params": {"do_remote_decode": True, "do_remote_prefill": False,
-                                      "remote_engine_id": None, "remote_block_ids": None,
-                                      "remote_host": None, "remote_port": None}}
+        leg = {**req, **PREFILL_LEG}
         async with session.post(f"http://{next(self.p)}/v1/completions", json=leg,
                                 headers=headers) as resp:
             kv = (await resp.json())["kv_transfer_params"]
@@ -110,6 +116,29 @@ class Direct:
                                 headers=headers) as resp:
             data = await resp.read()
             return resp.status == 200 and (not req["stream"] or data.endswith(b"[DONE]\n\n"))
+
+
+class DirectUpstream(Direct):
+    """The baseline on the proxy's own HTTP client (one client per event loop)."""
+
+    def __init__(self, prefills: list[str], decodes: list[str]) -> None:
+        super().__init__(prefills, decodes)
+        self.p_addr = itertools.cycle([BackendAddress.parse(p) for p in prefills])
+        self.d_addr = itertools.cycle([BackendAddress.parse(d) for d in decodes])
+        self.clients: dict[asyncio.AbstractEventLoop, UpstreamClient] = {}
+
+    async def __call__(self, session: aiohttp.ClientSession, req: dict[str, object]) -> bool:
+        client = self.clients.setdefault(asyncio.get_running_loop(), UpstreamClient())
+        headers = {"Content-Type": "application/json", "X-Request-Id": str(uuid.uuid4())}
+        leg = {**req, **PREFILL_LEG}
+        resp = await client.request("POST", next(self.p_addr), "/v1/completions",
+                                    body=json.dumps(leg).encode(), headers=headers)
+        kv = json.loads(await resp.read())["kv_transfer_params"]
+        resp = await client.request("POST", next(self.d_addr), "/v1/completions",
+                                    body=json.dumps({**req, "kv_transfer_params": kv}).encode(),
+                                    headers=headers)
+        data = await resp.read()
+        return resp.status == 200 and (not req["stream"] or data.endswith(b"[DONE]\n\n"))
 
 
 class ViaProxy:
@@ -180,7 +209,7 @@ async def interleaved(candidates: list[tuple[str, Client]], req: dict[str, objec
     finally:
         for session in sessions.values():
             await session.close()
-    return latencies, proxy_cpu / max(1, len(latencies.get("proxy (aiohttp)", [])))
+    return latencies, proxy_cpu / max(1, len(latencies.get("proxy", [])))
 
 
 def start_proxy(prefills: list[str], decodes: list[str], *, uvloop: bool = False,
@@ -212,11 +241,11 @@ def start_starlette(prefills: list[str], decodes: list[str],
     return proc, url
 
 
-def start_minimal_relay(prefills: list[str], decodes: list[str], *, uvloop: bool = False,
-                        ) -> tuple[subprocess.Popen[bytes], str]:
+def start_minimal_relay(prefills: list[str], decodes: list[str], client: str, *,
+                        uvloop: bool = False) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    argv = [sys.executable, str(HERE / "aiohttp_relay.py"), str(port), ",".join(prefills),
-            ",".join(decodes)] + (["--uvloop"] if uvloop else [])
+    argv = [sys.executable, str(HERE / "minimal_relay.py"), str(port), ",".join(prefills),
+            ",".join(decodes), "--client", client] + (["--uvloop"] if uvloop else [])
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     wait_healthy(url)
@@ -233,6 +262,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 PHASES = ("stream", "latency", "c1024", "rss")
+BARE = "direct, ascend-pd client"
 
 
 def phase_stream(args: argparse.Namespace, candidates: list[tuple[str, Client]],
@@ -259,20 +289,26 @@ def phase_latency(args: argparse.Namespace, candidates: list[tuple[str, Client]]
         base_p50 = base_p50 or p50
         results[f"c1_p50_ms[{name}]"] = p50
         results[f"c1_added_ms[{name}]"] = p50 - base_p50
-        extra = f"proxy CPU {cpu * 1000:.2f} ms/req" if name == "proxy (aiohttp)" else ""
+        extra = f"proxy CPU {cpu * 1000:.2f} ms/req" if name == "proxy" else ""
         rows.append((f"non-stream c=1 {name}", f"p50 {p50:.2f} ms",
-                     f"+{p50 - base_p50:.2f} ms", extra))
+                     f"{p50 - base_p50:+.2f} ms", extra))
     # Paired estimate: each block against the direct block run just before it, so that a
     # burst of load from other processes shifts both sides of a difference alike.
-    b = args.block
-    for name, _client in candidates[1:]:
-        pairs = zip(lat[name][::b], range(0, len(lat["direct"]), b), strict=False)
-        diffs = [statistics.median(lat[name][i:i + b]) - statistics.median(lat["direct"][i:i + b])
-                 for _first, i in pairs]
-        results[f"c1_added_paired_ms[{name}]"] = statistics.median(diffs) * 1000
-        rows.append((f"non-stream c=1 {name}, paired", "",
-                     f"+{statistics.median(diffs) * 1000:.2f} ms",
-                     f"median of {len(diffs)} block differences"))
+    pairs = [(name, "direct") for name, _client in candidates[1:]]
+    if BARE in lat:
+        pairs.append(("proxy", BARE))
+    for name, base in pairs:
+        diff = paired_ms(lat[name], lat[base], args.block)
+        results[f"c1_added_paired_ms[{name} vs {base}]"] = diff
+        rows.append((f"non-stream c=1 {name} vs {base}, paired", "", f"{diff:+.2f} ms",
+                     f"median of {len(lat[name]) // args.block} block differences"))
+
+
+def paired_ms(lat: list[float], base: list[float], block: int) -> float:
+    """Median over blocks of (block median - the same round's baseline block median)."""
+    diffs = [statistics.median(lat[i:i + block]) - statistics.median(base[i:i + block])
+             for i in range(0, min(len(lat), len(base)), block)]
+    return statistics.median(diffs) * 1000
 
 
 def phase_rss(args: argparse.Namespace, via: Client, proxy_pid: int,
@@ -313,7 +349,9 @@ def main() -> int:
     ap.add_argument("--compare-stacks", action="store_true",
                     help="also measure a minimal starlette/uvicorn + httpx relay")
     ap.add_argument("--floor", action="store_true",
-                    help="also measure a minimal aiohttp relay (hot path only)")
+                    help="also measure minimal relays (hot path only, both upstream clients)")
+    ap.add_argument("--bare-direct", action="store_true",
+                    help="c=1 phase: also a direct client on the proxy's own HTTP client")
     ap.add_argument("--json", action="store_true", help="print results as JSON too")
     args = ap.parse_args()
     phases = set(args.phases.split(","))
@@ -332,21 +370,24 @@ def main() -> int:
     results: dict[str, float] = {}
     try:
         direct, via = Direct(prefills, decodes), ViaProxy(proxy_url)
-        candidates: list[tuple[str, Client]] = [("direct", direct), ("proxy (aiohttp)", via)]
+        candidates: list[tuple[str, Client]] = [("direct", direct), ("proxy", via)]
         if args.compare_stacks:
             sl_proc, sl_url = start_starlette(prefills, decodes)
             others.append(sl_proc)
             candidates.append(("starlette+httpx relay", ViaProxy(sl_url)))
         if args.floor:
-            floor_proc, floor_url = start_minimal_relay(prefills, decodes, uvloop=args.uvloop)
-            others.append(floor_proc)
-            candidates.append(("minimal aiohttp relay", ViaProxy(floor_url)))
+            for client in ("aiohttp", "upstream"):
+                floor_proc, floor_url = start_minimal_relay(prefills, decodes, client,
+                                                            uvloop=args.uvloop)
+                others.append(floor_proc)
+                candidates.append((f"minimal relay, {client} client", ViaProxy(floor_url)))
         for _name, client in candidates:  # warm up connections and code paths
             asyncio.run(load(client, body(True, args.max_tokens), 200, 32))
         if "stream" in phases:
             phase_stream(args, candidates, rows, results)
         if "latency" in phases:
-            phase_latency(args, candidates, proxy.pid, rows, results)
+            bare = [(BARE, DirectUpstream(prefills, decodes))] if args.bare_direct else []
+            phase_latency(args, candidates + bare, proxy.pid, rows, results)
         if "c1024" in phases:
             secs, lat, errs = asyncio.run(load(via, body(True, args.max_tokens), 1024, 1024))
             results["c1024_errors"] = errs

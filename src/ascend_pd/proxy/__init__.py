@@ -2,8 +2,9 @@
 
 Library API: ``ProxyConfig`` / ``proxy_config_from_spec(spec)``, ``create_app(config)``,
 ``start_proxy(config)`` (in-process, returns a RunningProxy) and ``serve(config)`` (blocking).
-Stack: aiohttp server + aiohttp client (measured against starlette/uvicorn + httpx, see
-docs/proxy.md).
+Stack: aiohttp's server towards clients; the proxy's own small HTTP/1.1 client
+(``proxy.upstream``) for the legs to prefill and decode. Both chosen by measurement against
+aiohttp's client and starlette/uvicorn + httpx (docs/proxy.md).
 """
 
 from __future__ import annotations

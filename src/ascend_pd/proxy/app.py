@@ -18,7 +18,6 @@ import time
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from ascend_pd.errors import UsageError
@@ -27,6 +26,7 @@ from ascend_pd.proxy.config import BackendAddress, ProxyConfig
 from ascend_pd.proxy.metrics import ProxyMetrics
 from ascend_pd.proxy.relay import Relay
 from ascend_pd.proxy.trace import JSON_TYPE, error_response
+from ascend_pd.proxy.upstream import UpstreamClient, UpstreamError
 
 log = logging.getLogger("ascend_pd.proxy")
 
@@ -34,7 +34,7 @@ STATE_KEY: web.AppKey[ProxyState] = web.AppKey("ascend_pd_proxy_state")
 
 
 class ProxyState:
-    """What every handler shares: config, pools, metrics, the upstream HTTP session."""
+    """What every handler shares: config, pools, metrics, the upstream HTTP client."""
 
     def __init__(self, config: ProxyConfig) -> None:
         self.config = config
@@ -43,14 +43,14 @@ class ProxyState:
             "decode": Pool.of("decode", config.decode, config.policy_decode),
         }
         self.metrics = ProxyMetrics()
-        self._session: aiohttp.ClientSession | None = None
+        self._upstream: UpstreamClient | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
         self.started = time.time()
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        assert self._session is not None, "the app is not running"
-        return self._session
+    def upstream(self) -> UpstreamClient:
+        assert self._upstream is not None, "the app is not running"
+        return self._upstream
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run a background job (drain) that outlives the request; cancelled at shutdown."""
@@ -78,27 +78,22 @@ class ProxyState:
 
     # -- lifecycle ---------------------------------------------------------------------
     async def lifecycle(self, _app: web.Application) -> AsyncIterator[None]:
-        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
-        # auto_decompress off: bytes are relayed exactly as the backend sent them. No cookie
-        # jar: a cookie one backend set must never ride along on another client's request.
-        self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
-                                              cookie_jar=aiohttp.DummyCookieJar(),
-                                              timeout=aiohttp.ClientTimeout(total=None))
+        self._upstream = UpstreamClient()
         checker = asyncio.create_task(self._health_loop())
         yield
         checker.cancel()
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(checker, *self.tasks, return_exceptions=True)
-        await self._session.close()
+        await self._upstream.close()
 
     async def _probe(self, backend: Backend) -> None:
-        timeout = aiohttp.ClientTimeout(total=self.config.health_timeout_s)
         try:
-            async with self.session.get(backend.address.url + "/health",
-                                        timeout=timeout) as resp:
+            async with await self.upstream.get(backend.address, "/health",
+                                               self.config.health_timeout_s) as resp:
                 ok = resp.status == 200
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+                await resp.read()
+        except UpstreamError:
             ok = False
         self.record_probe(backend, ok=ok)
 
@@ -148,17 +143,15 @@ class Handlers:
             headers["Authorization"] = request.headers["Authorization"]
         if self.state.config.backend_api_key:
             headers["Authorization"] = f"Bearer {self.state.config.backend_api_key}"
-        timeout = aiohttp.ClientTimeout(total=self.state.config.health_timeout_s)
+        timeout = self.state.config.health_timeout_s
 
         async def fetch(backend: Backend) -> list[dict[str, Any]]:
             try:
-                async with self.state.session.get(backend.address.url + "/v1/models",
-                                                  headers=headers, timeout=timeout) as resp:
-                    if resp.status != 200:
-                        return []
-                    data = await resp.json(content_type=None)
-                    return list(data.get("data") or [])
-            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+                async with await self.state.upstream.get(backend.address, "/v1/models",
+                                                         timeout, headers) as resp:
+                    data = json.loads(await resp.read())
+                    return list(data.get("data") or []) if resp.status == 200 else []
+            except (UpstreamError, ValueError, AttributeError):
                 return []
 
         seen: dict[str, dict[str, Any]] = {}

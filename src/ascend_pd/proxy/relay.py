@@ -23,7 +23,6 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 from aiohttp import web
 
 from ascend_pd.proxy import contract
@@ -42,6 +41,13 @@ from ascend_pd.proxy.trace import (
     finish_trace,
     new_request_id,
 )
+from ascend_pd.proxy.upstream import (
+    ConnectFailed,
+    UpstreamClosed,
+    UpstreamError,
+    UpstreamResponse,
+    UpstreamTimeout,
+)
 
 if TYPE_CHECKING:
     from ascend_pd.proxy.app import ProxyState
@@ -50,15 +56,10 @@ log = logging.getLogger("ascend_pd.proxy")
 
 
 class Relay:
-    """The two-leg relay over the shared ProxyState (pools, metrics, HTTP session)."""
+    """The two-leg relay over the shared ProxyState (pools, metrics, upstream client)."""
 
     def __init__(self, state: ProxyState) -> None:
         self.state = state
-        cfg = state.config
-        self.prefill_timeout = aiohttp.ClientTimeout(
-            total=cfg.prefill_timeout_s, sock_connect=cfg.connect_timeout_s)
-        self.decode_timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=cfg.connect_timeout_s, sock_read=cfg.decode_read_timeout_s)
 
     # -- entry -------------------------------------------------------------------------
     async def handle(self, request: web.Request, endpoint: str) -> web.StreamResponse:
@@ -131,7 +132,7 @@ class Relay:
     def _leg_failed(self, backend: Backend, role: str, exc: BaseException | None) -> None:
         self.state.metrics.inc("ascend_pd_proxy_errors_total", role=role,
                                backend=str(backend.address))
-        if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc, ConnectFailed):
             # A refused connect is as good as a failed probe: stop sending traffic sooner.
             self.state.record_probe(backend, ok=False)
 
@@ -142,8 +143,9 @@ class Relay:
             self.state.metrics.inc("ascend_pd_proxy_retries_total", role=role)
         return backend
 
-    def _passthrough(self, status: int, data: bytes, headers: Any, rid: str) -> web.Response:
-        out = {"Content-Type": headers.get("Content-Type", JSON_TYPE), "X-Request-Id": rid}
+    def _passthrough(self, status: int, data: bytes, headers: dict[str, str], rid: str,
+                     ) -> web.Response:
+        out = {"Content-Type": headers.get("content-type", JSON_TYPE), "X-Request-Id": rid}
         return web.Response(status=status, body=data, headers=out)
 
     @staticmethod
@@ -171,15 +173,18 @@ class Relay:
             state.metrics.inc("ascend_pd_proxy_requests_total", role="prefill", backend=name)
             pool.acquire(backend, tokens)
             t = time.perf_counter()
+            cfg = state.config
             try:
-                async with state.session.post(backend.address.url + trace.endpoint,
-                                              data=payload, headers=headers,
-                                              timeout=self.prefill_timeout) as resp:
+                async with await state.upstream.request(
+                        "POST", backend.address, trace.endpoint,
+                        body=payload, headers=headers, connect_timeout=cfg.connect_timeout_s,
+                        read_timeout=cfg.prefill_timeout_s,
+                        total_timeout=cfg.prefill_timeout_s) as resp:
                     data = await resp.read()
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except UpstreamError as exc:
                 self._leg_failed(backend, "prefill", exc)
-                status = 504 if isinstance(exc, asyncio.TimeoutError) else 502
-                last = error_response(status, f"prefill {name} failed: {exc!r}",
+                status = 504 if isinstance(exc, UpstreamTimeout) else 502
+                last = error_response(status, f"prefill {name} failed: {exc}",
                                       "BadGatewayError", trace.request_id)
                 continue
             finally:
@@ -212,7 +217,7 @@ class Relay:
     # -- decode ------------------------------------------------------------------------
     async def _decode_attempts(self, payload: bytes, headers: dict[str, str], trace: Trace,
                                endpoint: str, stream: bool,
-                               ) -> tuple[Backend, aiohttp.ClientResponse, bytes]:
+                               ) -> tuple[Backend, UpstreamResponse, bytes]:
         """Open a decode leg (with retries) until its first bytes (stream) or whole body.
 
         Returns the backend (acquired: the caller releases it), the response and the bytes.
@@ -230,11 +235,14 @@ class Relay:
             state.metrics.inc("ascend_pd_proxy_requests_total", role="decode", backend=name)
             pool.acquire(backend)
             t = time.perf_counter()
-            resp: aiohttp.ClientResponse | None = None
+            resp: UpstreamResponse | None = None
             keep = False
+            cfg = state.config
             try:
-                resp = await state.session.post(backend.address.url + endpoint, data=payload,
-                                                headers=headers, timeout=self.decode_timeout)
+                resp = await state.upstream.request(
+                    "POST", backend.address, endpoint,
+                    body=payload, headers=headers, connect_timeout=cfg.connect_timeout_s,
+                    read_timeout=cfg.decode_read_timeout_s)
                 if resp.status >= 400:
                     data = await resp.read()
                     self._leg_failed(backend, "decode", None)
@@ -244,9 +252,9 @@ class Relay:
                         continue
                     trace.kv_pending = None  # D saw the params and refused them
                     raise Reply(last, "decode_rejected")
-                first = await (resp.content.readany() if stream else resp.read())
+                first = await (resp.readany() if stream else resp.read())
                 if stream and not first:
-                    raise aiohttp.ServerDisconnectedError("decode closed before any byte")
+                    raise UpstreamClosed("decode ended its stream before any byte")
                 state.metrics.observe("ascend_pd_proxy_decode_first_byte_seconds",
                                       time.perf_counter() - t, backend=name)
                 if trace.first_byte_ms is None:
@@ -256,11 +264,11 @@ class Relay:
             except asyncio.CancelledError:
                 trace.failed_decodes.append(backend)  # it may hang: drain elsewhere
                 raise
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except UpstreamError as exc:
                 self._leg_failed(backend, "decode", exc)
                 trace.failed_decodes.append(backend)
-                status = 504 if isinstance(exc, asyncio.TimeoutError) else 502
-                last = error_response(status, f"decode {name} failed: {exc!r}",
+                status = 504 if isinstance(exc, UpstreamTimeout) else 502
+                last = error_response(status, f"decode {name} failed: {exc}",
                                       "BadGatewayError", trace.request_id)
             finally:
                 if not keep:
@@ -377,15 +385,15 @@ class Relay:
             headers["Authorization"] = f"Bearer {self.state.config.backend_api_key}"
         pool.acquire(backend)
         outcome = "error"
+        cfg = self.state.config
         try:
-            timeout = aiohttp.ClientTimeout(total=self.state.config.drain_timeout_s,
-                                            sock_connect=self.state.config.connect_timeout_s)
-            async with self.state.session.post(backend.address.url + trace.endpoint,
-                                               data=payload, headers=headers,
-                                               timeout=timeout) as resp:
+            async with await self.state.upstream.request(
+                    "POST", backend.address, trace.endpoint,
+                    body=payload, headers=headers, connect_timeout=cfg.connect_timeout_s,
+                    read_timeout=cfg.drain_timeout_s, total_timeout=cfg.drain_timeout_s) as resp:
                 await resp.read()
                 outcome = "ok" if resp.status < 400 else f"http_{resp.status}"
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except UpstreamError as exc:
             log.warning("drain of request %s via %s failed: %r", trace.request_id,
                         backend.address, exc)
         finally:

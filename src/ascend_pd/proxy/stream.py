@@ -8,12 +8,12 @@ contain that marker. The relayed bytes are still exactly the decode's bytes.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
-import aiohttp
 from aiohttp import web
+
+from ascend_pd.proxy.upstream import UpstreamError, UpstreamResponse
 
 SSE_TYPE = "text/event-stream; charset=utf-8"
 MARKER = b"recomputed"
@@ -98,10 +98,10 @@ def merge_recomputed(parts: list[dict[str, Any]], *, chat: bool) -> dict[str, An
 class StreamPump:
     """The client's streaming response, fed by one or more decode legs (recompute rounds)."""
 
-    def __init__(self, request: web.Request, first_upstream: aiohttp.ClientResponse,
+    def __init__(self, request: web.Request, first_upstream: UpstreamResponse,
                  request_id: str, may_recompute: bool) -> None:
         self.request = request
-        content_type = first_upstream.headers.get("Content-Type", SSE_TYPE)
+        content_type = first_upstream.headers.get("content-type", SSE_TYPE)
         self.response = web.StreamResponse(
             status=first_upstream.status,
             headers={"Content-Type": content_type, "X-Request-Id": request_id})
@@ -114,13 +114,13 @@ class StreamPump:
         await self.response.prepare(self.request)
 
     @staticmethod
-    async def _read(upstream: aiohttp.ClientResponse) -> bytes:
+    async def _read(upstream: UpstreamResponse) -> bytes:
         try:
-            return await upstream.content.readany()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            return await upstream.readany()
+        except UpstreamError as exc:
             raise UpstreamBroken(exc) from exc
 
-    async def relay(self, upstream: aiohttp.ClientResponse, first: bytes, *,
+    async def relay(self, upstream: UpstreamResponse, first: bytes, *,
                     allow_recompute: bool) -> tuple[str, int] | None:
         """Forward one decode leg to the client.
 
@@ -155,7 +155,7 @@ class StreamPump:
         return None
 
     async def _maybe_recompute(self, block: bytes, sent: list[bytes],
-                               upstream: aiohttp.ClientResponse) -> tuple[str, int] | None:
+                               upstream: UpstreamResponse) -> tuple[str, int] | None:
         events = _events(block)
         index = _recomputed_index(events)
         if index is None:
