@@ -253,3 +253,20 @@ def test_header_values_cannot_inject_lines():
             await client.request("POST", address, "/x", headers={"X-Request-Id": "a\r\nB: c"})
 
     run(answer(b""), scenario)
+
+
+def test_bytes_beyond_the_response_spoil_the_connection():
+    async def scenario(client: UpstreamClient, address: BackendAddress, _s: Scripted) -> None:
+        for _ in range(2):
+            assert await (await client.get(address, "/a", 5)).read() == b"ok"
+            await asyncio.sleep(0.05)
+
+    scripted = run(_answer_then(b"ok", b"HTTP/1.1 200 OK\r\n"), scenario)
+    assert scripted.connections == 2
+
+
+def _answer_then(body: bytes, junk: bytes) -> Script:
+    async def script(_r: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body + junk)
+        await writer.drain()
+    return script

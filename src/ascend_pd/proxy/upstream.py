@@ -70,7 +70,7 @@ class _Connection(asyncio.Protocol):
 
     def reset(self) -> None:
         self.raw = bytearray()  # bytes before the head is complete
-        self.head: tuple[int, dict[str, str], bool] | None = None
+        self.head: tuple[int, dict[str, str]] | None = None
         self.body = bytearray()
         self.remaining = -1  # Content-Length left; -1 = not length-framed
         self.chunked: ChunkedDecoder | None = None
@@ -164,12 +164,13 @@ class _Connection(asyncio.Protocol):
         else:
             self.until_close = True
             self.keep_alive = False
-        self.head = (status, headers, self.keep_alive)
+        self.head = (status, headers)
         return True
 
     def _feed_body(self, data: bytes) -> None:
         if self.done:
-            self.keep_alive = self.keep_alive and not data  # unasked-for bytes: do not reuse
+            if data:  # unasked-for bytes (also on an idle connection): never reuse it
+                self._fail("bytes after the end of the response")
             return
         if self.chunked is not None:
             try:
@@ -243,7 +244,7 @@ class UpstreamResponse:
     def __init__(self, conn: _Connection, client: UpstreamClient, read_timeout: float,
                  deadline: float) -> None:
         assert conn.head is not None
-        self.status, self.headers, _keep = conn.head
+        self.status, self.headers = conn.head
         self._conn: _Connection | None = conn
         self._client = client
         self._read_timeout = read_timeout
