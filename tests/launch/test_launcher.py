@@ -108,3 +108,30 @@ def test_ready_timeout(layout: StateLayout) -> None:
         assert "not ready after 1s" in state.error
     finally:
         stop_units([u], lambda _h: runner, layout, grace_s=2)
+
+
+def test_stop_removes_the_container_of_a_unit_that_needed_sigkill(
+        layout: StateLayout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A docker unit whose container ignores the TERM docker proxies to it: after the grace
+    # period the client is killed and the container must be force-removed, or it keeps the NPUs.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "docker-calls"
+    (bin_dir / "docker").write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    (bin_dir / "docker").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    stubborn = "#!/usr/bin/env bash\ntrap '' TERM\necho 'INFO:     Application startup complete.'\n" \
+               "while true; do sleep 0.1; done\n"
+    u = Unit(name="dk@local", host="local", address="127.0.0.1", role="decode", instance="dk",
+             port=None, files={"dk.sh": (stubborn, 0o755)}, script="dk.sh",
+             container="ascend-pd-dk-local")
+    runner = LocalRunner("local")
+    [started] = launch_units([u], lambda _h: runner, layout, ready_timeout_s=10)
+    assert started.pid is not None and started.error is None
+    [state] = stop_units([u], lambda _h: runner, layout, grace_s=1)
+    assert state.action == "killed, container ascend-pd-dk-local removed"
+    assert calls.read_text() == "rm -f ascend-pd-dk-local\n"
+    deadline = time.monotonic() + 5  # reaped by init, not by us
+    while pid_alive(started.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pid_alive(started.pid)

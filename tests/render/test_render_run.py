@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ascend_pd.launch.api import plan_units
 from ascend_pd.render import build_plan, render_deploy
 from ascend_pd.spec import ClusterSpec, parse_spec
 
@@ -129,3 +130,11 @@ def test_docker_script_refuses_without_hccn_conf(tmp_path: Path) -> None:
     assert "/etc/hccn.conf is missing" in done.stderr
     assert done.stdout == ""
     assert marker.exists()
+
+
+def test_docker_units_carry_their_container_name_for_stop() -> None:
+    units = plan_units(_docker_spec())
+    servers = [u for u in units if u.role != "proxy"]
+    assert servers and all(u.container for u in servers)
+    assert {u.container for u in servers} == {
+        f"ascend-pd-{u.instance}-{u.host}" for u in servers}

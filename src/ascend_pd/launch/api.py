@@ -17,6 +17,7 @@ from ascend_pd.launch.launcher import (
 )
 from ascend_pd.launch.units import VLLM_READY, StateLayout, Unit
 from ascend_pd.render.deploy import render_files
+from ascend_pd.render.docker import container_name
 from ascend_pd.render.plan import build_plan
 from ascend_pd.runners.base import CommandRunner
 from ascend_pd.spec.models import ClusterSpec
@@ -40,6 +41,8 @@ def plan_units(spec: ClusterSpec, *, spec_path: str | None = None,
             script=script,
             # Headless DP hosts print no API-ready line: being alive is all we can check.
             ready_marker=VLLM_READY if proc.head else None,
+            container=(container_name(spec, spec.host(proc.host), proc.instance)
+                       if proc.docker_argv else None),
         ))
     if plan.proxy is not None:
         script = f"proxy@{plan.proxy.host}.sh"

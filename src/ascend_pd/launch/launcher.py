@@ -191,9 +191,12 @@ def stop_units(units: Sequence[Unit], runner_for: RunnerFor, layout: StateLayout
     def one(unit: Unit) -> UnitState:
         state = _state(unit)
         result = runner_for(unit.host).run(
-            remote.sh(remote.STOP, layout.pid_file(unit), str(grace_s)), timeout=grace_s + 15)
+            remote.sh(remote.STOP, layout.pid_file(unit), str(grace_s), unit.container or ""),
+            timeout=grace_s + 15)
         words = result.stdout.split()
         state.action = words[0] if words else "unknown"
+        if words[2:3] == ["container-removed"]:
+            state.action = f"killed, container {unit.container} removed"
         state.pid = int(words[1]) if len(words) > 1 else None
         return state
 

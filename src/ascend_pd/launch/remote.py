@@ -59,10 +59,10 @@ echo "pid=$pid started=$started alive=$alive marker=$seen now=$(date +%s)"
 exit 0
 """
 
-#: Stop: args = pid file, grace seconds. TERM the process group, wait, then KILL it.
-#: Prints "stopped PID" / "killed PID" / "not-running".
+#: Stop: args = pid file, grace seconds, container name ("" for none). TERM the process group,
+#: wait, then KILL it. Prints "stopped PID" / "killed PID [container-removed]" / "not-running".
 STOP: Final[str] = r"""
-pidf=$1; grace=$2
+pidf=$1; grace=$2; ctr=${3:-}
 pid=; started=
 [ -s "$pidf" ] && read -r pid started < "$pidf"
 if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
@@ -78,7 +78,13 @@ while [ "$i" -lt "$((grace * 10))" ]; do
 done
 kill -KILL "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
 rm -f "$pidf"
-echo "killed $pid"
+# SIGKILL only reaches the docker client; a container that ignored the proxied TERM is still
+# running (and holding the NPUs) until it is removed.
+if [ -n "$ctr" ] && docker rm -f "$ctr" >/dev/null 2>&1; then
+  echo "killed $pid container-removed"
+else
+  echo "killed $pid"
+fi
 """
 
 #: Print the log from a byte offset: args = log file, offset (1-based for tail -c +N).

@@ -38,6 +38,8 @@ class Unit:
     script: str = ""
     #: log line that proves the server is up (vLLM prints it once uvicorn listens)
     ready_marker: str | None = VLLM_READY
+    #: docker container name (runtime: docker), removed by ``stop`` if SIGKILL was needed
+    container: str | None = None
 
     @property
     def serves_api(self) -> bool:
