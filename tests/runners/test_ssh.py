@@ -7,6 +7,7 @@ fail within its own timeout while the healthy host still reports its results.
 from __future__ import annotations
 
 import logging
+import shlex
 import shutil
 import subprocess
 import threading
@@ -39,6 +40,25 @@ def test_remote_command_quotes_every_word_and_prefixes_env() -> None:
     line = remote_command(["printf", "%s", "a b", "$(id)"], {"K": "v w"})
     assert line == "env 'K=v w' printf %s 'a b' '$(id)'"
     assert remote_command(["true"], {}) == "true"
+
+
+def test_remote_command_can_carry_a_host_side_limit() -> None:
+    line = remote_command(["sleep", "9"], {"K": "v"}, limit_s=4)
+    argv = shlex.split(line)
+    assert argv[:2] == ["sh", "-c"] and argv[3:] == ["4", "env", "K=v", "sleep", "9"]
+    # The wrapper passes the command's own exit status through.
+    done = subprocess.run(["sh", "-c", argv[2], "4", "sh", "-c", "exit 3"], check=False)
+    assert done.returncode == 3
+
+
+def _running(*argv: str) -> bool:
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if cmdline.read_bytes().split(b"\0")[:-1] == [a.encode() for a in argv]:
+                return True
+        except OSError:
+            pass
+    return False
 
 
 def test_remote_command_rejects_bad_env_names() -> None:
@@ -193,6 +213,17 @@ class TestOverRig:
                 runner.run(["sleep", "30"], timeout=0.5)
             assert runner.run(["rig-whoami"]).ok  # same connection still usable
             assert runner.connections_opened == 1
+
+    def test_timed_out_command_is_ended_on_the_host_too(self, rig: Rig) -> None:
+        # The rig's hosts share this machine's process table, so the test can look.
+        marker = "37.125"
+        with ssh_runner(rig, "h2") as runner:
+            with pytest.raises(CommandTimeoutError):
+                runner.run(["sleep", marker], timeout=0.5)
+        deadline = time.monotonic() + 10
+        while _running("sleep", marker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _running("sleep", marker)
 
     def test_stopped_sshd_is_refused_quickly(self, rig: Rig) -> None:
         host = rig.host("h3")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import math
 import os
 import re
 import select
@@ -51,11 +52,19 @@ DEFAULT_MAX_SESSIONS = 8
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def remote_command(argv: Sequence[str], env: Mapping[str, str]) -> str:
+#: Runs "$@" under timeout(1) when the host has it: $0 is the limit in seconds.
+_REMOTE_LIMIT = ('command -v timeout >/dev/null 2>&1 && exec timeout -k 5 "$0" "$@"; '
+                 'exec "$@"')
+
+
+def remote_command(argv: Sequence[str], env: Mapping[str, str],
+                   limit_s: int | None = None) -> str:
     """The shell line sent to the server: ``env K=V ... argv`` with every word quoted.
 
     sshd usually refuses client-sent variables (``AcceptEnv``), so the environment rides
-    in the command line through ``env(1)``.
+    in the command line through ``env(1)``. With ``limit_s`` the command runs under
+    ``timeout(1)`` on the host: closing the channel does not stop a hung command (sshd
+    ignores signal requests for root sessions), so the host enforces the deadline itself.
     """
     if not argv:
         raise RunnerError("empty command", hint="pass the program and its arguments")
@@ -66,6 +75,8 @@ def remote_command(argv: Sequence[str], env: Mapping[str, str]) -> str:
                 hint="names are letters, digits and '_', not starting with a digit",
             )
     prefix = ["env", *(f"{k}={v}" for k, v in env.items())] if env else []
+    if limit_s is not None:
+        prefix = ["sh", "-c", _REMOTE_LIMIT, str(limit_s), *prefix]
     return shlex.join([*prefix, *argv])
 
 
@@ -290,11 +301,14 @@ class SSHRunner(CommandRunner):
     ) -> CommandResult:
         """Run ``argv`` remotely; see :meth:`CommandRunner.run`.
 
-        On timeout the channel is closed and CommandTimeoutError raised. The remote process
-        is not signalled (sshd ignores signal requests for root sessions); it ends when it
-        next writes to the closed channel, or runs on holding one of sshd's MaxSessions.
+        On timeout the channel is closed and CommandTimeoutError raised. sshd ignores signal
+        requests for root sessions, so the command runs under the host's timeout(1) with a
+        limit 2 s after ours (TERM, then KILL 5 s later): a hung command does not run on
+        holding one of sshd's MaxSessions. Processes that detach into their own session
+        (``setsid``, as ``launch`` does) are not affected.
         """
-        command = remote_command(argv, {**self._env, **(env or {})})
+        limit = math.ceil(timeout) + 2
+        command = remote_command(argv, {**self._env, **(env or {})}, limit_s=limit)
         start = time.monotonic()
         deadline = start + timeout
         if not self._sessions.acquire(timeout=timeout):
