@@ -83,6 +83,18 @@ def test_mooncake_needs_cann_8_3() -> None:
     assert "Mooncake" in moon.expected
 
 
+def test_cann_minimum_comes_from_the_release_row() -> None:
+    # vllm-ascend 0.11.0 documents CANN 8.3.RC2 (8.3.RC1 was only its rc1).
+    plan = _plan(_spec("llmdatadist", "0.11.0"))
+    old = check_cann_version(Facts({"cann.version": ("8.3.RC1",)}), plan)
+    assert old.status == "fail" and "8.3.RC2" in old.expected
+    assert check_cann_version(Facts({"cann.version": ("8.3.RC2",)}), plan).status == "pass"
+
+
+def test_every_compat_row_is_verified() -> None:
+    assert all(row.verified for row in load_compat().releases.values())
+
+
 @pytest.mark.parametrize(("value", "status"), [("Warning", "warn"), ("Critical", "fail"),
                                                ("UNKNOWN", "fail")])
 def test_npu_health_severity(value: str, status: str) -> None:

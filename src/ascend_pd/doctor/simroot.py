@@ -99,7 +99,7 @@ def build_sysroot(
     nics: Mapping[str, Iterable[str]] | None = None,
     state_dir: str = "/var/lib/ascend-pd",
     versions: Mapping[str, str] | None = None,
-    cann_version: str = "8.3.RC1",
+    cann_version: str = "8.3.RC2",
 ) -> SimHost:
     """Write a simulated Ascend A2 host under ``dest``.
 
