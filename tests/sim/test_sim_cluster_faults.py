@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from ascend_pd.cli import cli
 from ascend_pd.errors import SpecError, UsageError
 from ascend_pd.npusmi.soc import sdid_decode
-from ascend_pd.sim.cluster import generate_cluster, load_cluster
+from ascend_pd.sim.cluster import generate_cluster, load_cluster, save_cluster
 from ascend_pd.sim.faults import apply_fault
 from ascend_pd.sim.runner import make_sim_runner
 
@@ -59,6 +59,56 @@ class TestGenerate:
         assert any("colour" in p for p in info.value.problems)
         with pytest.raises(SpecError, match="cannot read"):
             load_cluster(tmp_path / "missing.yaml")
+
+
+def test_a_bad_cluster_file_lists_every_problem_with_its_path(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "version: 2\n"
+        "hosts:\n"
+        "- name: n0\n"
+        "  address: 10.0.0.1\n"
+        "  soc: a5\n"
+        "  server_index: 48\n"
+        "  devices:\n"
+        "  - {phy_id: 0, card: 0, link: SIDEWAYS, tls_switch: true}\n"
+        "  - {phy_id: 0, card: 1, latency: {query_s: -1}}\n"
+        "  - {card: 2, faults: {ping_loss: [{address: 1.2.3.4, lost: 0}]}}\n"
+        "- {name: n0, address: 10.0.0.2, devices: []}\n")
+    with pytest.raises(SpecError) as info:
+        load_cluster(bad)
+    problems = "\n".join(info.value.problems)
+    for expected in ("version: must be one of 1", "hosts.0.soc: must be one of 'a2', 'a3'",
+                     "hosts.0.server_index: must be <= 47",
+                     "hosts.0.devices.0.link: must be one of 'UP', 'DOWN', got 'SIDEWAYS'",
+                     "hosts.0.devices.0.tls_switch: expected int, got True",
+                     "hosts.0.devices.1.latency.query_s: must be >= 0",
+                     "hosts.0.devices.2.phy_id: required",
+                     "hosts.0.devices.2.faults.ping_loss.0.lost: must be >= 1"):
+        assert expected in problems, problems
+    # Cross-field rules run where the fields themselves are fine.
+    bad.write_text("hosts:\n- {name: a, address: x, devices: [{phy_id: 1, card: 0}, "
+                   "{phy_id: 1, card: 1}]}\n- {name: a, address: y, devices: []}\n")
+    with pytest.raises(SpecError) as info:
+        load_cluster(bad)
+    assert info.value.problems == ["hosts.0: host a: device phy ids repeat"]
+    bad.write_text("hosts:\n- {name: a, address: x, devices: []}\n"
+                   "- {name: a, address: y, devices: []}\n")
+    with pytest.raises(SpecError) as info:
+        load_cluster(bad)
+    assert info.value.problems == ["(top level): host names repeat"]
+
+
+def test_a_cluster_survives_a_round_trip_through_its_file(tmp_path: Path) -> None:
+    cluster = generate_cluster([("p0", "10.0.0.1"), ("d0", "10.0.0.2")], "a3")
+    cluster.hosts[0].devices[3].faults.hang.append("ping")
+    path = tmp_path / "c.yaml"
+    save_cluster(cluster, path)
+    assert load_cluster(path) == cluster
+    cluster.hosts[0].devices[0].link = "SIDEWAYS"  # type: ignore[assignment]
+    with pytest.raises(SpecError, match="invalid sim cluster"):
+        save_cluster(cluster, path)
+    assert load_cluster(path).hosts[0].devices[0].link == "UP"  # the file kept its old text
 
 
 class TestA3Pings:

@@ -6,6 +6,7 @@ never from the simulator itself.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -33,7 +34,7 @@ def lines_of(name: str, *, skip: int = 0) -> list[str]:
 
 def a2_host(**changes: object) -> SimHost:
     host = generate_cluster([("n0", "192.0.0.1")], "a2").hosts[0]
-    return host.model_copy(update=changes)
+    return dataclasses.replace(host, **changes)
 
 
 def a3_host() -> SimHost:
@@ -82,8 +83,8 @@ class TestGets:
         host.devices[0].net_health = "Socket fail"
         assert run(host, "-i", "0", "-net_health", "-g").stdout == \
             "net health status: Socket fail\n"
-        old = host.model_copy(update={"firmware": host.firmware.model_copy(
-            update={"socket_failed": True})})
+        old = dataclasses.replace(
+            host, firmware=dataclasses.replace(host.firmware, socket_failed=True))
         expected = sample("s4.4_net_health_910a_socket_failed.txt").splitlines()[1].strip()
         assert run(old, "-i", "0", "-net_health", "-g").stdout == expected + "\n"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -75,15 +76,15 @@ def test_info_l() -> None:
 
 
 def test_info_m_a2_and_a3() -> None:
-    a2 = generate_cluster([("n0", "x")], "a2", 2).hosts[0].model_copy(
-        update={"chip_name": "910B4"})
+    a2 = dataclasses.replace(generate_cluster([("n0", "x")], "a2", 2).hosts[0],
+                             chip_name="910B4")
     assert smi(a2, "info", "-m") == (0, sample("s5.4_info_m_a2.txt"))
     a3 = generate_cluster([("n0", "x")], "a3").hosts[0]
     assert smi(a3, "info", "-m")[1].startswith(sample("s5.4_info_m_a3.txt"))
 
 
 def test_spod_info() -> None:
-    a3 = generate_cluster([("n0", "x")], "a3").hosts[0].model_copy(update={"server_index": 4})
+    a3 = dataclasses.replace(generate_cluster([("n0", "x")], "a3").hosts[0], server_index=4)
     assert smi(a3, "info", "-t", "spod-info", "-i", "0", "-c", "0") == (
         0, sample("s5.5_spod_info_rendered.txt"))
     a2 = generate_cluster([("n0", "x")], "a2").hosts[0]
@@ -93,7 +94,7 @@ def test_spod_info() -> None:
 
 def test_board_field_order() -> None:
     lines = sample("s5.6_board_a2_a3_truncated.txt").splitlines()
-    a2 = generate_cluster([("n0", "x")], "a2").hosts[0].model_copy(update={"chip_name": "910B4"})
+    a2 = dataclasses.replace(generate_cluster([("n0", "x")], "a2").hosts[0], chip_name="910B4")
     assert smi(a2, "info", "-t", "board", "-i", "0", "-c", "0")[1].startswith(
         "".join(f"{ln}\n" for ln in lines[1:5]))
     a3 = generate_cluster([("n0", "x")], "a3").hosts[0]

@@ -62,7 +62,7 @@ def init_cluster(session: Session, hosts: tuple[str, ...], soc: str, devices: in
     human = (f"wrote {output}: {len(cluster.hosts)} {soc} host(s), {count} devices"
              if output else text.rstrip("\n"))
     data = {"path": output, "soc": soc, "hosts": [h.name for h in cluster.hosts],
-            "devices": count, "cluster": None if output else cluster.model_dump(mode="json")}
+            "devices": count, "cluster": None if output else cluster.to_data()}
     finish(session.json, "sim init-cluster", data, human, 0)
 
 

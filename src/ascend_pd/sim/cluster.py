@@ -2,21 +2,23 @@
 
 A YAML file of :class:`SimCluster`. It is the *initial* state; what set commands change
 (``-tls -s``, ``-ip -s``, ...) and fault counters live in ``<file>.state/`` (see
-``ascend_pd.sim.state``) so that separate processes agree.
+``ascend_pd.sim.state``) so that separate processes agree. The records are plain validated
+dataclasses (``sim.record``), not pydantic models: every stand-in call loads this file.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ascend_pd.errors import SpecError
 from ascend_pd.fsutil import atomic_write_text
 from ascend_pd.npusmi.soc import sdid_encode
+from ascend_pd.sim.record import Invalid, Record, bounded
 
 Soc = Literal["a2", "a3"]
 LinkState = Literal["UP", "DOWN"]
@@ -35,44 +37,44 @@ _A3_BUS: Final[tuple[str, ...]] = ("9D", "9F", "99", "9B", "95", "97", "91", "93
                                    "8D", "8F", "89", "8B", "85", "87", "81", "83")
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class Latency(_Model):
+@dataclass(kw_only=True)
+class Latency(Record):
     """Added wall time per command kind, in seconds."""
 
-    query_s: float = Field(0.0, ge=0)
-    ping_s: float = Field(0.0, ge=0)
+    query_s: float = bounded(0.0, ge=0)
+    ping_s: float = bounded(0.0, ge=0)
     #: how long set commands hold hccn_tool's lock (a concurrent caller sees "busy")
-    set_s: float = Field(0.0, ge=0)
+    set_s: float = bounded(0.0, ge=0)
 
 
-class PingLoss(_Model):
+@dataclass(kw_only=True)
+class PingLoss(Record):
     """Packets lost when this device pings ``address`` (RoCE or HCCS)."""
 
     address: str
-    lost: int = Field(3, ge=1)
+    lost: int = bounded(3, ge=1)
 
 
-class DeviceFaults(_Model):
+@dataclass(kw_only=True)
+class DeviceFaults(Record):
     """Injected misbehaviour of one device."""
 
     #: the next N hccn_tool calls on this device answer "hccn_tool is busy"
-    busy_calls: int = Field(0, ge=0)
+    busy_calls: int = bounded(0, ge=0)
     #: commands that never answer (HANG_KINDS); the caller's timeout must fire
-    hang: list[str] = Field(default_factory=list)
-    ping_loss: list[PingLoss] = Field(default_factory=list)
+    hang: list[str] = bounded(factory=list)
+    ping_loss: list[PingLoss] = bounded(factory=list)
     #: field values replaced by `ascend-pd sim fault`, restored by `--clear`
-    saved: dict[str, str | int | bool | None] = Field(default_factory=dict)
+    saved: dict[str, str | int | bool | None] = bounded(factory=dict)
 
 
-class SimDevice(_Model):
+@dataclass(kw_only=True)
+class SimDevice(Record):
     """One NPU chip: ids, RoCE/vNIC addressing, TLS, link, health, LLDP and faults."""
 
-    phy_id: int = Field(ge=0, le=99)
-    card: int = Field(ge=0)
-    chip: int = Field(0, ge=0, le=1)
+    phy_id: int = bounded(ge=0, le=99)
+    card: int = bounded(ge=0)
+    chip: int = bounded(0, ge=0, le=1)
     ip: str | None = None
     netmask: str = "255.255.255.0"
     gateway: str | None = None
@@ -80,8 +82,8 @@ class SimDevice(_Model):
     vnic_ip: str | None = None
     vnic_netmask: str = "255.255.255.0"
     vnic_link: LinkState = "UP"
-    tls_switch: int = Field(0, ge=0, le=1)
-    tls_preconfigured: int = Field(1, ge=0, le=1)
+    tls_switch: int = bounded(0, ge=0, le=1)
+    tls_preconfigured: int = bounded(1, ge=0, le=1)
     has_certificate: bool = True
     link: LinkState = "UP"
     net_health: NetHealthState = "Success"
@@ -96,8 +98,8 @@ class SimDevice(_Model):
     temp_c: int = 38
     hbm_used_mb: int = 3400
     hbm_total_mb: int = 65536
-    latency: Latency = Field(default_factory=Latency)
-    faults: DeviceFaults = Field(default_factory=DeviceFaults)
+    latency: Latency = bounded(factory=Latency)
+    faults: DeviceFaults = bounded(factory=DeviceFaults)
 
     def subnet(self) -> ipaddress.IPv4Network | None:
         if self.ip is None:
@@ -105,7 +107,8 @@ class SimDevice(_Model):
         return ipaddress.IPv4Network(f"{self.ip}/{self.netmask}", strict=False)
 
 
-class Firmware(_Model):
+@dataclass(kw_only=True)
+class Firmware(Record):
     """Older-firmware strings, so parsers can be tested against both spellings."""
 
     socket_failed: bool = False
@@ -113,10 +116,11 @@ class Firmware(_Model):
     netdetect_address_label: bool = False
 
 
-class SimHost(_Model):
+@dataclass(kw_only=True)
+class SimHost(Record):
     """One simulated NPU server."""
 
-    name: str = Field(min_length=1)
+    name: str = bounded(min_length=1)
     address: str
     soc: Soc = "a2"
     npu_smi_version: str = "24.1.0.3"
@@ -125,23 +129,20 @@ class SimHost(_Model):
     #: A3 board NPU Name (SoC Ascend910_9392)
     npu_name: str = "9392"
     firmware_version: str = "7.5.0.1.129"
-    server_index: int = Field(0, ge=0, le=47)
-    super_pod_id: int = Field(0, ge=0)
+    server_index: int = bounded(0, ge=0, le=47)
+    super_pod_id: int = bounded(0, ge=0)
     super_pod_size: int = 384
     #: -hccs_ping works only on SuperPoD / A+X / A+K boards; default: A3 yes, A2 no
     hccs_ping_supported: bool | None = None
     #: False: set commands fail with "permission denied" (exit 12)
     root: bool = True
-    firmware: Firmware = Field(default_factory=Firmware)
-    latency: Latency = Field(default_factory=Latency)
+    firmware: Firmware = bounded(factory=Firmware)
+    latency: Latency = bounded(factory=Latency)
     devices: list[SimDevice]
 
-    @model_validator(mode="after")
-    def _unique_devices(self) -> SimHost:
+    def check(self) -> str | None:
         ids = [d.phy_id for d in self.devices]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"host {self.name}: device phy ids repeat")
-        return self
+        return f"host {self.name}: device phy ids repeat" if len(set(ids)) != len(ids) else None
 
     @property
     def hccs_supported(self) -> bool:
@@ -156,18 +157,16 @@ class SimHost(_Model):
         return sdid_encode(self.server_index, min(dev.card, 7), dev.chip)
 
 
-class SimCluster(_Model):
+@dataclass(kw_only=True)
+class SimCluster(Record):
     """The whole simulated cluster."""
 
     version: Literal[1] = 1
-    hosts: list[SimHost] = Field(min_length=1)
+    hosts: list[SimHost] = bounded(min_length=1)
 
-    @model_validator(mode="after")
-    def _unique_hosts(self) -> SimCluster:
+    def check(self) -> str | None:
         names = [h.name for h in self.hosts]
-        if len(set(names)) != len(names):
-            raise ValueError("host names repeat")
-        return self
+        return "host names repeat" if len(set(names)) != len(names) else None
 
     def host(self, name: str) -> SimHost | None:
         return next((h for h in self.hosts if h.name == name), None)
@@ -212,21 +211,26 @@ def _load_cluster(path: Path) -> SimCluster:
     except yaml.YAMLError as exc:
         raise SpecError(f"{path} is not valid YAML: {exc}") from exc
     try:
-        return SimCluster.model_validate(data)
-    except ValidationError as exc:
-        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise SpecError(f"{path} is not a valid sim cluster file", problems=problems,
+        return SimCluster.from_data(data)
+    except Invalid as exc:
+        raise SpecError(f"{path} is not a valid sim cluster file", problems=exc.problems,
                         hint="regenerate it with `ascend-pd sim init-cluster`") from exc
 
 
 def dump_cluster(cluster: SimCluster) -> str:
     """The YAML text of ``cluster`` (defaults left out to keep files readable)."""
-    data = cluster.model_dump(mode="json", exclude_defaults=True)
+    data = cluster.to_data(exclude_defaults=True)
+    data.pop("version", None)
     return yaml.safe_dump({"version": cluster.version, **data}, sort_keys=False)
 
 
 def save_cluster(cluster: SimCluster, path: str | Path) -> Path:
-    """Write ``cluster`` atomically to ``path``."""
+    """Write ``cluster`` atomically to ``path`` (checked first: records are mutable)."""
+    try:
+        SimCluster.from_data(cluster.to_data())
+    except Invalid as exc:
+        raise SpecError("refusing to write an invalid sim cluster file",
+                        problems=exc.problems) from exc
     return atomic_write_text(path, dump_cluster(cluster))
 
 

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -102,9 +103,9 @@ def apply_state(host: SimHost, state: State) -> SimHost:
     if not overrides:
         return host
     devices = [
-        dev.model_copy(update=overrides.get(str(dev.phy_id), {})) for dev in host.devices
+        dataclasses.replace(dev, **overrides.get(str(dev.phy_id), {})) for dev in host.devices
     ]
-    return host.model_copy(update={"devices": devices})
+    return dataclasses.replace(host, devices=devices)
 
 
 def effective_host(cluster: SimCluster, cluster_path: str | Path, name: str) -> SimHost | None:
