@@ -19,11 +19,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import aiohttp
 from aiohttp import web
 
+from ascend_pd.proxy import contract
 from ascend_pd.proxy.config import BackendAddress
 from ascend_pd.proxy.upstream import UpstreamClient
 
-KV_LEG = {"do_remote_decode": True, "do_remote_prefill": False, "remote_engine_id": None,
-          "remote_block_ids": None, "remote_host": None, "remote_port": None}
 #: (status, content type, first bytes, read-more) of one upstream POST
 Posted = tuple[int, str, bytes, Callable[[], Awaitable[bytes]]]
 
@@ -56,12 +55,11 @@ def build(prefills: list[str], decodes: list[str], client: str) -> web.Applicati
         post = posters["post"]
         body = json.loads(await request.read())
         headers = {"Content-Type": "application/json", "X-Request-Id": str(uuid.uuid4())}
-        leg = {**body, "stream": False, "max_tokens": 1, "min_tokens": 1,
-               "kv_transfer_params": KV_LEG}
+        leg = contract.prefill_body(body)
         _s, _t, data, _more = await post(next(p_cycle), request.path,
                                          json.dumps(leg).encode(), headers, True)
         kv = json.loads(data)["kv_transfer_params"]
-        payload = json.dumps({**body, "kv_transfer_params": kv}).encode()
+        payload = json.dumps(contract.decode_body(body, kv)).encode()
         stream = bool(body.get("stream"))
         status, ctype, data, more = await post(next(d_cycle), request.path, payload, headers,
                                                not stream)

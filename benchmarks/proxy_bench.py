@@ -42,15 +42,12 @@ from pathlib import Path
 
 import aiohttp
 
+from ascend_pd.proxy import contract
 from ascend_pd.proxy.config import BackendAddress
 from ascend_pd.proxy.upstream import UpstreamClient
 from ascend_pd.simserver import SimServerProcess
 
 MODEL = "bench-model"
-PREFILL_LEG = {"stream": False, "max_tokens": 1, "min_tokens": 1,
-               "kv_transfer_params": {"do_remote_decode": True, "do_remote_prefill": False,
-                                      "remote_engine_id": None, "remote_block_ids": None,
-                                      "remote_host": None, "remote_port": None}}
 PROMPT = "the quick brown fox jumps over the lazy dog " * 24  # ~240 prompt tokens
 HERE = Path(__file__).resolve().parent
 
@@ -107,12 +104,12 @@ class Direct:
 
     async def __call__(self, session: aiohttp.ClientSession, req: dict[str, object]) -> bool:
         headers = {"X-Request-Id": str(uuid.uuid4())}
-        leg = {**req, **PREFILL_LEG}
+        leg = contract.prefill_body(req)
         async with session.post(f"http://{next(self.p)}/v1/completions", json=leg,
                                 headers=headers) as resp:
             kv = (await resp.json())["kv_transfer_params"]
         async with session.post(f"http://{next(self.d)}/v1/completions",
-                                json={**req, "kv_transfer_params": kv},
+                                json=contract.decode_body(req, kv),
                                 headers=headers) as resp:
             data = await resp.read()
             return resp.status == 200 and (not req["stream"] or data.endswith(b"[DONE]\n\n"))
@@ -130,12 +127,12 @@ class DirectUpstream(Direct):
     async def __call__(self, session: aiohttp.ClientSession, req: dict[str, object]) -> bool:
         client = self.clients.setdefault(asyncio.get_running_loop(), UpstreamClient())
         headers = {"Content-Type": "application/json", "X-Request-Id": str(uuid.uuid4())}
-        leg = {**req, **PREFILL_LEG}
+        leg = contract.prefill_body(req)
         resp = await client.request("POST", next(self.p_addr), "/v1/completions",
                                     body=json.dumps(leg).encode(), headers=headers)
         kv = json.loads(await resp.read())["kv_transfer_params"]
         resp = await client.request("POST", next(self.d_addr), "/v1/completions",
-                                    body=json.dumps({**req, "kv_transfer_params": kv}).encode(),
+                                    body=json.dumps(contract.decode_body(req, kv)).encode(),
                                     headers=headers)
         data = await resp.read()
         return resp.status == 200 and (not req["stream"] or data.endswith(b"[DONE]\n\n"))
