@@ -137,10 +137,18 @@ class Relay:
             self.state.record_probe(backend, ok=False)
 
     def _pick(self, role: str, tried: list[Backend], trace: Trace) -> Backend | None:
+        """The next backend for an attempt (not one already tried), recorded as tried, in
+        the trace and in the metrics; None when none is left."""
         backend = self.state.pools[role].choose(exclude=tried)
-        if backend is not None and tried:
+        if backend is None:
+            return None
+        if tried:
             trace.retries += 1
             self.state.metrics.inc("ascend_pd_proxy_retries_total", role=role)
+        tried.append(backend)
+        setattr(trace, role, str(backend.address))
+        self.state.metrics.inc("ascend_pd_proxy_requests_total", role=role,
+                               backend=str(backend.address))
         return backend
 
     def _passthrough(self, status: int, data: bytes, headers: dict[str, str], rid: str,
@@ -167,10 +175,7 @@ class Relay:
             backend = self._pick("prefill", tried, trace)
             if backend is None:
                 break
-            tried.append(backend)
             name = str(backend.address)
-            trace.prefill = name
-            state.metrics.inc("ascend_pd_proxy_requests_total", role="prefill", backend=name)
             pool.acquire(backend, tokens)
             t = time.perf_counter()
             cfg = state.config
@@ -229,10 +234,7 @@ class Relay:
             backend = self._pick("decode", tried, trace)
             if backend is None:
                 break
-            tried.append(backend)
             name = str(backend.address)
-            trace.decode = name
-            state.metrics.inc("ascend_pd_proxy_requests_total", role="decode", backend=name)
             pool.acquire(backend)
             t = time.perf_counter()
             resp: UpstreamResponse | None = None
