@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from tests.captures import sample
 
 from ascend_pd.errors import ParseError
 from ascend_pd.hccn.failures import HccnToolError, classify
@@ -19,12 +18,6 @@ from ascend_pd.hccn.parse import (
     parse_vnic,
 )
 from ascend_pd.hccn.ping import parse_ping
-
-DATA = Path(__file__).parents[1] / "data" / "hccn"
-
-
-def sample(name: str) -> str:
-    return (DATA / name).read_text(encoding="utf-8")
 
 
 def outputs(name: str) -> list[str]:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from tests.captures import sample
 
 from ascend_pd.errors import ParseError
 from ascend_pd.npusmi.parse import (
@@ -16,12 +15,6 @@ from ascend_pd.npusmi.parse import (
     parse_spod,
 )
 from ascend_pd.npusmi.soc import detect_soc, sdid_decode, sdid_encode
-
-DATA = Path(__file__).parents[1] / "data" / "hccn"
-
-
-def sample(name: str) -> str:
-    return (DATA / name).read_text(encoding="utf-8")
 
 
 def without_ellipsis(text: str) -> str:

@@ -12,20 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.captures import sample
 
 from ascend_pd.sim.cluster import SimCluster, SimHost, generate_cluster
 from ascend_pd.sim.hccn_core import SimReply, simulate_hccn
 from ascend_pd.sim.runner import make_sim_runner
 
 TOOL = "/usr/local/Ascend/driver/tools/hccn_tool"
-
-DATA = Path(__file__).parents[1] / "data" / "hccn"
-
-
-def sample(name: str) -> str:
-    """A verbatim reference sample."""
-    return (DATA / name).read_text(encoding="utf-8")
-
 
 def lines_of(name: str, *, skip: int = 0) -> list[str]:
     """The sample's lines after ``skip`` leading ones, without `...` elision lines."""

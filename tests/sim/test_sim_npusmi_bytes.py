@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from pathlib import Path
+
+from tests.captures import sample
 
 from ascend_pd.npusmi.parse import parse_info
 from ascend_pd.sim.cluster import SimDevice, SimHost, generate_cluster
 from ascend_pd.sim.npusmi_core import simulate_npu_smi
-
-DATA = Path(__file__).parents[1] / "data" / "hccn"
-
-
-def sample(name: str) -> str:
-    """A verbatim reference sample."""
-    return (DATA / name).read_text(encoding="utf-8")
 
 
 def lines_of(name: str, *, skip: int = 0) -> list[str]:
