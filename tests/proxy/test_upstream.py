@@ -99,10 +99,11 @@ def run(script: Script, scenario: Callable[[UpstreamClient, BackendAddress, Scri
     return asyncio.run(main())
 
 
-def answer(body: bytes, extra: bytes = b"") -> Script:
+def answer(body: bytes, extra: bytes = b"", then: bytes = b"") -> Script:
+    """Every request gets ``body`` (headers plus ``extra``), followed by ``then``."""
     async def script(_r: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + extra
-                     + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+                     + b"Content-Length: %d\r\n\r\n" % len(body) + body + then)
         await writer.drain()
     return script
 
@@ -261,12 +262,29 @@ def test_bytes_beyond_the_response_spoil_the_connection():
             assert await (await client.get(address, "/a", 5)).read() == b"ok"
             await asyncio.sleep(0.05)
 
-    scripted = run(_answer_then(b"ok", b"HTTP/1.1 200 OK\r\n"), scenario)
+    scripted = run(answer(b"ok", then=b"HTTP/1.1 200 OK\r\n"), scenario)
     assert scripted.connections == 2
 
 
-def _answer_then(body: bytes, junk: bytes) -> Script:
+def test_a_stream_may_outlast_the_read_timeout_but_not_fall_silent_for_longer():
+    # One timer per connection follows the latest deadline: events 0.1 s apart over 0.6 s
+    # pass a 0.3 s read timeout; the silence after them does not.
     async def script(_r: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body + junk)
-        await writer.drain()
-    return script
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for _ in range(6):
+            await asyncio.sleep(0.1)
+            writer.write(b"3\r\nev\n\r\n")
+            await writer.drain()
+        await asyncio.sleep(5)
+
+    async def scenario(client: UpstreamClient, address: BackendAddress, _s: Scripted) -> None:
+        resp = await client.request("POST", address, "/x", body=b"{}", read_timeout=0.3)
+        got = b""
+        while len(got) < 18:
+            got += await resp.readany()
+        assert got == b"ev\n" * 6
+        with pytest.raises(UpstreamTimeout):
+            await resp.readany()
+        resp.close()
+
+    run(script, scenario)
