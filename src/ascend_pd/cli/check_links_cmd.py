@@ -6,7 +6,15 @@ from typing import Any
 
 import click
 
-from ascend_pd.cli.legacy import FlagHosts, LegacyCommand, flag_ssh, layout_options, local_ids
+from ascend_pd.cli.legacy import (
+    FlagHosts,
+    LegacyCommand,
+    device_counts,
+    flag_ssh,
+    layout_options,
+    local_ids,
+    reject_ips_with_spec,
+)
 from ascend_pd.cli.legacy import ssh_options as legacy_ssh_options
 from ascend_pd.cli.output import Progress, finish
 from ascend_pd.cli.session import Session, backend_option, common, pass_session, spec_option
@@ -103,9 +111,7 @@ def command(session: Session, /, **opts: Any) -> None:
 def _setup(session: Session, opts: dict[str, Any]) -> tuple[Targets, Any, ToolsFor]:
     table = read_ranktable(opts["ranktable_path"]) if opts["ranktable_path"] else None
     if session.spec_path is not None:
-        if opts["ips"]:
-            raise UsageError("give either -c SPEC or --ips, not both",
-                             hint="the spec already lists the hosts")
+        reject_ips_with_spec(opts)
         spec = session.spec()
         runner_for = session.runners()
         names = {h.address: h.name for h in spec.hosts}
@@ -120,11 +126,7 @@ def _setup(session: Session, opts: dict[str, Any]) -> tuple[Targets, Any, ToolsF
         raise UsageError("nothing to check: give -c pd.yaml, --ranktable FILE, or --ips "
                          "with the device counts", hint="see `ascend-pd check-links --help`")
     if opts["ips"]:
-        if opts["prefill_device_cnt"] is None or opts["decode_device_cnt"] is None:
-            raise UsageError("--ips needs --prefill-device-cnt and --decode-device-cnt",
-                             hint="e.g. --prefill-device-cnt 8 --decode-device-cnt 8")
-        targets = targets_from_flags(list(opts["ips"]), opts["prefill_device_cnt"],
-                                     opts["decode_device_cnt"], local_ids(opts))
+        targets = targets_from_flags(list(opts["ips"]), *device_counts(opts), local_ids(opts))
     else:
         assert table is not None
         targets = targets_from_ranktable(table)

@@ -11,10 +11,12 @@ import click
 from ascend_pd.cli.legacy import (
     FlagHosts,
     LegacyCommand,
+    device_counts,
     flag_ssh,
     layout_options,
     local_ids,
     parse_ids,
+    reject_ips_with_spec,
     ssh_options,
 )
 from ascend_pd.cli.output import Progress, finish, table
@@ -108,9 +110,7 @@ def command(session: Session, /, **opts: Any) -> None:
 def _setup(session: Session, opts: dict[str, Any]) -> tuple[
         RanktablePlan, Any, Any, Any, dict[str, str]]:
     if session.spec_path is not None:
-        if opts["ips"]:
-            raise UsageError("give either -c SPEC or --ips, not both",
-                             hint="the spec already lists the hosts")
+        reject_ips_with_spec(opts)
         spec = session.spec()
         runner_for = session.runners()
 
@@ -127,11 +127,7 @@ def _setup(session: Session, opts: dict[str, Any]) -> tuple[
     nic = opts["network_card_name"]
     if opts["verify_path"]:
         return RanktablePlan(hosts=[]), flags.pool.get, flags.paths, None, {}
-    if opts["prefill_device_cnt"] is None or opts["decode_device_cnt"] is None:
-        raise UsageError("--ips needs --prefill-device-cnt and --decode-device-cnt",
-                         hint="e.g. --prefill-device-cnt 8 --decode-device-cnt 8")
-    plan = plan_from_flags(list(opts["ips"]), opts["prefill_device_cnt"],
-                           opts["decode_device_cnt"], local_ids(opts))
+    plan = plan_from_flags(list(opts["ips"]), *device_counts(opts), local_ids(opts))
     return plan, flags.pool.get, flags.paths, (lambda _h: nic) if nic else None, {}
 
 

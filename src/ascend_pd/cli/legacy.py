@@ -61,6 +61,21 @@ def local_ids(opts: dict[str, Any]) -> list[int] | None:
     return ids
 
 
+def reject_ips_with_spec(opts: dict[str, Any]) -> None:
+    """-c SPEC and the legacy --ips describe the same hosts twice: refuse the mix."""
+    if opts["ips"]:
+        raise UsageError("give either -c SPEC or --ips, not both",
+                         hint="the spec already lists the hosts")
+
+
+def device_counts(opts: dict[str, Any]) -> tuple[int, int]:
+    """(--prefill-device-cnt, --decode-device-cnt), both required with --ips."""
+    if opts["prefill_device_cnt"] is None or opts["decode_device_cnt"] is None:
+        raise UsageError("--ips needs --prefill-device-cnt and --decode-device-cnt",
+                         hint="e.g. --prefill-device-cnt 8 --decode-device-cnt 8")
+    return int(opts["prefill_device_cnt"]), int(opts["decode_device_cnt"])
+
+
 def flag_ssh(opts: dict[str, Any]) -> SSHSpec:
     """SSH settings from the flags, then ASCEND_PD_SSH_* variables, then defaults."""
     return SSHSpec(
