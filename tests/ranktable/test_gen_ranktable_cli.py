@@ -135,11 +135,15 @@ def test_collect_only_then_from_files(a2_pair: tuple[Path, Path], tmp_path: Path
     assert out.read_text() == direct.read_text()
 
 
-def test_usage_errors_exit_2(tmp_path: Path) -> None:
-    assert run("gen-ranktable").exit_code == 2
-    result = run("gen-ranktable", "--ips", "10.0.0.1")
+@pytest.mark.parametrize("command", ["gen-ranktable", "check-links"])
+def test_usage_errors_exit_2(a2_pair: tuple[Path, Path], command: str) -> None:
+    assert run(command).exit_code == 2
+    result = run(command, "--ips", "10.0.0.1")
     assert result.exit_code == 2
-    assert "--prefill-device-cnt" in result.output
+    assert "--ips needs --prefill-device-cnt and --decode-device-cnt" in result.output
+    result = run(command, "-c", str(a2_pair[0]), "--ips", "10.0.0.1")
+    assert result.exit_code == 2
+    assert "give either -c SPEC or --ips, not both" in result.output
 
 
 @pytest.mark.rig
