@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from ascend_pd.releases import load, resolve
-from ascend_pd.releases.harvest.build import build, render
 from ascend_pd.releases.data import ReleaseData
+from ascend_pd.releases.harvest.build import build, render
 from tests.sdists import GOLDEN, cached_trees
 
 MATRIX = "0.30.0rc2:docs/source/community/versioning_policy.md"
