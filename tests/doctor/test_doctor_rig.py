@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from tests.doctor.conftest import RELEASE
 
 from ascend_pd.cli import cli
 from ascend_pd.doctor import CHECKS
 from ascend_pd.doctor.simroot import build_sysroot
-from tests.doctor.conftest import RELEASE
 
 pytestmark = pytest.mark.rig
 
