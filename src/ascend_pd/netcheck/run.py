@@ -32,6 +32,7 @@ from ascend_pd.netcheck.checks import (
 from ascend_pd.netcheck.guard import HangGuard
 from ascend_pd.netcheck.pingplan import Endpoint, PingPair, plan_pings
 from ascend_pd.netcheck.report import CheckReport, Finding, PingSummary, Skipped
+from ascend_pd.netcheck.spod import evaluate_spod, spod_jobs
 from ascend_pd.netcheck.targets import Soc, Targets, resolve
 from ascend_pd.npusmi import commands as smi_commands
 from ascend_pd.npusmi.parse import parse_mapping
@@ -70,6 +71,8 @@ class CheckOptions:
     ping_timeout_s: float = 20.0
     seed: int = 0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: A3: compare ``npu-smi info -t spod-info`` across the hosts (Mooncake over HCCS)
+    spod: bool = False
 
 
 @dataclass
@@ -141,6 +144,11 @@ def check_network(
     ev = evaluate_devices(targets, readings, transport=transport, unreachable=run.unreachable,
                           hung=dict(run.guard.hung), require_lldp=opts.require_lldp,
                           timeout_s=opts.query_timeout_s)
+    if opts.spod and soc == "a3":
+        spod = run.fan_out("spod", spod_jobs(targets, lambda h: tools(h)[1],
+                                             opts.query_timeout_s, set(run.unreachable)))
+        spod_findings, ev.evaluated["spod"] = evaluate_spod(targets, spod, transport)
+        ev.findings.extend(spod_findings)
     plan = plan_pings(targets.endpoints("prefill"), targets.endpoints("decode"), opts.ping,
                       soc=soc, seed=opts.seed, transport=transport)
     skipped: list[Skipped] = list(ev.skipped)
