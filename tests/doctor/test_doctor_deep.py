@@ -58,11 +58,15 @@ def test_the_plan_s_flags_and_connector_exist_in_the_installed_code(
 @pytest.mark.slow
 def test_a_stale_torchair_key_is_an_error_where_additional_config_is_strict(
         sim_spec: SimFactory) -> None:
-    stale = {"additional_config": {"torchair_graph_config": {"enabled": True}}}
+    # recompute_scheduler_enable at the top level is deprecated but still accepted in
+    # 0.30.0rc2 (set aside before validation); torchair_graph_config is rejected.
+    stale = {"additional_config": {"torchair_graph_config": {"enabled": True},
+                                   "recompute_scheduler_enable": True}}
     strict = deep_doctor(sim_spec, "0.30.0rc2", decode=stale)["deep-additional-config"]
     assert strict.status == "fail"
     assert "'torchair_graph_config' is rejected" in strict.observed
     assert "vllm_ascend/ascend_config.py:565" in strict.observed
+    assert "recompute_scheduler_enable" not in strict.observed
 
 
 @pytest.mark.slow

@@ -212,6 +212,36 @@ def _config_key(node: ast.AST) -> str | None:
     return None
 
 
+def _set_aside(module: ast.Module) -> list[tuple[str, int]]:
+    """Keys a release takes out before validating the rest strictly: the literal set NAME in
+    ``{k: v for k, v in additional_config.items() if k not in NAME}`` (0.30.0rc2 keeps the
+    deprecated top-level scheduler keys working this way)."""
+    names: set[str] = set()
+    for node in ast.walk(module):
+        if not isinstance(node, (ast.DictComp, ast.SetComp, ast.ListComp)):
+            continue
+        for gen in node.generators:
+            it = gen.iter
+            if not (isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute)
+                    and it.func.attr in ("items", "keys") and _is_additional_config(it.func.value)):
+                continue
+            for cond in gen.ifs:
+                if (isinstance(cond, ast.Compare) and len(cond.ops) == 1
+                        and isinstance(cond.ops[0], ast.NotIn)
+                        and isinstance(cond.comparators[0], ast.Name)):
+                    names.add(cond.comparators[0].id)
+    found: list[tuple[str, int]] = []
+    for node in ast.walk(module):
+        target = node.target if isinstance(node, ast.AnnAssign) else (
+            node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None)
+        value = getattr(node, "value", None)
+        if isinstance(target, ast.Name) and target.id in names and isinstance(
+            value, (ast.Set, ast.List, ast.Tuple)
+        ):
+            found += [(s, value.lineno) for e in value.elts if (s := _const_str(e)) is not None]
+    return found
+
+
 def additional_config(tree: _Tree) -> dict[str, Any]:
     """Top-level additional_config keys read anywhere, and whether unknown keys are rejected."""
     keys: dict[str, str] = {}
@@ -224,6 +254,8 @@ def additional_config(tree: _Tree) -> dict[str, Any]:
         module = tree.parse(rel)
         for node in ast.walk(module) if module else []:
             add(_config_key(node), f"{rel}:{getattr(node, 'lineno', 0)}")
+        for key, line in _set_aside(module) if module else []:
+            add(key, f"{rel}:{line}")
     strict_at = None
     rel = "vllm_ascend/ascend_config.py"
     module = tree.parse(rel)
