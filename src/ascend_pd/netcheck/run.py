@@ -35,6 +35,7 @@ from ascend_pd.netcheck.report import CheckReport, Finding, PingSummary, Skipped
 from ascend_pd.netcheck.spod import evaluate_spod, spod_jobs
 from ascend_pd.netcheck.targets import Soc, Targets, resolve
 from ascend_pd.npusmi import commands as smi_commands
+from ascend_pd.npusmi.client import parse_smi_outcome
 from ascend_pd.npusmi.parse import parse_mapping
 from ascend_pd.runners.base import CommandRunner
 from ascend_pd.runners.fanout import Job, Outcome, RetryPolicy, fan_out
@@ -206,10 +207,7 @@ def _discover(run: _Run) -> Targets:
         if host in run.unreachable:
             continue
         try:
-            if outcome.result is None:
-                raise outcome.error or AscendPDError("no result")
-            mapping = parse_mapping(outcome.result.stdout, outcome.result.stderr,
-                                    outcome.result.exit_code)
+            mapping = parse_smi_outcome(outcome, parse_mapping)
         except AscendPDError as exc:
             run.unreachable[host] = (f"npu-smi info -m failed: {exc.message}",
                                      exc.hint or "check npu-smi on the host")

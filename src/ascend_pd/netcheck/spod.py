@@ -23,6 +23,7 @@ from ascend_pd.errors import AscendPDError
 from ascend_pd.netcheck.report import Finding, Severity
 from ascend_pd.netcheck.targets import Targets
 from ascend_pd.npusmi import commands as smi_commands
+from ascend_pd.npusmi.client import parse_smi_outcome
 from ascend_pd.npusmi.parse import SpodInfo, parse_spod
 from ascend_pd.runners.fanout import Job, Outcome
 
@@ -46,10 +47,7 @@ def evaluate_spod(targets: Targets, outcomes: list[Outcome], transport: str
         host: str = outcome.job.host
         dev = int(outcome.job.key[1])  # type: ignore[index]
         try:
-            if outcome.result is None:
-                raise outcome.error or AscendPDError("no result")
-            info = parse_spod(outcome.result.stdout, outcome.result.stderr,
-                              outcome.result.exit_code)
+            info = parse_smi_outcome(outcome, parse_spod)
         except AscendPDError as exc:
             findings.append(Finding(host, dev, CHECK, "fault", f"spod-info: {exc.message}",
                                     "Super Pod ID and SDID", exc.hint or
