@@ -9,7 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from ascend_pd.cli import cli
 from ascend_pd.examples import example_spec
 from ascend_pd.launch import remote
 from ascend_pd.launch.api import plan_units
@@ -98,3 +100,19 @@ def test_host_snippets_pass_shellcheck(name: str) -> None:
     done = subprocess.run(["shellcheck", "-s", "sh", "-"], input=text, capture_output=True,
                           text=True, check=False)
     assert done.returncode == 0, done.stdout
+
+
+def test_json_and_dry_run_output_never_show_env_values(tmp_path: Path) -> None:
+    text = example_spec("a2-1p1d").replace(
+        "    port: 8100\n", "    port: 8100\n    env: {HF_TOKEN: hf-s3cr3t-value}\n", 1)
+    spec = tmp_path / "pd.yaml"
+    spec.write_text(text)
+    for args in (["render", "-o", str(tmp_path / "deploy")], ["launch", "--dry-run"],
+                 ["validate"]):
+        result = CliRunner().invoke(cli, [*args, "-c", str(spec), "--json"])
+        assert result.exit_code in (0, 1), result.output
+        assert "hf-s3cr3t-value" not in result.output, args
+    # ...while the owner-only env file does carry it, for the unit.
+    env_file = next((tmp_path / "deploy").glob("prefill-0@*.env"))
+    assert "hf-s3cr3t-value" in env_file.read_text()
+    assert env_file.stat().st_mode & 0o777 == 0o600
