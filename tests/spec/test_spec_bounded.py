@@ -96,7 +96,7 @@ def test_a_repeated_key_is_an_error_not_silently_dropped() -> None:
 
 @pytest.mark.parametrize(("old", "new", "expected"), [
     ("    port: 8100\n", "    port: true\n", "prefill[0].port"),
-    ("    tp: 8\n", "    tp: yes\n", "prefill[0].tp"),
+    ("    dp: 1\n", "    dp: yes\n", "prefill[0].dp"),  # YAML 1.1: yes is True, lax: 1
     ("    port: 8200\n", "    port: '8200'\n", "decode[0].port"),
     ("address: 192.0.2.11", "address: 999.0.2.11", "'999.0.2.11' is not an IPv4 or IPv6"),
     ("address: 192.0.2.11", "address: node-p.example", "hosts[0].address"),
