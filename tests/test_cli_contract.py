@@ -110,3 +110,10 @@ def test_a_read_only_output_filesystem_is_an_error_envelope(tmp_path: Path) -> N
         code, doc = _envelope_of(["init", "-o", str(ro / "pd.yaml"), "--json"])
         assert code == 2
         assert "Read-only file system" in doc["errors"][0]["message"]  # type: ignore[index]
+
+
+def test_a_legacy_ips_typo_is_a_usage_error_not_a_traceback() -> None:
+    code, doc = _envelope_of(["gen-ranktable", "--ips", "999.1.1.1", "192.0.2.1",
+                              "--prefill-device-cnt", "8", "--decode-device-cnt", "8", "--json"])
+    assert code == 2
+    assert "--ips 999.1.1.1: not an IPv4 or IPv6 address" in doc["errors"][0]["message"]  # type: ignore[index]

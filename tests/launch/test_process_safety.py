@@ -116,3 +116,13 @@ def test_json_and_dry_run_output_never_show_env_values(tmp_path: Path) -> None:
     env_file = next((tmp_path / "deploy").glob("prefill-0@*.env"))
     assert "hf-s3cr3t-value" in env_file.read_text()
     assert env_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_directories_it_creates_pass_its_own_check_under_a_loose_umask(
+        layout: StateLayout) -> None:
+    old = os.umask(0o002)  # many distributions give users 002; the runner inherits it
+    try:
+        safety.assert_unit_runs_and_env_file_is_private(runner_for, layout, "local")
+    finally:
+        os.umask(old)
+    assert Path(layout.root).stat().st_mode & 0o777 == 0o755

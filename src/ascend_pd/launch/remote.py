@@ -35,7 +35,8 @@ die() { printf 'ascend-pd: %s\n' "$1" >&2; exit 20; }
 _SAFE_DIR: Final[str] = _DIE + r"""
 safe_dir() {
   [ -L "$1" ] && die "$1 is a symbolic link; fix: replace it with a directory you own"
-  mkdir -p "$1" || die "cannot create $1"
+  # 022 whatever the login umask (002 is common): we refuse group-writable directories.
+  (umask 022 && mkdir -p "$1") || die "cannot create $1"
   own=$(stat -c '%u %a' "$1") || die "cannot stat $1"
   uid=${own%% *}; mode=${own#* }; me=$(id -un)
   [ "$uid" = "$(id -u)" ] || die "$1 is owned by uid $uid, not by $me (uid $(id -u)) \
