@@ -100,16 +100,10 @@ def probe(runner: CommandRunner, layout: StateLayout, unit: Unit) -> UnitState:
 
 def _start_one(runner: CommandRunner, layout: StateLayout, unit: Unit) -> UnitState:
     state = _state(unit)
-    triples: list[str] = []
-    contents: list[bytes] = []
-    for name, (content, mode) in unit.files.items():
-        data = content.encode()
-        triples += [name, f"{mode:o}", str(len(data))]
-        contents.append(data)
-    if triples:
-        # Contents on stdin: env files hold secrets, and argv is visible in `ps` on the host.
+    if unit.files:
+        triples, contents = remote.push_args(unit.files)
         pushed = runner.run(remote.sh(remote.PUSH, layout.root, layout.deploy, *triples),
-                            timeout=30, stdin=b"".join(contents))
+                            timeout=30, stdin=contents)
         if pushed.failed:
             state.error = f"could not write launch files: {pushed.tail('stderr')}"
             return state

@@ -83,11 +83,12 @@ the unit at tick ${ticks:-unknown}); left alone"
 }
 """
 
-#: Write files: args = state dir, deploy dir, then (name, mode, size) triples; the files'
-#: contents follow each other on stdin. Written owner-only first, then chmod + rename.
+#: Write files: args = state dir ("" = none to check), target dir, then (name, mode, size)
+#: triples; the files' contents follow each other on stdin. Written owner-only first, then
+#: chmod + rename. With a state dir, it and the target dir must be safe (see safe_dir).
 PUSH: Final[str] = _SAFE_DIR + r"""
 set -eu
-safe_dir "$1"; safe_dir "$2"
+if [ -n "$1" ]; then safe_dir "$1"; safe_dir "$2"; else mkdir -p "$2"; fi
 dir=$2; shift 2
 umask 077
 while [ "$#" -ge 3 ]; do
@@ -101,6 +102,20 @@ while [ "$#" -ge 3 ]; do
   shift 3
 done
 """
+
+
+def push_args(files: dict[str, tuple[str, int]]) -> tuple[list[str], bytes]:
+    """PUSH's (name, mode, size) words and the stdin carrying the contents, for ``files``:
+    name -> (text, mode). Contents never go in argv: env files hold secrets, and argv is
+    visible in ``ps`` on the host."""
+    words: list[str] = []
+    data: list[bytes] = []
+    for name, (text, mode) in files.items():
+        raw = text.encode()
+        words += [name, f"{mode:o}", str(len(raw))]
+        data.append(raw)
+    return words, b"".join(data)
+
 
 #: Start detached unless already running: args = state dir, pid file, log file, script, name.
 #: Prints "running PID STARTED" (already up) or "started PID STARTED".
