@@ -107,9 +107,12 @@ def _start_one(runner: CommandRunner, layout: StateLayout, unit: Unit) -> UnitSt
         if pushed.failed:
             state.error = f"could not write launch files: {pushed.tail('stderr')}"
             return state
+    # The marker is in START's own environment, not only set for the child: until the child
+    # execs, /proc/PID/environ shows what its parent was started with, and a status probe in
+    # that moment must already recognise the unit.
     started = runner.run(remote.sh(remote.START, layout.root, layout.pid_file(unit),
                                    layout.log_file(unit), layout.script_path(unit), unit.name),
-                         timeout=30)
+                         timeout=30, env={remote.UNIT_MARKER: unit.name})
     words = started.stdout.split()
     if started.failed or len(words) < 2:
         state.error = f"start failed: {started.tail('stderr') or started.tail('stdout')}"

@@ -26,6 +26,9 @@ from __future__ import annotations
 
 from typing import Final
 
+#: The environment variable naming the unit in its process (and in START's own environment).
+UNIT_MARKER: Final[str] = "ASCEND_PD_UNIT"
+
 #: A snippet that refuses to act (unsafe state dir, log symlink) says why and exits 20.
 _DIE: Final[str] = r"""
 die() { printf 'ascend-pd: %s\n' "$1" >&2; exit 20; }
