@@ -5,6 +5,7 @@ The tree (exit code in brackets; see docs/exit-codes.md)::
     AscendPDError                      [1]  base: message + hint
       UsageError                       [2]  conflicting or missing CLI flags
       SpecError                        [2]  spec YAML unreadable or invalid (names key and line)
+      FileAccessError                  [2]  a file cannot be read or written (full, read-only)
       RunnerError                      [3]  a command could not be run on a host
         HostUnreachableError           [3]  DNS / TCP / connect timeout
         SSHAuthError                   [3]  key, agent or user rejected
@@ -60,6 +61,19 @@ class UsageError(AscendPDError):
     """Flags that contradict each other or are missing."""
 
     exit_code = 2
+
+
+class FileAccessError(UsageError):
+    """A file the command reads or writes cannot be (no space, read-only, permissions)."""
+
+    @classmethod
+    def from_os_error(cls, exc: OSError) -> FileAccessError:
+        what = f"{exc.filename}: " if exc.filename else ""
+        return cls(
+            f"{what}{exc.strerror or exc}",
+            hint="Check the path, its permissions and the free space of its filesystem "
+            "(`df -h`), or write the output elsewhere.",
+        )
 
 
 class _ManyProblems(AscendPDError):

@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from ascend_pd.errors import UsageError
+from ascend_pd.errors import FileAccessError, UsageError
 
 
 def atomic_write_text(
@@ -19,7 +19,22 @@ def atomic_write_text(
         text: the full content.
         overwrite: when False, an existing file is an error (and is left untouched).
         mode: file permissions, e.g. 0o755 for scripts.
+
+    Raises:
+        FileAccessError: the directory or file cannot be written (full or read-only
+            filesystem, permissions); the destination is left as it was.
     """
+    try:
+        return _write(path, text, overwrite=overwrite, mode=mode)
+    except OSError as exc:
+        raise FileAccessError(
+            f"cannot write {Path(path).expanduser()}: {exc.strerror or exc}",
+            hint="Check the directory's permissions and free space (`df -h`), "
+            "or write the output elsewhere.",
+        ) from exc
+
+
+def _write(path: str | Path, text: str, *, overwrite: bool, mode: int | None) -> Path:
     dest = Path(path).expanduser()
     if not overwrite and dest.exists():
         raise UsageError(f"{dest} already exists", hint="pass --force to overwrite it")

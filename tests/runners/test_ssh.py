@@ -29,25 +29,40 @@ from ascend_pd.runners import Job, Outcome, RunnerPool, fan_out
 from ascend_pd.runners.base import CommandRunner
 from ascend_pd.runners.factory import make_runner
 from ascend_pd.runners.known_hosts import fingerprint, known_hosts_name
-from ascend_pd.runners.ssh import SSHRunner, remote_command
+from ascend_pd.runners.ssh import RemoteCommand, SSHRunner, remote_command
 from ascend_pd.spec import parse_spec
 from tests.rig import Rig
 
 # -- pure helpers (no rig) ----------------------------------------------------------------
 
 
-def test_remote_command_quotes_every_word_and_prefixes_env() -> None:
-    line = remote_command(["printf", "%s", "a b", "$(id)"], {"K": "v w"})
-    assert line == "env 'K=v w' printf %s 'a b' '$(id)'"
-    assert remote_command(["true"], {}) == "true"
+def test_remote_command_quotes_every_word_and_keeps_env_values_off_the_line() -> None:
+    cmd = remote_command(["printf", "%s", "a b", "$(id)"], {"K": "v w"})
+    assert "v w" not in cmd.line and "K=" not in cmd.line
+    assert shlex.split(cmd.line)[-4:] == ["printf", "%s", "a b", "$(id)"]
+    assert cmd.preamble == b"export K='v w'\n"
+    assert remote_command(["true"], {}).line == "true"
+
+
+def _run_wrapper(cmd: RemoteCommand, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    """Run the exec line locally through sh, as sshd would, feeding preamble + stdin."""
+    return subprocess.run(["sh", "-c", cmd.line], input=cmd.preamble + stdin,
+                          capture_output=True, check=False, timeout=20)
+
+
+def test_remote_command_exports_env_from_stdin_and_leaves_the_rest_for_the_command() -> None:
+    secret = "s3cret 'quoted' $(not run)\nsecond line"
+    cmd = remote_command(["sh", "-c", 'printf "%s|" "$K"; cat'], {"K": secret}, limit_s=5)
+    done = _run_wrapper(cmd, b"the command's own input")
+    assert done.stdout.decode() == f"{secret}|the command's own input"
 
 
 def test_remote_command_can_carry_a_host_side_limit() -> None:
-    line = remote_command(["sleep", "9"], {"K": "v"}, limit_s=4)
-    argv = shlex.split(line)
-    assert argv[:2] == ["sh", "-c"] and argv[3:] == ["4", "env", "K=v", "sleep", "9"]
+    cmd = remote_command(["sleep", "9"], {"K": "v"}, limit_s=4)
+    argv = shlex.split(cmd.line)
+    assert argv[:2] == ["sh", "-c"] and argv[4:] == [str(len(cmd.preamble)), "4", "sleep", "9"]
     # The wrapper passes the command's own exit status through.
-    done = subprocess.run(["sh", "-c", argv[2], "4", "sh", "-c", "exit 3"], check=False)
+    done = _run_wrapper(remote_command(["sh", "-c", "exit 3"], {}, limit_s=4))
     assert done.returncode == 3
 
 

@@ -12,30 +12,57 @@ import click
 from ascend_pd import __version__
 from ascend_pd.cli.output import envelope, print_error, print_json
 from ascend_pd.cli.session import Session
-from ascend_pd.errors import AscendPDError
+from ascend_pd.errors import AscendPDError, FileAccessError, UsageError
 
 log = logging.getLogger("ascend_pd")
 
+_RAW_ARGS = "ascend_pd.raw_args"
+
 
 class App(click.Group):
-    """Root group that turns AscendPDError into one message and its exit code."""
+    """Root group: the one error boundary. Every error a user can cause (AscendPDError, a
+    click usage error, an OSError such as a full or read-only output filesystem) becomes one
+    message (or the JSON envelope) and its documented exit code; no tracebacks."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # A usage error in a subcommand's options comes before its --json callback ever
+        # runs, so the boundary also looks for the flag in the raw words.
+        ctx.meta[_RAW_ARGS] = list(args)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
+        raw: list[str] = ctx.meta.get(_RAW_ARGS, [])
         try:
             return super().invoke(ctx)
         except AscendPDError as err:
-            session = ctx.find_object(Session) or Session()
-            log.debug("error detail", exc_info=err)
-            name = ctx.invoked_subcommand or "ascend-pd"
-            if session.json:
-                print_json(envelope(name, None, err.exit_code, [err.to_dict()]))
-            else:
-                print_error(err)
-            ctx.exit(err.exit_code)
+            self._fail(ctx, err, raw)
+        except click.ClickException as exc:
+            if not _json_mode(ctx, raw):
+                raise  # click prints its usage text and exits 2
+            self._fail(ctx, UsageError(exc.format_message(),
+                                       hint="see `ascend-pd COMMAND --help`"), raw)
+        except OSError as exc:
+            self._fail(ctx, FileAccessError.from_os_error(exc), raw)
         finally:
             found = ctx.find_object(Session)
             if found is not None:
                 found.close()
+
+    @staticmethod
+    def _fail(ctx: click.Context, err: AscendPDError, raw: list[str]) -> None:
+        log.debug("error detail", exc_info=err)
+        name = ctx.invoked_subcommand or "ascend-pd"
+        if _json_mode(ctx, raw):
+            print_json(envelope(name, None, err.exit_code, [err.to_dict()]))
+        else:
+            print_error(err)
+        ctx.exit(err.exit_code)
+
+
+def _json_mode(ctx: click.Context, raw: list[str]) -> bool:
+    session = ctx.find_object(Session)
+    return bool(session and session.json) or "--json" in raw[: raw.index("--")
+                                                              if "--" in raw else None]
 
 
 @click.group(cls=App, context_settings={"help_option_names": ["-h", "--help"],

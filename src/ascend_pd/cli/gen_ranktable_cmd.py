@@ -164,13 +164,15 @@ def _push(session: Session, path: Path) -> list[str]:
     from ascend_pd.launch import remote
 
     spec = session.spec()
-    content = path.read_text()
+    content = path.read_text(encoding="utf-8")
     dest = Path(spec.connector.ranktable_path)
+    words, stdin = remote.push_args({dest.name: (content, 0o644)})
     runner_for = session.runners()
     done = []
     for host in spec.hosts:
+        # No state dir to vouch for: the ranktable goes to a system folder of the operator's.
         result = runner_for(host.name).run(
-            remote.sh(remote.PUSH, str(dest.parent), dest.name, "644", content), timeout=30)
+            remote.sh(remote.PUSH, "", str(dest.parent), *words), timeout=30, stdin=stdin)
         if result.failed:
             raise UsageError(f"{host.name}: could not write {dest}: {result.tail('stderr')}",
                              hint="check permissions of connector.ranktable_path's folder")

@@ -6,6 +6,7 @@ SSH flags for hosts that are only known by IP, and the runner pool over those ho
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
@@ -92,6 +93,12 @@ class FlagHosts:
     """Hosts known only by IP (name = address) and a runner pool reaching them."""
 
     def __init__(self, ips: list[str], ssh: SSHSpec, backend: str) -> None:
+        for ip in ips:
+            try:
+                ipaddress.ip_address(ip)
+            except ValueError:
+                raise UsageError(f"--ips {ip}: not an IPv4 or IPv6 address",
+                                 hint="give the hosts' IP addresses: --ips 192.0.2.11") from None
         self.hosts = {ip: HostSpec(name=ip, address=ip) for ip in ips}
         self.pool = RunnerPool(lambda name: make_host_runner(self.host(name), ssh, backend))
 

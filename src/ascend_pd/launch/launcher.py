@@ -81,9 +81,11 @@ def probe(runner: CommandRunner, layout: StateLayout, unit: Unit) -> UnitState:
     """Ask the host about one unit: pid, alive, marker seen, uptime, last log line."""
     state = _state(unit)
     marker = unit.ready_marker or ""
-    result = runner.run(remote.sh(remote.STATUS, layout.pid_file(unit), layout.log_file(unit),
-                                  marker), timeout=15)
+    result = runner.run(remote.sh(remote.STATUS, layout.root, layout.pid_file(unit),
+                                  layout.log_file(unit), marker, unit.name), timeout=15)
     lines = result.stdout.splitlines()
+    # a pid file that names some other process (stale, foreign, 1 or -1): say so
+    state.error = result.stderr.strip() or None
     fields = dict(kv.split("=", 1) for kv in (lines[0].split() if lines else []) if "=" in kv)
     state.pid = int(fields["pid"]) if fields.get("pid") else None
     state.alive = fields.get("alive") == "1"
@@ -98,16 +100,19 @@ def probe(runner: CommandRunner, layout: StateLayout, unit: Unit) -> UnitState:
 
 def _start_one(runner: CommandRunner, layout: StateLayout, unit: Unit) -> UnitState:
     state = _state(unit)
-    triples: list[str] = []
-    for name, (content, mode) in unit.files.items():
-        triples += [name, f"{mode:o}", content]
-    if triples:
-        pushed = runner.run(remote.sh(remote.PUSH, layout.deploy, *triples), timeout=30)
+    if unit.files:
+        triples, contents = remote.push_args(unit.files)
+        pushed = runner.run(remote.sh(remote.PUSH, layout.root, layout.deploy, *triples),
+                            timeout=30, stdin=contents)
         if pushed.failed:
             state.error = f"could not write launch files: {pushed.tail('stderr')}"
             return state
-    started = runner.run(remote.sh(remote.START, layout.pid_file(unit), layout.log_file(unit),
-                                   layout.script_path(unit), unit.name), timeout=30)
+    # The marker is in START's own environment, not only set for the child: until the child
+    # execs, /proc/PID/environ shows what its parent was started with, and a status probe in
+    # that moment must already recognise the unit.
+    started = runner.run(remote.sh(remote.START, layout.root, layout.pid_file(unit),
+                                   layout.log_file(unit), layout.script_path(unit), unit.name),
+                         timeout=30, env={remote.UNIT_MARKER: unit.name})
     words = started.stdout.split()
     if started.failed or len(words) < 2:
         state.error = f"start failed: {started.tail('stderr') or started.tail('stdout')}"
@@ -129,7 +134,7 @@ def _wait_ready(runner: CommandRunner, layout: StateLayout, unit: Unit, state: U
                 progress(f"{unit.name}: ready (pid {now.pid})")
             return now
         if not now.alive:
-            tail = runner.run(["tail", "-n", "20", layout.log_file(unit)], timeout=10)
+            tail = runner.run(remote.sh(remote.TAIL, layout.log_file(unit), "20"), timeout=10)
             now.error = (f"exited before becoming ready; last log lines:\n{tail.stdout.rstrip()}"
                          f"\n(run `ascend-pd diagnose --host {unit.host} --role {unit.role}`)")
             return now
@@ -191,10 +196,16 @@ def stop_units(units: Sequence[Unit], runner_for: RunnerFor, layout: StateLayout
     def one(unit: Unit) -> UnitState:
         state = _state(unit)
         result = runner_for(unit.host).run(
-            remote.sh(remote.STOP, layout.pid_file(unit), str(grace_s), unit.container or ""),
+            remote.sh(remote.STOP, layout.root, layout.pid_file(unit), str(grace_s),
+                      unit.container or "", unit.name),
             timeout=grace_s + 15)
         words = result.stdout.split()
         state.action = words[0] if words else "unknown"
+        if result.failed or state.action == "refused":
+            # nothing was signalled: an unsafe state dir, or a pid file that is not the unit's
+            state.error = (result.stdout.strip().removeprefix("refused ")
+                           if state.action == "refused" else result.tail("stderr"))
+            return state
         if words[2:3] == ["container-removed"]:
             state.action = f"killed, container {unit.container} removed"
         state.pid = int(words[1]) if len(words) > 1 else None
@@ -204,7 +215,7 @@ def stop_units(units: Sequence[Unit], runner_for: RunnerFor, layout: StateLayout
 
 
 def read_log(runner: CommandRunner, layout: StateLayout, unit: Unit, *, lines: int = 50) -> str:
-    result = runner.run(["tail", "-n", str(lines), layout.log_file(unit)], timeout=15)
+    result = runner.run(remote.sh(remote.TAIL, layout.log_file(unit), str(lines)), timeout=15)
     if result.failed:
         raise RunnerError(f"{unit.host}: no log for {unit.name} ({result.tail('stderr')})",
                           host=unit.host, hint="was it launched? `ascend-pd status -c pd.yaml`")

@@ -69,7 +69,7 @@ class _Guarded(CommandRunner):
 
     def run(
         self, argv: Sequence[str], *, timeout: float = DEFAULT_TIMEOUT_S,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None, stdin: bytes | None = None,
     ) -> CommandResult:
         dev = device_of(argv)
         if dev is not None and self._guard.is_hung(self.host, dev):
@@ -77,7 +77,7 @@ class _Guarded(CommandRunner):
                 f"{self.host}: `{shlex.join(argv)}` not run: device {dev} stopped answering",
                 host=self.host)
         try:
-            return self._inner.run(argv, timeout=timeout, env=env)
+            return self._inner.run(argv, timeout=timeout, env=env, stdin=stdin)
         except CommandTimeoutError:
             if dev is not None:
                 self._guard._mark(self.host, dev, shlex.join(argv))

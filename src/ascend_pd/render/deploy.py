@@ -4,7 +4,7 @@ the proxy script, and ``manifest.json`` saying what runs where.
 Layout of ``out_dir``::
 
     <instance>@<host>.sh    launch script (mode 755), execs the server in the foreground
-    <instance>@<host>.env   its environment (sourced by the script)
+    <instance>@<host>.env   its environment (sourced by the script; mode 600: may hold secrets)
     proxy@<host>.sh         the P/D proxy
     manifest.json           hosts, roles, scripts, ports, api/headless, log and pid paths
 """
@@ -30,6 +30,8 @@ from ascend_pd.validate import validate_spec
 MANIFEST: Final[str] = "manifest.json"
 SCRIPT_MODE: Final[int] = 0o755
 DATA_MODE: Final[int] = 0o644
+#: env files may hold secrets (hosts[].env, instances[].env: API keys, tokens): owner only
+SECRET_MODE: Final[int] = 0o600
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,7 @@ def render_files(
         files.append(RenderedFile(env_file, render_template(
             "_env.sh.j2", p=p, **common,
             **_header(spec_path, f"environment of {p.name} ({p.role}, {p.serving}), "
-                                 f"sourced by {script}")), DATA_MODE))
+                                 f"sourced by {script}")), SECRET_MODE))
         files.append(RenderedFile(script, render_template(
             "launch.sh.j2", p=p, env_file=env_file, **common,
             **_header(spec_path, f"launch script of {p.name}")), SCRIPT_MODE))

@@ -76,13 +76,17 @@ class CommandRunner(abc.ABC):
         *,
         timeout: float = DEFAULT_TIMEOUT_S,
         env: Mapping[str, str] | None = None,
+        stdin: bytes | None = None,
     ) -> CommandResult:
         """Run ``argv`` (never through a shell unless argv says so).
 
         Args:
             argv: the program and its arguments.
             timeout: seconds before the command is abandoned.
-            env: extra environment variables for this command only.
+            env: extra environment variables for this command only. They may hold secrets:
+                a runner never puts them on a command line (visible in ``ps`` to every user
+                of the host).
+            stdin: bytes for the command's standard input (then EOF); None = empty input.
 
         Returns:
             The result, also for a non-zero exit code.

@@ -52,11 +52,48 @@ class KnownHosts:
         self.policy = policy
 
     def load(self) -> paramiko.HostKeys:
-        """Parse the file afresh (another runner may have appended to it)."""
+        """Parse the file afresh (another runner may have appended to it).
+
+        Raises:
+            HostKeyError: a line paramiko cannot use (``@cert-authority`` / ``@revoked``
+                markers, a damaged key), naming the line and what to do.
+        """
         keys = paramiko.HostKeys()
-        if self.path.is_file():
+        if not self.path.is_file():
+            return keys
+        try:
             keys.load(str(self.path))
+        except (paramiko.hostkeys.InvalidHostKey, paramiko.SSHException, ValueError,
+                UnicodeDecodeError) as exc:
+            raise self._unusable(exc) from exc
+        except OSError as exc:
+            raise HostKeyError(f"cannot read {self.path}: {exc.strerror}",
+                               hint="Check the file's permissions (ssh.known_hosts)") from exc
         return keys
+
+    def _unusable(self, exc: Exception) -> HostKeyError:
+        bad = str(getattr(exc, "line", "")).strip()
+        number = ""
+        try:
+            for n, line in enumerate(self.path.read_text(encoding="utf-8", errors="replace")
+                                     .splitlines(), 1):
+                if bad and line.strip() == bad:
+                    number = f" line {n}"
+                    break
+        except OSError:
+            pass
+        shown = (bad[:60] + "...") if len(bad) > 60 else bad
+        if bad.startswith("@"):
+            what = f"{bad.split()[0]} entries are not supported (they are OpenSSH " \
+                   "certificate/revocation markers)"
+        else:
+            what = f"cannot be parsed ({getattr(exc, 'exc', None) or exc})"
+        return HostKeyError(
+            f"{self.path}{number}: {what}: {shown}",
+            hint="Give ascend-pd a known_hosts file with the hosts' plain keys: "
+            "`ssh-keyscan -p PORT HOST >> FILE` (after checking the fingerprints), and set "
+            "ssh.known_hosts: FILE in the spec; or remove that line.",
+        )
 
     def key_types(self, address: str, port: int) -> list[str]:
         """Key types recorded for the host, to ask the server for one we can verify."""

@@ -30,6 +30,7 @@ class LocalRunner(CommandRunner):
         *,
         timeout: float = DEFAULT_TIMEOUT_S,
         env: Mapping[str, str] | None = None,
+        stdin: bytes | None = None,
     ) -> CommandResult:
         full_env = {**os.environ, **self._env, **(env or {})}
         start = time.monotonic()
@@ -40,8 +41,7 @@ class LocalRunner(CommandRunner):
                 list(argv),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                stdin=subprocess.DEVNULL,
-                text=True,
+                stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
                 env=full_env,
                 start_new_session=True,
             )
@@ -55,7 +55,7 @@ class LocalRunner(CommandRunner):
         except OSError as exc:
             raise RunnerError(f"{self.host}: cannot run {argv[0]}: {exc}", host=self.host) from exc
         try:
-            out, err = proc.communicate(timeout=timeout)
+            out_b, err_b = proc.communicate(stdin, timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -71,7 +71,7 @@ class LocalRunner(CommandRunner):
             host=self.host,
             argv=tuple(argv),
             exit_code=proc.returncode,
-            stdout=out,
-            stderr=err,
+            stdout=out_b.decode("utf-8", "replace"),
+            stderr=err_b.decode("utf-8", "replace"),
             duration_s=time.monotonic() - start,
         )

@@ -70,6 +70,7 @@ class SimulatedRunner(CommandRunner):
         *,
         timeout: float = DEFAULT_TIMEOUT_S,
         env: Mapping[str, str] | None = None,
+        stdin: bytes | None = None,  # the simulated tools read no input
     ) -> CommandResult:
         key = tuple(argv)
         with self._lock:

@@ -24,11 +24,13 @@ import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import paramiko
 
 from ascend_pd.errors import (
+    AscendPDError,
     CommandTimeoutError,
     HostKeyError,
     HostUnreachableError,
@@ -52,19 +54,37 @@ DEFAULT_MAX_SESSIONS = 8
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-#: Runs "$@" under timeout(1) when the host has it: $0 is the limit in seconds.
-_REMOTE_LIMIT = ('command -v timeout >/dev/null 2>&1 && exec timeout -k 5 "$0" "$@"; '
-                 'exec "$@"')
+#: The remote wrapper: $1 = bytes of environment preamble on stdin, $2 = host-side time
+#: limit (0 = none), then the command. The preamble (``export K='v'`` lines) is read with
+#: ``dd bs=1`` so that not one byte more is taken from stdin: the rest is the command's.
+_REMOTE_WRAPPER = (
+    'n=$1; lim=$2; shift 2; '
+    'if [ "$n" -gt 0 ]; then eval "$(dd bs=1 count="$n" 2>/dev/null)"; fi; '
+    'if [ "$lim" -gt 0 ] && command -v timeout >/dev/null 2>&1; then '
+    'exec timeout -k 5 "$lim" "$@"; fi; '
+    'exec "$@"'
+)
+
+
+@dataclass(frozen=True)
+class RemoteCommand:
+    """What is sent for one command: the exec line (no values of the environment in it)
+    and the bytes written to the channel's stdin before the caller's input."""
+
+    line: str
+    preamble: bytes
 
 
 def remote_command(argv: Sequence[str], env: Mapping[str, str],
-                   limit_s: int | None = None) -> str:
-    """The shell line sent to the server: ``env K=V ... argv`` with every word quoted.
+                   limit_s: int | None = None) -> RemoteCommand:
+    """The exec request for ``argv`` with ``env``, every word quoted.
 
-    sshd usually refuses client-sent variables (``AcceptEnv``), so the environment rides
-    in the command line through ``env(1)``. With ``limit_s`` the command runs under
-    ``timeout(1)`` on the host: closing the channel does not stop a hung command (sshd
-    ignores signal requests for root sessions), so the host enforces the deadline itself.
+    sshd usually refuses client-sent variables (``AcceptEnv``), and a command line is
+    visible to every user of the host (``ps``, ``/proc/*/cmdline``), so environment values
+    (secrets: API keys, tokens) travel on the channel's stdin and the remote shell exports
+    them before ``exec``. With ``limit_s`` the command runs under ``timeout(1)`` on the host:
+    closing the channel does not stop a hung command (sshd ignores signal requests for root
+    sessions), so the host enforces the deadline itself.
     """
     if not argv:
         raise RunnerError("empty command", hint="pass the program and its arguments")
@@ -74,10 +94,12 @@ def remote_command(argv: Sequence[str], env: Mapping[str, str],
                 f"invalid environment variable name {name!r}",
                 hint="names are letters, digits and '_', not starting with a digit",
             )
-    prefix = ["env", *(f"{k}={v}" for k, v in env.items())] if env else []
-    if limit_s is not None:
-        prefix = ["sh", "-c", _REMOTE_LIMIT, str(limit_s), *prefix]
-    return shlex.join([*prefix, *argv])
+    preamble = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()).encode()
+    if not preamble and limit_s is None:
+        return RemoteCommand(shlex.join(argv), b"")
+    line = shlex.join(["sh", "-c", _REMOTE_WRAPPER, "sh", str(len(preamble)),
+                       str(limit_s or 0), *argv])
+    return RemoteCommand(line, preamble)
 
 
 class SSHRunner(CommandRunner):
@@ -196,6 +218,16 @@ class SSHRunner(CommandRunner):
             raise HostUnreachableError(
                 f"{where}: {reason}", host=self.host, hint=reach
             ) from exc
+        except AscendPDError:
+            raise
+        except Exception as exc:
+            # paramiko raises more than its documented exceptions (ValueError from a key it
+            # cannot parse, struct/ IndexError from a malformed packet): a host that makes it
+            # fail is still one failing host, reported as data, never a traceback.
+            log.debug("%s: unexpected SSH failure", self.host, exc_info=exc)
+            raise RunnerError(
+                f"{where}: SSH failed ({type(exc).__name__}: {exc})", host=self.host, hint=reach
+            ) from exc
 
     @property
     def _key_flag(self) -> str:
@@ -203,9 +235,19 @@ class SSHRunner(CommandRunner):
 
     # -- connection -----------------------------------------------------------------------
 
-    def _connected(self) -> paramiko.Transport:
-        """The live transport, connecting (again) if there is none or it died."""
-        with self._lock:
+    def _connected(self, deadline: float | None = None) -> paramiko.Transport:
+        """The live transport, connecting (again) if there is none or it died.
+
+        Another thread may be connecting (up to ``connect_timeout`` per stage): wait for it
+        no longer than ``deadline``.
+        """
+        wait = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
+        if not self._lock.acquire(timeout=wait):
+            raise CommandTimeoutError(
+                f"{self.host}: still connecting to {self.user}@{self.address}:{self.port} "
+                "when the command's time was up", host=self.host,
+                hint=f"Check the host answers: `{self._ssh_cmd} true`")
+        try:
             transport = self._transport
             if transport is not None and transport.is_active():
                 return transport
@@ -216,9 +258,13 @@ class SSHRunner(CommandRunner):
             self._transport = self._connect()
             self.connections_opened += 1
             return self._transport
+        finally:
+            self._lock.release()
 
     def _connect(self) -> paramiko.Transport:
         with self._map_ssh_errors("connect"):
+            # Read known_hosts first: a file we cannot use fails before any connection.
+            known = self._known_hosts.key_types(self.address, self.port)
             sock = socket.create_connection(
                 (self.address, self.port), timeout=self.connect_timeout
             )
@@ -227,7 +273,6 @@ class SSHRunner(CommandRunner):
                 transport.banner_timeout = self.connect_timeout
                 transport.handshake_timeout = self.connect_timeout
                 transport.auth_timeout = self.connect_timeout
-                known = self._known_hosts.key_types(self.address, self.port)
                 if known:
                     # Ask for a key type we can verify, as OpenSSH does.
                     opts = transport.get_security_options()
@@ -240,6 +285,7 @@ class SSHRunner(CommandRunner):
                 self._authenticate(transport)
             except BaseException:
                 transport.close()
+                sock.close()  # Transport.close() leaves it open when start_client never ran
                 raise
         log.debug("%s: connected to %s@%s:%d", self.host, self.user, self.address, self.port)
         return transport
@@ -298,14 +344,20 @@ class SSHRunner(CommandRunner):
         *,
         timeout: float = DEFAULT_TIMEOUT_S,
         env: Mapping[str, str] | None = None,
+        stdin: bytes | None = None,
     ) -> CommandResult:
         """Run ``argv`` remotely; see :meth:`CommandRunner.run`.
 
-        On timeout the channel is closed and CommandTimeoutError raised. sshd ignores signal
-        requests for root sessions, so the command runs under the host's timeout(1) with a
-        limit 2 s after ours (TERM, then KILL 5 s later): a hung command does not run on
-        holding one of sshd's MaxSessions. Processes that detach into their own session
-        (``setsid``, as ``launch`` does) are not affected.
+        The whole exec (waiting for a session slot, opening the channel, the exec request,
+        stdin and the output) is held to ``timeout``: a watchdog closes the channel at the
+        deadline, which also ends a wait for a server that never answers the exec request
+        (paramiko's exec_command has no timeout of its own).
+
+        On timeout CommandTimeoutError is raised. sshd ignores signal requests for root
+        sessions, so the command runs under the host's timeout(1) with a limit 2 s after ours
+        (TERM, then KILL 5 s later): a hung command does not run on holding one of sshd's
+        MaxSessions. Processes that detach into their own session (``setsid``, as ``launch``
+        does) are not affected.
         """
         limit = math.ceil(timeout) + 2
         command = remote_command(argv, {**self._env, **(env or {})}, limit_s=limit)
@@ -314,14 +366,33 @@ class SSHRunner(CommandRunner):
         if not self._sessions.acquire(timeout=timeout):
             raise self._timeout_error(argv, timeout)
         try:
-            channel = self._open_channel(deadline)
-            with self._map_ssh_errors("exec"):
-                try:
-                    channel.exec_command(command)
-                    exit_code, out, err = self._collect(channel, deadline)
-                finally:
-                    channel.close()
-            if exit_code is None:
+            channel = self._open_channel(deadline, argv, timeout)
+            expired = threading.Event()
+
+            def expire() -> None:
+                expired.set()
+                channel.close()
+
+            watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), expire)
+            watchdog.daemon = True
+            watchdog.start()
+            try:
+                with self._map_ssh_errors("exec"):
+                    try:
+                        channel.exec_command(command.line)
+                        channel.settimeout(max(0.1, deadline - time.monotonic()))
+                        channel.sendall(command.preamble + (stdin or b""))
+                        channel.shutdown_write()
+                        exit_code, out, err = self._collect(channel, deadline)
+                    except (paramiko.SSHException, OSError):
+                        if expired.is_set():
+                            raise self._timeout_error(argv, timeout) from None
+                        raise
+                    finally:
+                        channel.close()
+            finally:
+                watchdog.cancel()
+            if exit_code is None or (expired.is_set() and exit_code == -1):
                 raise self._timeout_error(argv, timeout)
             if exit_code == -1 and not channel.get_transport().is_active():
                 raise RunnerError(
@@ -340,11 +411,12 @@ class SSHRunner(CommandRunner):
             duration_s=time.monotonic() - start,
         )
 
-    def _open_channel(self, deadline: float) -> paramiko.Channel:
+    def _open_channel(self, deadline: float, argv: Sequence[str],
+                      timeout: float) -> paramiko.Channel:
         reconnected = False
         delay = 0.05
         while True:
-            transport = self._connected()
+            transport = self._connected(deadline)
             wait = max(0.1, min(self.connect_timeout, deadline - time.monotonic()))
             try:
                 with self._map_ssh_errors("exec"):
@@ -357,6 +429,8 @@ class SSHRunner(CommandRunner):
                         # channel" when several threads fail at once. Wait for a free slot.
                         if not transport.is_active():
                             raise
+                        if time.monotonic() >= deadline:  # the server never answered
+                            raise self._timeout_error(argv, timeout) from exc
                         if time.monotonic() + delay >= deadline:
                             raise RunnerError(
                                 f"{self.host}: sshd refused a new session: {exc}",

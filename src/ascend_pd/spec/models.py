@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal
+import ipaddress
+import re
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 DEFAULT_HCCN_TOOL: Final[str] = "/usr/local/Ascend/driver/tools/hccn_tool"
 DEFAULT_NPU_SMI: Final[str] = "npu-smi"
@@ -15,9 +17,46 @@ Backend = Literal["auto", "local", "ssh", "sim"]
 HostKeyPolicy = Literal["strict", "accept-new"]
 
 
+#: one DNS label (RFC 1123): letters, digits, '-', not at either end
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def _ip(value: str) -> str:
+    """An IPv4 or IPv6 address (``999.0.2.11`` is not one)."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 or IPv6 address") from None
+    return value
+
+
+def _ip_or_name(value: str) -> str:
+    """An IP address or a DNS name. All-numeric dotted text must be a valid IPv4 address:
+    ``999.0.2.11`` is a typo of an IP, not a host name."""
+    if ":" in value or re.fullmatch(r"[0-9.]+", value):
+        return _ip(value)
+    if len(value) > 253 or not all(_LABEL.match(p) for p in value.rstrip(".").split(".")):
+        raise ValueError(f"{value!r} is neither an IP address nor a DNS name")
+    return value
+
+
+def _abs_path(value: str) -> str:
+    # An empty or relative state_dir would put pid files and logs under / or the remote
+    # user's working directory (``state_dir: ''`` wrote into /deploy and /run).
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} is not an absolute path")
+    return value
+
+
+IPAddress = Annotated[str, AfterValidator(_ip)]
+HostAddress = Annotated[str, AfterValidator(_ip_or_name)]
+AbsPath = Annotated[str, AfterValidator(_abs_path)]
+
+
 class _Model(BaseModel):
-    # Unknown keys are errors (with a did-you-mean), never silently dropped.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Unknown keys are errors (with a did-you-mean), never silently dropped. strict: YAML's
+    # `true` is not a port or a count, and "8100" is not an int (lax mode took both).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class SSHSpec(_Model):
@@ -35,7 +74,8 @@ class SSHSpec(_Model):
 
 
 class HostSSHSpec(_Model):
-    address: str | None = None
+    #: where to connect, when not ``hosts[].address`` (an IP or DNS name)
+    address: HostAddress | None = None
     user: str | None = None
     port: int | None = Field(None, ge=1, le=65535)
     key: str | None = None
@@ -55,7 +95,7 @@ class HostSpec(_Model):
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     #: the host IP: ranktable server_id, HCCL_IF_IP, VLLM_HOST_IP
-    address: str
+    address: IPAddress
     ssh: HostSSHSpec = HostSSHSpec()
     #: the NIC that carries ``address`` (GLOO/TP/HCCL_SOCKET_IFNAME)
     nic: str = "eth0"
@@ -147,7 +187,7 @@ class InstanceSpec(_Model):
 class ProxySpec(_Model):
     host: str
     port: int = Field(8000, ge=1, le=65535)
-    bind: str = "0.0.0.0"
+    bind: IPAddress = "0.0.0.0"
     policy_prefill: Literal["least_loaded", "round_robin", "power_of_two"] = "least_loaded"
     policy_decode: Literal["least_loaded", "round_robin", "power_of_two"] = "least_loaded"
     #: admin token for /instances/add|remove; read from this env var when set
@@ -177,7 +217,7 @@ class ClusterSpec(_Model):
     proxy: ProxySpec | None = None
     sim: SimSpec | None = None
     #: where launch keeps pid files and logs on every host
-    state_dir: str = "/var/lib/ascend-pd"
+    state_dir: AbsPath = "/var/lib/ascend-pd"
 
     def host(self, name: str) -> HostSpec:
         for host in self.hosts:
