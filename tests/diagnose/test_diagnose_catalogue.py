@@ -13,16 +13,31 @@ DATA = Path(__file__).resolve().parent.parent / "data" / "diagnose"
 CATALOGUE = load_catalogue()
 
 
+#: every sample log: ``<entry id>.log`` or ``<entry id>.<variant>.log`` (e.g. a CUDA log)
+SAMPLES = sorted(p for p in DATA.glob("*.log") if p.name != "clean.log")
+
+
+def _entry_of(path: Path) -> str:
+    return path.name.split(".")[0]
+
+
 @pytest.mark.parametrize("entry_id", CATALOGUE.ids)
-def test_sample_log_matches_its_entry_and_nothing_else(entry_id: str) -> None:
+def test_every_entry_has_a_sample_log(entry_id: str) -> None:
     path = DATA / f"{entry_id}.log"
     assert path.is_file(), f"every catalogue entry needs a sample log: {path}"
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+def test_sample_log_matches_its_entry_and_nothing_else(path: Path) -> None:
+    # All entries x all samples: each sample names exactly one entry, its own.
+    entry_id = _entry_of(path)
     matches = diagnose_text(path.read_text(encoding="utf-8"), path.name)
     assert [m.id for m in matches] == [entry_id]
     match = matches[0]
     entry = CATALOGUE.get(entry_id)
     assert match.source == path.name
-    assert match.line == path.read_text(encoding="utf-8").splitlines()[match.line_no - 1]
+    line = path.read_text(encoding="utf-8").splitlines()[match.line_no - 1]
+    assert match.line == line.rstrip()
     assert entry.check.startswith("ascend-pd ")
     assert entry.cause
     assert entry.fix
@@ -37,8 +52,7 @@ def test_clean_log_matches_nothing() -> None:
 
 
 def test_every_sample_log_belongs_to_an_entry() -> None:
-    names = {p.stem for p in DATA.glob("*.log")}
-    assert names - {"clean"} == set(CATALOGUE.ids)
+    assert {_entry_of(p) for p in SAMPLES} == set(CATALOGUE.ids)
 
 
 def test_catalogue_covers_the_reference_pain_points() -> None:
