@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import pytest
+
 from ascend_pd.render import build_plan
 from ascend_pd.render.preflight import (
     check_container_mounts,
@@ -94,3 +96,13 @@ def test_containers_mount_hccn_conf_and_hccn_tool() -> None:
     assert finding.severity == "error"
     assert finding.key == "hosts[0].docker"
     assert "/etc/hccn.conf and hccn_tool" in finding.message
+
+
+def test_the_container_mounts_the_hccn_tool_of_hccn_tool_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Like every command, the docker mount follows spec > $HCCN_TOOL_PATH > default.
+    monkeypatch.setenv("HCCN_TOOL_PATH", "/opt/ascend/tools/hccn_tool")
+    argv = build_plan(_docker_spec()).processes[0].docker_argv or []
+    assert "/opt/ascend/tools/hccn_tool:/opt/ascend/tools/hccn_tool:ro" in argv
+    assert not any(a.startswith("/usr/local/Ascend/driver/tools/hccn_tool:") for a in argv)

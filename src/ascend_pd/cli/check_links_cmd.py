@@ -28,6 +28,7 @@ from ascend_pd.netcheck import (
     targets_from_spec,
 )
 from ascend_pd.netcheck.fix import FixMode, fix_tls, tls_changes
+from ascend_pd.netcheck.nic import nic_findings
 from ascend_pd.netcheck.run import ToolsFor
 from ascend_pd.ranktable.io import read_ranktable
 from ascend_pd.runners.factory import tool_paths
@@ -76,9 +77,10 @@ def command(session: Session, /, **opts: Any) -> None:
     \b
     From a spec:    ascend-pd check-links -c pd.yaml
     A ranktable:    ascend-pd check-links -c pd.yaml --ranktable ranktable.json
-    Legacy flags:   ascend-pd check-links --ips 10.0.0.1 10.0.0.2 \\
-                      --prefill-device-cnt 8 --decode-device-cnt 8
-    Exit: 0 all pass, 1 findings, 2 could not run (or no host reachable).
+    Legacy flags:   ascend-pd check-links --ips 10.0.0.1 10.0.0.2 --npus-per-node 8 \\
+                      --network-card-name eth0 --prefill-device-cnt 8 --decode-device-cnt 8
+    (the gen_ranktable.sh flags; --network-card-name also checks each IP is on that NIC)
+    Exit: 0 all pass, 1 findings, 2 usage error, 3 no host reachable.
     """
     fix_mode = _fix_mode(opts["fix_text"])
     if fix_mode is not None and session.json and not opts["yes"]:
@@ -105,6 +107,11 @@ def command(session: Session, /, **opts: Any) -> None:
             report = fix_tls(report, targets, runner_for, tools, mode=fix_mode,
                              options=options, on_progress=on_progress)
             progress.done()
+    nic = opts["network_card_name"]
+    if nic:
+        nodes = [(h.name, h.address) for h in targets.hosts]
+        report.add("nic", nic_findings(nodes, nic, runner_for, max_hosts=opts["max_hosts"]),
+                   len(nodes))
     finish(session.json, "check-links", report.to_dict(), report.human(), report.exit_code)
 
 
