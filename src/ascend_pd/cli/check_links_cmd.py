@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from typing import Any
 
 import click
@@ -28,6 +30,7 @@ from ascend_pd.netcheck import (
     targets_from_spec,
 )
 from ascend_pd.netcheck.fix import FixMode, fix_tls, tls_changes
+from ascend_pd.netcheck.html import check_links_html, write_html
 from ascend_pd.netcheck.nic import nic_findings
 from ascend_pd.netcheck.run import ToolsFor
 from ascend_pd.ranktable.io import read_ranktable
@@ -68,6 +71,8 @@ def _fix_mode(text: str | None) -> FixMode | None:
 @click.option("--ping-timeout", type=click.FloatRange(0.1), default=20.0, show_default=True,
               help="Seconds per ping.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of sample:N.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False),
+              help="Also write a self-contained HTML report (heatmap, grid, fixes) to FILE.")
 @common
 @pass_session
 def command(session: Session, /, **opts: Any) -> None:
@@ -112,7 +117,13 @@ def command(session: Session, /, **opts: Any) -> None:
         nodes = [(h.name, h.address) for h in targets.hosts]
         report.add("nic", nic_findings(nodes, nic, runner_for, max_hosts=opts["max_hosts"]),
                    len(nodes))
-    finish(session.json, "check-links", report.to_dict(), report.human(), report.exit_code)
+    human = report.human()
+    if opts["html_path"]:
+        command_line = shlex.join(["ascend-pd", *sys.argv[1:]])
+        path = write_html(opts["html_path"],
+                          check_links_html(report, command_line, report.exit_code))
+        human += f"\nHTML report: {path}"
+    finish(session.json, "check-links", report.to_dict(), human, report.exit_code)
 
 
 def _setup(session: Session, opts: dict[str, Any]) -> tuple[Targets, Any, ToolsFor]:

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
+
 import click
 
 from ascend_pd.cli.output import Progress, finish
 from ascend_pd.cli.session import Session, backend_option, common, pass_session, spec_option
 from ascend_pd.doctor import run_doctor
 from ascend_pd.errors import UsageError
+from ascend_pd.netcheck.html import doctor_html, write_html
 
 
 @click.command("doctor")
 @click.option("--host", "hosts", multiple=True, help="Check this spec host (repeatable).")
 @click.option("--all", "all_hosts", is_flag=True, help="Check every host in the spec (default).")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False),
+              help="Also write a self-contained HTML report (host x check grid, fixes).")
 @spec_option
 @backend_option
 @common
 @pass_session
-def command(session: Session, hosts: tuple[str, ...], all_hosts: bool) -> None:
+def command(session: Session, hosts: tuple[str, ...], all_hosts: bool,
+            html_path: str | None) -> None:
     """Preflight each host: CANN/NNAL env, driver, versions, model dtype, host IP on the NIC,
     /etc/hccn.conf, planned ports, disk and NPU health. Exit 1 when a check fails."""
     if hosts and all_hosts:
@@ -27,4 +34,10 @@ def command(session: Session, hosts: tuple[str, ...], all_hosts: bool) -> None:
     report = run_doctor(spec, session.runners(), list(hosts) or None,
                         on_done=progress.callback())
     progress.done()
-    finish(session.json, "doctor", report.to_dict(), report.render(), report.exit_code)
+    human = report.render()
+    if html_path:
+        command_line = shlex.join(["ascend-pd", *sys.argv[1:]])
+        path = write_html(html_path, doctor_html(report.to_dict(), command_line,
+                                                 report.exit_code))
+        human += f"\nHTML report: {path}"
+    finish(session.json, "doctor", report.to_dict(), human, report.exit_code)
