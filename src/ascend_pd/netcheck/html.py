@@ -48,7 +48,8 @@ table {{ border-collapse: collapse; }}
 .rowhead {{ text-align: left !important; padding-right: 10px !important; white-space: nowrap; }}
 .devices {{ border-spacing: 0; }}
 .devices td.dev {{ width: {DEVICE_CELL}px; height: {DEVICE_CELL}px; padding: 0;
-  border-right: {DEVICE_GAP}px solid #fff; border-bottom: {DEVICE_GAP}px solid #fff; color: #fff; font-size: 11px; text-align: center; }}
+  border-right: {DEVICE_GAP}px solid #fff; border-bottom: {DEVICE_GAP}px solid #fff;
+  color: #fff; font-size: 11px; text-align: center; }}
 .devices td.rowhead {{ width: 160px; }}
 .swatch {{ display: inline-block; width: 14px; height: 14px; vertical-align: middle;
   margin: 0 4px 0 14px; }}
