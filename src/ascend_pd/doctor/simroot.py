@@ -41,7 +41,7 @@ HEALTHY_VERSIONS: Final[dict[str, str]] = {
     "torch": "2.7.1", "torch_npu": "2.7.1", "vllm": "0.11.0", "vllm_ascend": "0.11.0",
 }
 
-# npu-smi 24.1.0.3 on an Atlas 800T A2 (hccn-cli-formats.md §5.1); {h0}..{h7} = Health.
+# npu-smi 24.1.0.3 on an Atlas 800T A2 (vllm-project/vllm-ascend#900); {h0}..{h7} = Health.
 _A2_TABLE: Final[str] = """\
 +------------------------------------------------------------------------------------------------+
 | npu-smi 24.1.0.3                 Version: 24.1.0.3                                             |

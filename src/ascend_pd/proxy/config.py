@@ -2,7 +2,7 @@
 
 ``proxy_config_from_spec(spec)`` derives them from ``pd.yaml``: every prefill and decode
 instance is reached at its *head* host (the DP head serves the API; ``--headless`` hosts have
-no HTTP server, reference §8.5 #1) on the instance's ``port``.
+no HTTP server; vllm-ascend's README routed to them) on the instance's ``port``.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class BackendAddress:
 
     @cached_property
     def url(self) -> str:
-        """Base URL with the IPv6 host bracketed (reference §8.5 #14)."""
+        """Base URL with the IPv6 host bracketed (vllm-ascend#4161, #4164)."""
         return f"http://{self}"
 
 
