@@ -19,6 +19,7 @@ The tree (exit code in brackets; see docs/exit-codes.md)::
       RenderError                      [6]  a template could not be rendered
       LaunchError                      [7]  an instance failed to start or become ready
       ProxyError                       [8]  proxy configuration or runtime failure
+        ProxyConfigError               [8]  bad backend address, policy or backend list
 
 Exit codes 0 (success) and 1 (the command ran and found problems) are used by reports,
 not by exceptions. Library code raises these; only ``ascend_pd.cli`` prints them.
@@ -180,5 +181,15 @@ class LaunchError(AscendPDError):
 
 class ProxyError(AscendPDError):
     """The proxy configuration is invalid or the proxy could not start."""
+
+    exit_code = 8
+
+
+class ProxyConfigError(ProxyError, UsageError):
+    """A proxy backend address, policy or backend list is invalid.
+
+    Exit 8 like every proxy configuration error (docs/exit-codes.md); still a UsageError,
+    so callers that answer bad input (the admin API's 400) keep catching it as one.
+    """
 
     exit_code = 8

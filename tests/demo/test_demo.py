@@ -32,6 +32,17 @@ def test_demo_runs_end_to_end_and_stops_everything(tmp_path: Path) -> None:
     pids = next(s for s in doc["data"]["steps"] if s["step"] == "launch")["units"]
     assert len(pids) == 3
     assert [name for name, pid in pids.items() if pid_alive(pid)] == []
+    assert doc["data"]["total_s"] >= sum(s["seconds"] for s in doc["data"]["steps"]) - 0.1
+
+
+def test_demo_prints_its_step_timings_at_the_end(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["demo", "--workdir", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    table = result.output[result.output.rindex("step timings:"):].splitlines()
+    names = [line.split()[0] for line in table[1:] if line.startswith("  ")]
+    assert names == ["validate", "gen-ranktable", "check-links", "render", "launch",
+                     "requests", "load", "stop", "total"]
+    assert all(line.rstrip().endswith(" s") for line in table[1:10])
 
 
 def test_demo_keep_leaves_it_running_until_stop(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """The simulated hccn_tool against the reference, byte for byte (stdout, stderr, exit code).
 
-Expected text comes from tests/data/hccn (verbatim reference samples and the §3.4 table),
+Expected text comes from tests/data/hccn (verbatim captures and hccn_tool/tool.c's messages),
 never from the simulator itself.
 """
 
@@ -93,7 +93,7 @@ class TestGets:
     def test_gateway(self) -> None:
         host = a2_host()
         host.devices[3].gateway = "29.1.0.1"
-        # §4.6 format: "default gateway:%s, Iface:eth%d"
+        # hccn_tool format: "default gateway:%s, Iface:eth%d"
         assert run(host, "-i", "3", "-gateway", "-g").stdout == \
             "default gateway:29.1.0.1, Iface:eth3\n"
 
@@ -195,7 +195,7 @@ def _broken() -> SimHost:
     return host
 
 
-# situation (start of the §3.4 row) -> argv after the tool
+# situation (the error message it prints) -> argv after the tool
 CASES: dict[str, list[str]] = {
     "first arg is not": ["-x", "0"],
     "no arguments": [],

@@ -101,7 +101,7 @@ def test_board_field_order() -> None:
 
 def test_errors_on_stdout() -> None:
     host = generate_cluster([("n0", "x")], "a2").hosts[0]
-    # §5.8: bad -i / -c print on stdout and exit 215 (-9001 & 0xFF)
+    # npucli: bad -i / -c print on stdout and exit 215 (-9001 & 0xFF)
     assert smi(host, "info", "-t", "board", "-i", "9") == (215, "Invalid card id.\n")
     assert smi(host, "info", "-t", "board", "-i", "0", "-c", "3") == (215, "Invalid chip id.\n")
     code, out = smi(host, "info", "-t", "nonsense", "-i", "0")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
 from typing import Any
 
 import click
@@ -28,6 +30,8 @@ from ascend_pd.netcheck import (
     targets_from_spec,
 )
 from ascend_pd.netcheck.fix import FixMode, fix_tls, tls_changes
+from ascend_pd.netcheck.html import check_links_html, write_html
+from ascend_pd.netcheck.nic import nic_findings
 from ascend_pd.netcheck.run import ToolsFor
 from ascend_pd.ranktable.io import read_ranktable
 from ascend_pd.runners.factory import tool_paths
@@ -67,6 +71,8 @@ def _fix_mode(text: str | None) -> FixMode | None:
 @click.option("--ping-timeout", type=click.FloatRange(0.1), default=20.0, show_default=True,
               help="Seconds per ping.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of sample:N.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False),
+              help="Also write a self-contained HTML report (heatmap, grid, fixes) to FILE.")
 @common
 @pass_session
 def command(session: Session, /, **opts: Any) -> None:
@@ -76,9 +82,10 @@ def command(session: Session, /, **opts: Any) -> None:
     \b
     From a spec:    ascend-pd check-links -c pd.yaml
     A ranktable:    ascend-pd check-links -c pd.yaml --ranktable ranktable.json
-    Legacy flags:   ascend-pd check-links --ips 10.0.0.1 10.0.0.2 \\
-                      --prefill-device-cnt 8 --decode-device-cnt 8
-    Exit: 0 all pass, 1 findings, 2 could not run (or no host reachable).
+    Legacy flags:   ascend-pd check-links --ips 10.0.0.1 10.0.0.2 --npus-per-node 8 \\
+                      --network-card-name eth0 --prefill-device-cnt 8 --decode-device-cnt 8
+    (the gen_ranktable.sh flags; --network-card-name also checks each IP is on that NIC)
+    Exit: 0 all pass, 1 findings, 2 usage error, 3 no host reachable.
     """
     fix_mode = _fix_mode(opts["fix_text"])
     if fix_mode is not None and session.json and not opts["yes"]:
@@ -107,7 +114,18 @@ def command(session: Session, /, **opts: Any) -> None:
             report = fix_tls(report, targets, runner_for, tools, mode=fix_mode,
                              options=options, on_progress=on_progress)
             progress.done()
-    finish(session.json, "check-links", report.to_dict(), report.human(), report.exit_code)
+    nic = opts["network_card_name"]
+    if nic:
+        nodes = [(h.name, h.address) for h in targets.hosts]
+        report.add("nic", nic_findings(nodes, nic, runner_for, max_hosts=opts["max_hosts"]),
+                   len(nodes))
+    human = report.human()
+    if opts["html_path"]:
+        command_line = shlex.join(["ascend-pd", *sys.argv[1:]])
+        path = write_html(opts["html_path"],
+                          check_links_html(report, command_line, report.exit_code))
+        human += f"\nHTML report: {path}"
+    finish(session.json, "check-links", report.to_dict(), human, report.exit_code)
 
 
 def _setup(session: Session, opts: dict[str, Any]) -> tuple[Targets, Any, ToolsFor]:

@@ -29,6 +29,7 @@ def command(session: Session, workdir: str | None, keep: bool) -> None:
     emit = (lambda _line: None) if session.json else click.echo
     emit(f"ascend-pd demo in {where}")
     result = run_demo(where, keep=keep, emit=emit)
+    emit("\n" + result.timings())
     spec = where / "pd.yaml"
     if keep:
         text = (f"\nEverything is still running. Try:\n"

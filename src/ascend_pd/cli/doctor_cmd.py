@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
+
 import click
 
 from ascend_pd.cli.output import Progress, finish
 from ascend_pd.cli.session import Session, backend_option, common, pass_session, spec_option
 from ascend_pd.doctor import run_doctor
 from ascend_pd.errors import UsageError
+from ascend_pd.netcheck.html import doctor_html, write_html
 
 
 @click.command("doctor")
@@ -17,11 +21,14 @@ from ascend_pd.errors import UsageError
               help="Also read the vllm-ascend and vLLM installed on each host (source only, "
                    "no import) and check every env var, connector, additional_config key and "
                    "vllm serve flag the plan renders against them.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False),
+              help="Also write a self-contained HTML report (host x check grid, fixes).")
 @spec_option
 @backend_option
 @common
 @pass_session
-def command(session: Session, hosts: tuple[str, ...], all_hosts: bool, deep: bool) -> None:
+def command(session: Session, hosts: tuple[str, ...], all_hosts: bool, deep: bool,
+            html_path: str | None) -> None:
     """Preflight each host: CANN/NNAL env, driver, versions, model dtype, host IP on the NIC,
     /etc/hccn.conf, planned ports, disk and NPU health. Exit 1 when a check fails."""
     if hosts and all_hosts:
@@ -31,4 +38,10 @@ def command(session: Session, hosts: tuple[str, ...], all_hosts: bool, deep: boo
     report = run_doctor(spec, session.runners(), list(hosts) or None, deep=deep,
                         on_done=progress.callback())
     progress.done()
-    finish(session.json, "doctor", report.to_dict(), report.render(), report.exit_code)
+    human = report.render()
+    if html_path:
+        command_line = shlex.join(["ascend-pd", *sys.argv[1:]])
+        path = write_html(html_path, doctor_html(report.to_dict(), command_line,
+                                                 report.exit_code))
+        human += f"\nHTML report: {path}"
+    finish(session.json, "doctor", report.to_dict(), human, report.exit_code)

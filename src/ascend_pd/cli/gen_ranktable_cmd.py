@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from ascend_pd.ranktable import api, io
 from ascend_pd.ranktable.collect import collect_facts
 from ascend_pd.ranktable.facts import load_facts
 from ascend_pd.ranktable.plan import RanktablePlan, plan_from_flags, plan_from_spec
+from ascend_pd.ranktable.push import PushResult, push_ranktable
 from ascend_pd.runners.factory import make_host_runner, make_runner, tool_paths
 from ascend_pd.spec.models import HostSpec, SSHSpec
 
@@ -45,7 +47,6 @@ def _rows(result: api.RanktableResult) -> str:
 @click.option("-o", "--output", "--ranktable-path", "output", type=click.Path(dir_okay=False),
               help="Where to write (default ./ranktable.json; facts file with --collect-only).")
 @layout_options
-@click.option("--network-card-name", help="Legacy: the NIC that must carry each node IP.")
 @ssh_options
 @click.option("--collect-only", is_flag=True,
               help="Air-gapped: write THIS host's device facts as JSON, build nothing.")
@@ -100,10 +101,18 @@ def command(session: Session, /, **opts: Any) -> None:
     text = _rows(result) + f"\n\nwrote {out} ({result.table['server_count']} server(s), " \
         f"{len(result.table['prefill_device_list'])} prefill + " \
         f"{len(result.table['decode_device_list'])} decode devices)"
-    if pushed:
-        text += "\ncopied to " + ", ".join(pushed)
+    copied = [f"{p.host}:{p.path}" for p in pushed if p.ok]
+    failed = [p for p in pushed if not p.ok]
+    if copied:
+        text += "\ncopied to " + ", ".join(copied)
+    for copy in failed:
+        text += f"\nNOT copied to {copy.host}:{copy.path}: {copy.error}"
+    if failed:
+        text += (f"\n{len(failed)} of {len(pushed)} host(s) did not get the table; fix them "
+                 "and run --push again (the other hosts already have it)")
     finish(session.json, "gen-ranktable", {**result.to_dict(), "path": str(out),
-                                           "pushed": pushed}, text, 0)
+                                           "pushed": [p.to_dict() for p in pushed]},
+           text, 3 if failed else 0)
     return None
 
 
@@ -137,6 +146,12 @@ def _collect_only(session: Session, opts: dict[str, Any]) -> None:
         if not opts["host_name"]:
             raise UsageError("--collect-only with -c needs --host NAME (this host in the spec)",
                              hint=f"one of: {', '.join(h.name for h in spec.hosts)}")
+        known = [h.name for h in spec.hosts]
+        if opts["host_name"] not in known:
+            close = difflib.get_close_matches(opts["host_name"], known, n=1)
+            raise UsageError(f"--host {opts['host_name']!r} is not a host of the spec",
+                             hint=(f"did you mean {close[0]!r}? " if close else "")
+                             + f"hosts: {', '.join(known)}")
         host = spec.host(opts["host_name"])
         plan = plan_from_spec(spec)
         plan.hosts = [r for r in plan.hosts if r.name == host.name] or plan.hosts[:0]
@@ -160,21 +175,5 @@ def _collect_only(session: Session, opts: dict[str, Any]) -> None:
            1 if item.error else 0)
 
 
-def _push(session: Session, path: Path) -> list[str]:
-    from ascend_pd.launch import remote
-
-    spec = session.spec()
-    content = path.read_text(encoding="utf-8")
-    dest = Path(spec.connector.ranktable_path)
-    words, stdin = remote.push_args({dest.name: (content, 0o644)})
-    runner_for = session.runners()
-    done = []
-    for host in spec.hosts:
-        # No state dir to vouch for: the ranktable goes to a system folder of the operator's.
-        result = runner_for(host.name).run(
-            remote.sh(remote.PUSH, "", str(dest.parent), *words), timeout=30, stdin=stdin)
-        if result.failed:
-            raise UsageError(f"{host.name}: could not write {dest}: {result.tail('stderr')}",
-                             hint="check permissions of connector.ranktable_path's folder")
-        done.append(f"{host.name}:{dest}")
-    return done
+def _push(session: Session, path: Path) -> list[PushResult]:
+    return push_ranktable(session.spec(), path.read_text(), session.runners())

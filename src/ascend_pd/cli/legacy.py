@@ -67,6 +67,9 @@ def reject_ips_with_spec(opts: dict[str, Any]) -> None:
     if opts["ips"]:
         raise UsageError("give either -c SPEC or --ips, not both",
                          hint="the spec already lists the hosts")
+    if opts.get("network_card_name"):
+        raise UsageError("give either -c SPEC or --network-card-name, not both",
+                         hint="the spec names each host's NIC in hosts[].nic")
 
 
 def device_counts(opts: dict[str, Any]) -> tuple[int, int]:
@@ -110,12 +113,20 @@ class FlagHosts:
         return tool_paths(self.host(name))
 
 
+#: the flags of vllm-ascend's examples/disaggregated_prefill_v1/gen_ranktable.sh, which
+#: gen-ranktable and check-links both take (a copied invocation works with either)
+LEGACY_FLAGS = ("--ips", "--npus-per-node", "--network-card-name", "--prefill-device-cnt",
+                "--decode-device-cnt", "--local-device-ids")
+
+
 def layout_options(func: F) -> F:
-    """--ips, --npus-per-node, --prefill/decode-device-cnt, --local-device-ids."""
+    """The gen_ranktable.sh flags (``LEGACY_FLAGS``)."""
     for option in reversed((
         click.option("--ips", multiple=True, help="Legacy: node IPs, prefill nodes first."),
         click.option("--npus-per-node", type=int,
                      help="Legacy: devices taken per node (default all)."),
+        click.option("--network-card-name",
+                     help="Legacy: the NIC that must carry each node IP."),
         click.option("--prefill-device-cnt", type=int,
                      help="Legacy: leading devices for prefill."),
         click.option("--decode-device-cnt", type=int, help="Legacy: next devices for decode."),

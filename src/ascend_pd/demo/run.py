@@ -36,9 +36,18 @@ class DemoResult:
     load: dict[str, Any] | None = None
     kept: bool = False
     proxy_url: str = ""
+    #: wall time of all steps together
+    total_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
+
+    def timings(self) -> str:
+        """The step timings table printed at the end of the demo."""
+        width = max([len(s["step"]) for s in self.steps] + [5])
+        rows = [f"  {s['step']:<{width}}  {s['seconds']:6.1f} s" for s in self.steps]
+        return "\n".join(["step timings:", *rows,
+                          f"  {'total':<{width}}  {self.total_s:6.1f} s"])
 
 
 class _Steps:
@@ -84,6 +93,7 @@ def run_demo(workdir: Path, *, keep: bool = False, emit: Emit = lambda _s: None)
                 emit(f"    {state.name:<20} {state.action}")
             steps.end("stop", began)
         pool.close()
+        result.total_s = round(time.monotonic() - steps.start, 2)
     result.kept = keep
     return result
 

@@ -26,7 +26,8 @@ class Signature:
 
     ``regex`` must match a line. With ``followed_by``, a later line within ``within``
     lines must match it too (a sequence). With ``min_count``, the regex must match at
-    least that many lines (a loop that never ends).
+    least that many lines (a loop that never ends); both together mean "repeated, then"
+    (an engine that waits in a loop and then dies).
     """
 
     regex: re.Pattern[str]
@@ -169,15 +170,14 @@ def _load(path: str) -> Catalogue:
 def _match_signature(sig: Signature, lines: list[str]) -> tuple[int, int, int | None] | None:
     """``(first index, count, then index)`` when ``sig`` matches ``lines``, else None."""
     hits = [i for i, text in enumerate(lines) if sig.regex.search(text)]
-    if not hits:
+    if not hits or len(hits) < sig.min_count:
         return None
     if sig.followed_by is not None:
-        for i in hits:
+        # "repeated, then": the follow-up counts only after the min_count-th hit.
+        for i in hits[sig.min_count - 1:]:
             for k in range(i + 1, min(len(lines), i + 1 + sig.within)):
                 if sig.followed_by.search(lines[k]):
                     return i, len(hits), k
-        return None
-    if len(hits) < sig.min_count:
         return None
     return hits[0], len(hits), None
 

@@ -52,7 +52,7 @@ def healthy_versions(release: str) -> tuple[dict[str, str], str]:
         pkgs[row.mooncake_package] = row.mooncake_version or "0"
     return {k: v for k, v in pkgs.items() if v}, row.cann or ""
 
-# npu-smi 24.1.0.3 on an Atlas 800T A2 (hccn-cli-formats.md §5.1); {h0}..{h7} = Health.
+# npu-smi 24.1.0.3 on an Atlas 800T A2 (vllm-project/vllm-ascend#900); {h0}..{h7} = Health.
 _A2_TABLE: Final[str] = """\
 +------------------------------------------------------------------------------------------------+
 | npu-smi 24.1.0.3                 Version: 24.1.0.3                                             |

@@ -1,6 +1,6 @@
 """Pure evaluation: hccn_tool readings in, findings out (no I/O, deterministic).
 
-Rules (hccn-cli-formats.md §8): link UP; net_health Success (Init is a warning); netdetect set
+Rules (vllm-ascend installation.md): link UP; net_health Success (Init: warning); netdetect set
 and inside the device subnet; gateway present and inside the subnet; RoCE IP present and
 unique (A3: vNIC IP present, vNIC link UP); the IP a ranktable promises equals the live one;
 TLS switch identical on every device of every host ("no certificate" counts as off); an LLDP

@@ -14,7 +14,7 @@ SCHEMA: Final[str] = "ascend-pd/check-links/v1"
 
 #: Every check, in report order.
 CHECKS: Final[tuple[str, ...]] = (
-    "reach", "device", "hang", "link", "net_health", "netdetect", "gateway", "ip", "vnic",
+    "reach", "nic", "device", "hang", "link", "net_health", "netdetect", "gateway", "ip", "vnic",
     "spod", "tls", "lldp", "ping",
 )
 Severity = Literal["fault", "warning"]
@@ -112,7 +112,8 @@ def _order(item: Finding | Skipped, hosts: dict[str, int]) -> tuple[Any, ...]:
 
 @dataclass
 class CheckReport:
-    """Everything one run found. ``exit_code``: 0 all pass, 1 faults, 2 nothing reachable."""
+    """Everything one run found. ``exit_code``: 0 all pass, 1 faults, 3 nothing reachable
+    (like every command whose hosts cannot be reached; docs/exit-codes.md)."""
 
     targets: dict[str, Any]
     findings: list[Finding]
@@ -133,6 +134,12 @@ class CheckReport:
         self.findings.sort(key=lambda f: _order(f, order))
         self.skipped.sort(key=lambda s: _order(s, order))
 
+    def add(self, check: str, findings: list[Finding], evaluated: int) -> None:
+        """Add the findings of a check run outside ``check_network`` (``nic``)."""
+        self.findings.extend(findings)
+        self.evaluated[check] = self.evaluated.get(check, 0) + evaluated
+        self.__post_init__()
+
     @property
     def faults(self) -> list[Finding]:
         return [f for f in self.findings if f.severity == "fault"]
@@ -146,7 +153,7 @@ class CheckReport:
         hosts = self.targets.get("hosts", [])
         unreachable = {f.host for f in self.findings if f.check == "reach"}
         if hosts and len(unreachable) == len(hosts):
-            return 2
+            return 3
         return 0 if self.ok else 1
 
     def summary(self) -> list[tuple[str, int, int, int, int]]:

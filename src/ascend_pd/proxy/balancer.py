@@ -3,8 +3,9 @@
 A ``Pool`` holds the backends of one role. Load is *outstanding prompt tokens* for prefill
 (what a prefill instance has left to compute) and *outstanding requests* for decode. Every
 ``acquire`` must be paired with a ``release`` -- the proxy does it in ``finally`` blocks so
-failures and cancellations never skew the load (reference §8.5 #5). With a handful of
-backends a linear scan beats any heap and cannot break an invariant (§8.5 #8).
+failures and cancellations never skew the load (vllm-ascend#8836). With a handful of
+backends a linear scan beats any heap and cannot break an invariant
+(vllm-ascend's example proxy mutated its heap without re-heapifying).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 ``proxy_config_from_spec(spec)`` derives them from ``pd.yaml``: every prefill and decode
 instance is reached at its *head* host (the DP head serves the API; ``--headless`` hosts have
-no HTTP server, reference §8.5 #1) on the instance's ``port``.
+no HTTP server; vllm-ascend's README routed to them) on the instance's ``port``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from functools import cached_property
 from typing import Any, Literal
 
-from ascend_pd.errors import ProxyError, UsageError
+from ascend_pd.errors import ProxyConfigError, ProxyError
 from ascend_pd.spec.models import ClusterSpec
 
 Policy = Literal["least_loaded", "round_robin", "power_of_two"]
@@ -30,7 +30,7 @@ class BackendAddress:
 
     @classmethod
     def parse(cls, text: str) -> BackendAddress:
-        """Parse ``HOST:PORT`` or ``[IPV6]:PORT``; UsageError naming the bad value."""
+        """Parse ``HOST:PORT`` or ``[IPV6]:PORT``; ProxyConfigError naming the bad value."""
         value = text.strip()
         if value.startswith("http://"):
             value = value[len("http://"):].rstrip("/")
@@ -41,7 +41,7 @@ class BackendAddress:
             if ":" in host:  # a bare IPv6 address would make the port ambiguous
                 sep = ""
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise UsageError(f"backend address {text!r} is not HOST:PORT",
+            raise ProxyConfigError(f"backend address {text!r} is not HOST:PORT",
                              hint="write e.g. 10.0.0.5:8100, or [fd00::5]:8100 for IPv6")
         return cls(host, int(port))
 
@@ -63,7 +63,7 @@ class BackendAddress:
 
     @cached_property
     def url(self) -> str:
-        """Base URL with the IPv6 host bracketed (reference §8.5 #14)."""
+        """Base URL with the IPv6 host bracketed (vllm-ascend#4161, #4164)."""
         return f"http://{self}"
 
 
@@ -114,11 +114,11 @@ class ProxyConfig:
 
     def __post_init__(self) -> None:
         if not self.prefill or not self.decode:
-            raise UsageError("the proxy needs at least one prefill and one decode backend",
+            raise ProxyConfigError("the proxy needs at least one prefill and one decode backend",
                              hint="pass --prefill HOST:PORT and --decode HOST:PORT, or -c pd.yaml")
         for policy in (self.policy_prefill, self.policy_decode):
             if policy not in POLICIES:
-                raise UsageError(f"unknown policy {policy!r}",
+                raise ProxyConfigError(f"unknown policy {policy!r}",
                                  hint="use one of: " + ", ".join(POLICIES))
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,8 +1,8 @@
-"""The P->D request contract (reference §8.2) as pure functions over JSON bodies.
+"""The P->D request contract (vllm-ascend's example proxy) as pure functions over JSON.
 
 Nothing here mutates the caller's body: every builder returns a new dict (a shallow copy;
 nested objects the proxy changes are copied too), so a recompute never edits the messages
-the client sent (§8.5 #9).
+the client sent (the example proxy overwrote messages[0]).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def _text_len(content: Any) -> int:
     if isinstance(content, str):
         return len(content)
     if isinstance(content, list):
-        # Only text parts: base64 images would inflate the estimate (§8.5 #7).
+        # Only text parts: base64 images would inflate the estimate (the example scored bytes).
         return sum(len(str(p.get("text", ""))) for p in content
                    if isinstance(p, dict) and p.get("type") == "text")
     return 0

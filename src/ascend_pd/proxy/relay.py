@@ -1,6 +1,6 @@
 """One client request through the proxy: the prefill leg, the decode leg, and what can go wrong.
 
-Rules this module keeps (reference §8.4, §8.5):
+Rules this module keeps (defects of load_balance_proxy_server_example.py):
 
 * Accounting is released in ``finally`` on every path: success, upstream error, timeout and
   client cancellation (``CancelledError`` from aiohttp's handler cancellation).
@@ -124,7 +124,7 @@ class Relay:
         key = self.state.config.backend_api_key
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        elif "Authorization" in request.headers:  # never invent one (§8.5 #12)
+        elif "Authorization" in request.headers:  # never invent one ('Bearer None')
             headers["Authorization"] = request.headers["Authorization"]
         return headers
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from ascend_pd.spec.models import DEFAULT_HCCN_TOOL, ClusterSpec, HostSpec
+from ascend_pd.runners.factory import tool_paths
+from ascend_pd.spec.models import ClusterSpec, HostSpec
 
 DRIVER_DIR: Final[str] = "/usr/local/Ascend/driver"
 DCMI_DIR: Final[str] = "/usr/local/dcmi"
@@ -34,7 +35,7 @@ def docker_argv(
     assert host.docker is not None
     docker = host.docker
     npu_smi = host.npu_smi if host.npu_smi and host.npu_smi.startswith("/") else NPU_SMI
-    hccn_tool = host.hccn_tool or DEFAULT_HCCN_TOOL
+    hccn_tool = tool_paths(host)[0]  # spec > $HCCN_TOOL_PATH > default, like every command
     argv = ["docker", "run", "--rm", "--name", container_name(spec, host, instance),
             "--net=host", f"--shm-size={docker.shm_size}"]
     argv += [f"--device=/dev/davinci{dev}" for dev in host.devices]

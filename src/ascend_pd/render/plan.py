@@ -202,7 +202,7 @@ def _proxy(
 ) -> ProxyPlan:
     assert spec.proxy is not None
     proxy = spec.proxy
-    # Only DP heads run an API server; a headless host has nothing listening (§8.5 #1).
+    # Only DP heads run an API server; a headless host has nothing listening.
     targets = {role: [endpoint(p.address, p.api_port) for p in processes
                       if p.role == role and p.api_port is not None]
                for role in ("prefill", "decode")}

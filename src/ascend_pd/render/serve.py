@@ -59,7 +59,7 @@ def additional_config(role: Role, inst: InstanceSpec) -> dict[str, Any]:
 def kv_transfer_config(
     spec: ClusterSpec, role: Role, inst: InstanceSpec, ports: InstancePorts, version: Version
 ) -> dict[str, Any]:
-    """The ``--kv-transfer-config`` dict for ``inst`` (§6 of the reference)."""
+    """The ``--kv-transfer-config`` dict for ``inst`` (vllm_ascend/distributed/*_connector.py)."""
     kv_role = "kv_producer" if role == "prefill" else "kv_consumer"
     if spec.connector.type == "llmdatadist":
         # kv_port is ignored by this connector (ports come from the RPC env var), and the

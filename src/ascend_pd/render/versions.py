@@ -1,7 +1,8 @@
 """vllm-ascend version numbers and the version-dependent facts the renderer and checks need.
 
 Tags look like ``v0.9.1``, ``0.10.0rc1`` or ``0.11.0rc0``; a release candidate sorts before
-its final release. Each fact below is dated in the reference (vllm-ascend-pd.md §2, §5, §6).
+its final release. Each fact below is dated by vllm-ascend's
+release notes (docs/source/user_guide/release_notes.md) and vllm_ascend/distributed/ history.
 """
 
 from __future__ import annotations

@@ -41,6 +41,8 @@ class Job:
     key: Hashable = None
     timeout: float = DEFAULT_TIMEOUT_S
     env: Mapping[str, str] | None = None
+    #: bytes fed to the command (file contents travel here, never in argv)
+    stdin: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def run_with_retry(
     """Run one job, re-running it with backoff while ``retry_if`` says so."""
     attempt = 0
     while True:
-        result = runner.run(job.argv, timeout=job.timeout, env=job.env)
+        result = runner.run(job.argv, timeout=job.timeout, env=job.env, stdin=job.stdin)
         attempt += 1
         if not retry_if(result) or attempt >= retry.attempts:
             if attempt > 1:

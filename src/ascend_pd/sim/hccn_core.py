@@ -3,7 +3,7 @@
 No I/O here. The caller (``ascend_pd.sim.node``) supplies the host as it is now (cluster
 file + persisted state), applies ``updates`` of set commands, holds the tool lock when
 ``takes_lock`` is set, and honours ``delay_s``. Grammar, messages, streams and exit codes
-follow hccn-cli-formats.md §3 and §4.
+follow the hccn_tool source (verylucky01/driver@e29d066, src/custom/network/hccn/ascend910B/).
 """
 
 from __future__ import annotations

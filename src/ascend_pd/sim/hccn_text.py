@@ -1,14 +1,14 @@
 """The exact strings the simulated hccn_tool prints: messages and help blocks.
 
-Text comes from the reference (hccn-cli-formats.md §3.4 and the per-command ``Help [S]``
-blocks). Where the reference quotes no help text, the block is marked ``[I]`` (inferred).
+Text comes from the hccn_tool source (verylucky01/driver@e29d066, hccn/ascend910B/hccn_tool/).
+Where the source shows no help text, the block is marked ``[I]`` (inferred).
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-# -- §3.4 messages (without the trailing newline the tool's print macros add) ------------
+# -- tool.c messages (without the trailing newline the tool's print macros add) ---------
 MAJOR_TYPE: Final = (
     'Get invalid major cmd type. The valid major cmd type should be "-a" or "-i".'
 )

@@ -9,7 +9,7 @@ from ascend_pd.sim.entry import run_tool
 
 def main() -> None:
     """Console-script entry point; exits with hccn_tool's status."""
-    sys.exit(run_tool("hccn_tool", lambda node, argv: node.hccn(argv)))
+    sys.exit(run_tool("hccn_tool"))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Write ``hccn_tool`` / ``npu-smi`` wrapper scripts that run the simulated tools.
 
 The scripts exec this interpreter by absolute path (``sys.executable``), so they work from
-any PATH, over SSH and inside another network namespace, without activating a venv.
+any PATH, over SSH and inside another network namespace, without activating a venv. They
+run the thin client (``simd_client.py``, with ``-I -S``: no site, no package import) that
+asks the resident simulator daemon; see ``ascend_pd.sim.simd_client`` for the numbers.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import sys
 from pathlib import Path
 
 from ascend_pd.fsutil import atomic_write_text
+from ascend_pd.sim import simd_client
 from ascend_pd.sim.entry import CLUSTER_ENV, HOST_ENV
 
-TOOLS = {"hccn_tool": "ascend_pd.sim.hccn_tool", "npu-smi": "ascend_pd.sim.npu_smi"}
+TOOLS = simd_client.MODULES
 
 
 def install_tools(
@@ -38,13 +41,14 @@ def install_tools(
         defaults += f': "${{{CLUSTER_ENV}:={value}}}"; export {CLUSTER_ENV}\n'
     if host is not None:
         defaults += f': "${{{HOST_ENV}:={shlex.quote(host)}}}"; export {HOST_ENV}\n'
+    client = shlex.quote(str(Path(simd_client.__file__).absolute()))
     written: dict[str, Path] = {}
-    for name, module in TOOLS.items():
+    for name in TOOLS:
         text = (
             "#!/bin/sh\n"
             f"# Simulated {name} written by `ascend-pd sim install-tools` (not the real tool).\n"
             f"{defaults}"
-            f'exec {python} -m {module} "$@"\n'
+            f'exec {python} -I -S {client} {name} "$@"\n'
         )
         written[name] = atomic_write_text(dest / name, text, mode=0o755)
     return written

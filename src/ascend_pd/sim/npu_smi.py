@@ -9,7 +9,7 @@ from ascend_pd.sim.entry import run_tool
 
 def main() -> None:
     """Console-script entry point; exits with npu-smi's status."""
-    sys.exit(run_tool("npu-smi", lambda node, argv: node.npu_smi(argv)))
+    sys.exit(run_tool("npu-smi"))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The pure core of the simulated npu-smi: ``argv + host -> SimReply`` (everything on stdout).
 
-Layouts copy the [V] captures of hccn-cli-formats.md §5 (98-column tables; TAB + ``%-30s``
+Layouts copy real captures (vllm-ascend#900 A2, #2667 A3) and npucli/src/npu_info_print.c
+of verylucky01/driver@e29d066 (98-column tables; TAB + ``%-30s``
 key blocks). Outputs the reference does not show are marked ``[I]`` (inferred).
 """
 
@@ -114,7 +115,7 @@ def render_mapping(host: SimHost) -> str:
 
 
 def render_board(host: SimHost, card: int, dev: SimDevice | None, chips: int) -> str:
-    """``-t board -i CARD [-c CHIP]``: chip-level fields (§5.6 order) or card-level [I]."""
+    """``-t board -i CARD [-c CHIP]``: chip fields (npu_chip_info_ext.c order) or card [I]."""
     a3 = host.soc == "a3"
     if dev is None:
         return "".join([

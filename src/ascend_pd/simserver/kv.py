@@ -1,6 +1,6 @@
 """The prefill side's KV block ledger: blocks held for a remote decode until pulled or expired.
 
-This models the connector's "delay free" behaviour (reference §4.2): after a prefill that
+This models llmdatadist_c_mgr_connector.py's "delay free" behaviour: after a prefill that
 finished length-capped with ``do_remote_decode``, P keeps the request's blocks until D
 reports it pulled them, or until the abort timeout expires and P force-frees them.
 """
