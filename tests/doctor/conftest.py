@@ -41,6 +41,9 @@ def write_spec(path: Path, host: SimHost, *, ports: Iterable[int], quantization:
         "version": 1, "name": "doctor-test", "hardware": "a2",
         "hosts": [host_entry],
         "model": {"path": model_path, "served_name": "qwen3", "quantization": quantization},
+        # What the simulated host has installed (simroot.HEALTHY_VERSIONS); the spec default
+        # is the newest stable release.
+        "connector": {"type": "llmdatadist", "vllm_ascend_version": "0.11.0"},
         "prefill": [{"name": "prefill-0", "hosts": ["node0"], "devices": [0, 1, 2, 3],
                      "tp": 4, "port": p_port}],
         "decode": [{"name": "decode-0", "hosts": ["node0"], "devices": [4, 5, 6, 7],

@@ -28,6 +28,8 @@ def test_doctor_over_ssh(rig: Any, tmp_path: Path) -> None:
         "name": "doctor-rig", "hardware": "a2", "backend": "ssh", "ssh": rig.ssh_spec(),
         "hosts": hosts,
         "model": {"path": "/models/Qwen3-32B-W8A8", "served_name": "q", "quantization": "ascend"},
+        # what build_sysroot installs (the spec default is the newest stable release)
+        "connector": {"type": "llmdatadist", "vllm_ascend_version": "0.11.0"},
         "prefill": [{"name": "p0", "hosts": [names[0]], "devices": list(range(8)), "tp": 8,
                      "port": 8100}],
         "decode": [{"name": "d0", "hosts": [names[1]], "devices": list(range(8)), "tp": 8,
