@@ -112,8 +112,9 @@ def test_docker_runtime_mounts_what_the_npu_needs(tmp_path: Path) -> None:
                    "/etc/hccn.conf:/etc/hccn.conf:ro",
                    "/usr/local/Ascend/driver/tools/hccn_tool:", "/usr/local/dcmi:",
                    "/usr/local/bin/npu-smi:", "/models/Qwen3-8B:/models/Qwen3-8B:ro",
-                   "/etc/ascend-pd/ranktable.json:", "-e VLLM_HOST_IP"):
+                   "-e VLLM_HOST_IP"):
         assert needed in joined, needed
+    assert "ranktable" not in joined  # Mooncake reads no rank table
     assert docker[-1] == "quay.io/ascend/vllm-ascend:v0.11.0"
 
 
@@ -133,7 +134,7 @@ def test_docker_script_refuses_without_hccn_conf(tmp_path: Path) -> None:
 
 
 def test_docker_units_carry_their_container_name_for_stop() -> None:
-    units = plan_units(_docker_spec())
+    units, _manifest = plan_units(_docker_spec())
     servers = [u for u in units if u.role != "proxy"]
     assert servers and all(u.container for u in servers)
     assert {u.container for u in servers} == {

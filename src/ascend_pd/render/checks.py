@@ -1,22 +1,25 @@
-"""P/D consistency checks, registered in ``ascend_pd.validate.CHECKS``.
+"""P/D consistency checks over the deployment plan, listed in :data:`PLAN_CHECKS`.
 
-Each check is ``(spec) -> list[Finding]``; errors make a deployment fail (or silently
-misbehave) on real hardware, warnings are settings that are ignored or risky.
+Each check is ``(plan) -> list[Finding]`` and reads the one plan of the command (its spec,
+version, processes, port plan); ``ascend_pd.validate`` runs the list. Errors make a
+deployment fail (or silently misbehave) on real hardware, warnings are settings that are
+ignored or risky.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 
-from ascend_pd.errors import SpecError
-from ascend_pd.render import versions as v
+from ascend_pd.releases import ReleaseFacts, known_releases, load
 from ascend_pd.render.args import PLAN_OWNED, arg_problems, flag_values
-from ascend_pd.render.plan import DeploymentPlan, build_plan, shared_hosts
-from ascend_pd.render.ports import plan_ports, random_range
+from ascend_pd.render.findings import Finding, ValidationReport
+from ascend_pd.render.plan import DeploymentPlan, shared_hosts
+from ascend_pd.render.ports import random_range
 from ascend_pd.spec.models import ClusterSpec, InstanceSpec
-from ascend_pd.validate import CHECKS, Check, Finding
+
+Check = Callable[[DeploymentPlan], list[Finding]]
 
 _ENV_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: per-instance flags that must agree between prefill and decode, and their spec default
@@ -30,38 +33,58 @@ def _instances(spec: ClusterSpec) -> Iterator[tuple[str, InstanceSpec]]:
             yield f"{role}[{i}]", inst
 
 
-def _version(spec: ClusterSpec) -> v.Version | None:
-    try:
-        return v.Version(spec.connector.vllm_ascend_version)
-    except SpecError:
-        return None
-
-
-def check_version(spec: ClusterSpec) -> list[Finding]:
-    """The version parses and ships the chosen connector."""
+def check_release(plan: DeploymentPlan) -> list[Finding]:
+    """The version resolves to known release facts (said when they are another release's)."""
     key = "connector.vllm_ascend_version"
-    version = _version(spec)
-    text = spec.connector.vllm_ascend_version
-    if version is None:
-        return [Finding("error", key, f"'{text}' is not a vllm-ascend version",
-                        "write the release tag, e.g. \"0.11.0\" or \"0.10.1rc1\"")]
-    kind = spec.connector.type
-    if v.connector_supported(kind, version):
+    if plan.release_error is not None:
+        return [Finding("error", key, plan.release_error.message, plan.release_error.hint)]
+    assert plan.release is not None
+    if plan.release.note:
+        return [Finding("warning", key, plan.release.note,
+                        "write the release installed on the hosts (`pip show vllm-ascend`); "
+                        f"known: {_span(known_releases())}")]
+    return []
+
+
+def check_connector(plan: DeploymentPlan) -> list[Finding]:
+    """The release registers the connector the spec asks for."""
+    spec, facts = plan.spec, plan.facts
+    if facts is None:
         return []
-    if kind == "llmdatadist":
+    text = plan.release.basis if plan.release else plan.vllm_ascend_version
+    if spec.connector.type == "llmdatadist":
+        if any(c.family == "llmdatadist" for c in facts.connectors.values()):
+            return []
         return [Finding("error", "connector.type",
-                        f"vllm-ascend {text} has no LLMDataDist connector (it exists from "
-                        f"{v.LLMDD_FIRST} through 0.11.x)",
-                        "use type: mooncake, or a 0.11.x release for LLMDataDist")]
-    return [Finding("error", "connector.type",
-                    f"vllm-ascend {text} has no Mooncake connector (added in {v.MOONCAKE_FIRST})",
-                    "use type: llmdatadist, or vllm-ascend >= 0.10.1rc1")]
+                        f"vllm-ascend {text} has no LLMDataDist connector and reads no rank "
+                        "table", "use type: mooncake (no gen-ranktable step), or a release "
+                        "that ships LLMDataDist: "
+                        + _span(_releases_with(lambda f: f.reads_ranktable)))]
+    name = spec.connector.mooncake_connector
+    if facts.connector(name) is not None:
+        return []
+    mooncake = sorted(c.name for c in facts.connectors.values() if c.family == "mooncake")
+    return [Finding("error", "connector.mooncake_connector",
+                    f"vllm-ascend {text} does not register {name}"
+                    + (f" (it has {', '.join(mooncake)})" if mooncake else ""),
+                    "pick one it registers, or a release that has it: "
+                    + (_span(_releases_with(lambda f: f.connector(name) is not None))
+                       or "none known"))]
 
 
-def check_extra_args(spec: ClusterSpec) -> list[Finding]:
+def _releases_with(pred: Callable[[ReleaseFacts], bool]) -> list[str]:
+    return [r.version for r in load().releases if pred(r)]
+
+
+def _span(versions: list[str]) -> str:
+    """Known releases, short: ``a, b`` or ``first … last`` (in release order)."""
+    return ", ".join(versions) if len(versions) <= 3 else f"{versions[0]} … {versions[-1]}"
+
+
+def check_extra_args(plan: DeploymentPlan) -> list[Finding]:
     """extra_args are a well-formed argv and leave plan-owned flags alone."""
     out: list[Finding] = []
-    for key, inst in _instances(spec):
+    for key, inst in _instances(plan.spec):
         for problem in arg_problems(inst.extra_args):
             out.append(Finding("error", f"{key}.extra_args[{problem.index}]", problem.message,
                                problem.hint))
@@ -85,8 +108,9 @@ def _effective(spec: ClusterSpec, inst: InstanceSpec) -> dict[str, str]:
     return values
 
 
-def check_model_consistency(spec: ClusterSpec) -> list[Finding]:
+def check_model_consistency(plan: DeploymentPlan) -> list[Finding]:
     """P and D serve the same model under the same name, with the same KV cache layout."""
+    spec = plan.spec
     out: list[Finding] = []
     instances = list(_instances(spec))
     first_key, first = instances[0]
@@ -103,8 +127,9 @@ def check_model_consistency(spec: ClusterSpec) -> list[Finding]:
     return out
 
 
-def check_parallelism(spec: ClusterSpec) -> list[Finding]:
+def check_parallelism(plan: DeploymentPlan) -> list[Finding]:
     """P/D TP ratios the connector can transfer, and TP groups inside one host."""
+    spec = plan.spec
     out: list[Finding] = []
     mooncake = spec.connector.type == "mooncake"
     if mooncake:
@@ -134,6 +159,12 @@ def check_parallelism(spec: ClusterSpec) -> list[Finding]:
                     "use the same tp on prefill and decode (or attention: mla if it is MLA)"))
     if not mooncake:
         for key, inst in _instances(spec):
+            if inst.dp_mode == "external" and inst.dp > 1:
+                out.append(Finding(
+                    "error", f"{key}.dp_mode",
+                    "external DP is rendered for Mooncake only (LLMDataDist derives its RPC "
+                    "ports from the local DP rank, which external DP makes global)",
+                    "use dp_mode: internal with LLMDataDist"))
             if inst.tp > len(inst.devices):
                 out.append(Finding(
                     "error", f"{key}.tp",
@@ -153,14 +184,10 @@ def _walk_keys(value: Any) -> Iterator[str]:
             yield from _walk_keys(item)
 
 
-def check_stale_settings(spec: ClusterSpec) -> list[Finding]:
-    """Env vars and flags this vllm-ascend version ignores (they fail silently)."""
-    version = _version(spec)
-    if version is None:
-        return []
+def check_stale_settings(plan: DeploymentPlan) -> list[Finding]:
+    """Env vars and flags this vllm-ascend release ignores (they fail silently)."""
+    spec, facts = plan.spec, plan.facts
     out: list[Finding] = []
-    rpc_env = v.rpc_port_env(version)
-    text = version.text
     envs = [(f"hosts[{i}].env", h.env) for i, h in enumerate(spec.hosts)]
     envs += [(f"{key}.env", inst.env) for key, inst in _instances(spec)]
     for key, env in envs:
@@ -168,52 +195,100 @@ def check_stale_settings(spec: ClusterSpec) -> list[Finding]:
             if not _ENV_NAME.match(name):
                 out.append(Finding("error", key, f"'{name}' is not an environment variable name",
                                    "use letters, digits and _ (not starting with a digit)"))
-            elif name in (v.OLD_RPC_ENV, v.NEW_RPC_ENV) and name != rpc_env:
-                out.append(Finding(
-                    "error", f"{key}.{name}",
-                    f"vllm-ascend {text} reads {rpc_env}, so {name} is silently ignored and "
-                    "every instance binds the default 5557",
-                    "remove it; the renderer sets the right variable from connector.rpc_port_base"))
-            elif name == rpc_env:
-                out.append(Finding(
-                    "warning", f"{key}.{name}",
-                    "overrides the port plan; instances sharing a host may get the same range",
-                    "remove it and set connector.rpc_port_base instead"))
-            elif name == "VLLM_USE_V1" and version >= v.Version(v.USE_V1_REMOVED):
-                out.append(Finding("warning", f"{key}.{name}",
-                                   f"VLLM_USE_V1 is ignored by vllm-ascend {text} (V1 only)",
-                                   "remove it"))
-            elif name == "PHYSICAL_DEVICES" and (
-                    spec.connector.type == "llmdatadist" or version >= v.Version("0.11.0rc1")):
-                out.append(Finding("warning", f"{key}.{name}",
-                                   f"PHYSICAL_DEVICES is not read by this setup ({text})",
-                                   "remove it; ASCEND_RT_VISIBLE_DEVICES selects the devices"))
-    if not v.needs_ascend_direct(version) or spec.connector.type != "mooncake":
+            elif facts is not None:
+                out.extend(_env_findings(plan, facts, f"{key}.{name}", name))
+    if facts is None:
+        return out
+    text = facts.version
+    if not facts.use_ascend_direct or spec.connector.type != "mooncake":
         for key, inst in _instances(spec):
             if ("use_ascend_direct" in _walk_keys(inst.additional_config)
                     or any("use_ascend_direct" in a for a in inst.extra_args)):
                 out.append(Finding(
                     "warning", key,
-                    f"use_ascend_direct only applies to Mooncake on 0.11.x (this is {text})",
-                    "remove it; the renderer adds it where the version needs it"))
-    if (spec.connector.abort_request_timeout_s is not None
-            and v.abort_timeout_env(spec.connector.type, version) is None):
+                    f"use_ascend_direct is not read by Mooncake on vllm-ascend {text}",
+                    "remove it; the renderer adds it where the release reads it"))
+    abort = (facts.llmdd_abort_timeout_env if spec.connector.type == "llmdatadist"
+             else facts.mooncake_abort_timeout_env)
+    if spec.connector.abort_request_timeout_s is not None and abort is None:
         out.append(Finding(
             "warning", "connector.abort_request_timeout_s",
-            f"vllm-ascend {text} has no P-side KV expiry for LLMDataDist; blocks of requests "
-            "whose decode fails are never freed", "use vllm-ascend >= 0.11.0rc0"))
+            f"vllm-ascend {text} has no P-side KV expiry for this connector; blocks of "
+            "requests whose decode fails are never freed", "use a newer release"))
     return out
 
 
-def check_ports(spec: ClusterSpec) -> list[Finding]:
-    """The whole port plan is clash-free and Mooncake stays clear of the random range."""
+def _env_findings(plan: DeploymentPlan, facts: ReleaseFacts, key: str,
+                  name: str) -> list[Finding]:
+    """A variable another known release reads but this one does not, or an RPC-port override."""
+    text = facts.version
+    rpc_env = facts.llmdd_rpc_port_env
+    if name.endswith("LLMDD_RPC_PORT") and rpc_env and name != rpc_env:
+        return [Finding("error", key,
+                        f"vllm-ascend {text} reads {rpc_env}, so {name} is silently ignored "
+                        "and every instance binds the default 5557",
+                        "remove it; the renderer sets the right variable from "
+                        "connector.rpc_port_base")]
+    if name == rpc_env:
+        return [Finding("warning", key,
+                        "overrides the port plan; instances sharing a host may get the same "
+                        "range", "remove it and set connector.rpc_port_base instead")]
+    if name in facts.env_vars or name in _renamed_abort(facts):
+        return []
+    readers = _releases_with(lambda f: name in f.env_vars)
+    if not readers:
+        return []
+    return [Finding("warning", key,
+                    f"vllm-ascend {text} does not read {name} (read by {_span(readers)})",
+                    "remove it, or use what this release reads instead")]
+
+
+def _renamed_abort(facts: ReleaseFacts) -> set[str]:
+    # The abort timeout is read from vLLM's envs, not vllm-ascend's: never "unknown" here.
+    return {n for n in (facts.mooncake_abort_timeout_env, facts.llmdd_abort_timeout_env) if n}
+
+
+def check_graph_mode(plan: DeploymentPlan) -> list[Finding]:
+    """torchair where the release has none; additional_config keys the release does not read."""
+    facts = plan.facts
+    if facts is None:
+        return []
+    text = facts.version
     out: list[Finding] = []
-    plan = plan_ports(spec)
-    for first, second in plan.clashes():
+    for key, inst in _instances(plan.spec):
+        if inst.torchair_graph and not facts.torchair:
+            out.append(Finding(
+                "warning", f"{key}.torchair_graph",
+                f"vllm-ascend {text} has no torchair graph mode (removed in 0.12.0rc1); "
+                "decode runs ACL graph (cudagraph_mode FULL_DECODE_ONLY) instead",
+                "remove torchair_graph"))
+        for name in inst.additional_config:
+            if name in facts.additional_config_keys:
+                continue
+            if facts.additional_config_strict:
+                out.append(Finding(
+                    "error", f"{key}.additional_config.{name}",
+                    f"vllm-ascend {text} rejects unknown additional_config keys "
+                    "(extra=\"forbid\"): the server would not start",
+                    "remove it" + (" and use ACL graph (the renderer's default)"
+                                   if name == "torchair_graph_config" else "")))
+            else:
+                out.append(Finding(
+                    "warning", f"{key}.additional_config.{name}",
+                    f"vllm-ascend {text} does not read '{name}'; it is silently ignored",
+                    "remove it"))
+    return out
+
+
+def check_ports(plan: DeploymentPlan) -> list[Finding]:
+    """The whole port plan is clash-free and Mooncake stays clear of the random range."""
+    spec = plan.spec
+    out: list[Finding] = []
+    for first, second in plan.ports.clashes():
         out.append(Finding("error", second.key,
                            f"{second.label()} overlaps {first.label()}",
                            f"move {second.key} or {first.key}"))
-    for claim in plan.claims:
+    for claim in plan.ports.claims:
         if claim.end - 1 > 65535:
             out.append(Finding("error", claim.key, f"{claim.label()} goes past port 65535",
                                "lower the base port"))
@@ -227,8 +302,10 @@ def check_ports(spec: ClusterSpec) -> list[Finding]:
     return out
 
 
-def proxy_findings(plan: DeploymentPlan) -> list[Finding]:
+def check_proxy(plan: DeploymentPlan) -> list[Finding]:
     """The proxy targets exactly the API-serving (DP head) processes."""
+    if plan.release is None:
+        return []  # no processes were planned; check_release reports why
     if plan.proxy is None:
         return [Finding("warning", "proxy", "no proxy: clients must run the P→D hand-off",
                         "add proxy: {host: <host>, port: 8000}")]
@@ -247,15 +324,9 @@ def proxy_findings(plan: DeploymentPlan) -> list[Finding]:
     return out
 
 
-def check_proxy(spec: ClusterSpec) -> list[Finding]:
-    """See :func:`proxy_findings` (on the plan built from ``spec``)."""
-    if _version(spec) is None:
-        return []
-    return proxy_findings(build_plan(spec, python="python3"))
-
-
-def check_same_host(spec: ClusterSpec) -> list[Finding]:
+def check_same_host(plan: DeploymentPlan) -> list[Finding]:
     """Hosts running both P and D keep HCCL_INTRA_ROCE_ENABLE=1 (#4866)."""
+    spec = plan.spec
     out = []
     shared = shared_hosts(spec)
     for key, inst in _instances(spec):
@@ -267,11 +338,17 @@ def check_same_host(spec: ClusterSpec) -> list[Finding]:
     return out
 
 
-ALL_CHECKS: Final[tuple[Check, ...]] = (
-    check_version, check_extra_args, check_model_consistency, check_parallelism,
-    check_stale_settings, check_ports, check_proxy, check_same_host,
+#: every P/D check, in report order (``ascend_pd.validate.validate_plan`` runs them)
+PLAN_CHECKS: Final[tuple[Check, ...]] = (
+    check_release, check_connector, check_extra_args, check_model_consistency,
+    check_parallelism, check_stale_settings, check_graph_mode, check_ports, check_proxy,
+    check_same_host,
 )
 
-for _check in ALL_CHECKS:
-    if _check not in CHECKS:
-        CHECKS.append(_check)
+
+def validate_plan(plan: DeploymentPlan) -> ValidationReport:
+    """Run every check of :data:`PLAN_CHECKS` over ``plan``."""
+    report = ValidationReport(plan.name)
+    for check in PLAN_CHECKS:
+        report.findings.extend(check(plan))
+    return report
