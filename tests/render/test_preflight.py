@@ -25,9 +25,6 @@ GOOD_ENV = {"LD_LIBRARY_PATH": "/usr/local/Ascend/ascend-toolkit/latest/lib64:/u
 
 def _with_env(env: dict[str, str], name: str = "a3-2p1d") -> ClusterSpec:
     def edit(data: dict[str, Any]) -> None:
-        if name == "a2-1p1d":
-            data["connector"] = {"type": "mooncake", "vllm_ascend_version": "0.12.0",
-                                 "kv_port_base": 28000}
         for role in ("prefill", "decode"):
             for inst in data[role]:
                 inst["env"] = dict(env)
@@ -38,8 +35,13 @@ def _keys(found: list[Any]) -> list[str]:
     return [f.key for f in found]
 
 
-def test_mooncake_without_the_library_dir_is_warned_per_instance() -> None:
+def test_an_ld_library_path_left_to_the_host_is_not_warned() -> None:
     spec = _with_env({k: v for k, v in GOOD_ENV.items() if k != "LD_LIBRARY_PATH"})
+    assert check_mooncake_library_path(spec, build_plan(spec)) == []
+
+
+def test_mooncake_without_the_library_dir_is_warned_per_instance() -> None:
+    spec = _with_env({**GOOD_ENV, "LD_LIBRARY_PATH": "/usr/local/Ascend/driver/lib64"})
     found = check_mooncake_library_path(spec, build_plan(spec))
     assert _keys(found) == ["prefill[0].env", "prefill[1].env", "decode[0].env"]
     assert all(f.severity == "warning" and "ascend_transport.so" in f.message for f in found)
@@ -69,7 +71,7 @@ def test_a2_mooncake_needs_the_buffer_pool_and_intra_roce() -> None:
 
 
 def test_llmdatadist_and_simulated_plans_have_no_mooncake_warnings() -> None:
-    for name in ("a2-1p1d", "a2-sim"):
+    for name in ("a2-1p1d-legacy-llmdatadist", "a2-sim"):
         spec = load(name)
         assert preflight(spec, build_plan(spec)) == []
 

@@ -54,8 +54,11 @@ def test_render_refuses_an_inconsistent_spec(tmp_path: Path) -> None:
 def test_validate_reports_pd_errors_and_warnings(tmp_path: Path) -> None:
     text = spec_text("a3-2p1d").replace("max_num_batched_tokens: 256",
                                         "max_num_batched_tokens: 256\n"
-                                        "    env: {PHYSICAL_DEVICES: '0'}\n"
                                         "    extra_args: ['---enforce-eager']")
+    head, decode = text.split("\ndecode:", 1)
+    decode = decode.replace('ASCEND_TRANSFER_TIMEOUT: "10000"',
+                            'ASCEND_TRANSFER_TIMEOUT: "10000"\n      PHYSICAL_DEVICES: "0"', 1)
+    text = head + "\ndecode:" + decode
     spec = _spec(tmp_path, "a3-2p1d", text)
     result = CliRunner().invoke(cli, ["validate", "-c", spec, "--json"])
     assert result.exit_code == 1

@@ -53,10 +53,10 @@ def test_alias_bomb_is_refused_before_it_is_expanded(tmp_path: Path) -> None:
 
 
 def test_one_level_of_anchors_still_works() -> None:
-    text = BASE.replace("    port: 8100\n", "    port: 8100\n    env: &e {A: '1'}\n", 1)
-    text = text.replace("    port: 8200\n", "    port: 8200\n    env: *e\n", 1)
+    text = BASE.replace("    port: 8100\n", "    port: 8100\n    omp_num_threads: &n 7\n", 1)
+    text = text.replace("    port: 8200\n", "    port: 8200\n    omp_num_threads: *n\n", 1)
     spec = parse_spec(text)
-    assert spec.prefill[0].env == spec.decode[0].env == {"A": "1"}
+    assert spec.prefill[0].omp_num_threads == spec.decode[0].omp_num_threads == 7
 
 
 def test_a_device_is_refused_not_read(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from ascend_pd.render.args import PLAN_OWNED, arg_problems, flag_values
 from ascend_pd.render.findings import Finding, ValidationReport
 from ascend_pd.render.plan import DeploymentPlan, shared_hosts
 from ascend_pd.render.ports import random_range
+from ascend_pd.render.preflight import preflight
 from ascend_pd.spec.models import ClusterSpec, InstanceSpec
 
 Check = Callable[[DeploymentPlan], list[Finding]]
@@ -339,10 +340,15 @@ def check_same_host(plan: DeploymentPlan) -> list[Finding]:
 
 
 #: every P/D check, in report order (``ascend_pd.validate.validate_plan`` runs them)
+def check_field_failures(plan: DeploymentPlan) -> list[Finding]:
+    """The preflights for failures users hit in 2026 (``render.preflight``)."""
+    return preflight(plan.spec, plan)
+
+
 PLAN_CHECKS: Final[tuple[Check, ...]] = (
     check_release, check_connector, check_extra_args, check_model_consistency,
     check_parallelism, check_stale_settings, check_graph_mode, check_ports, check_proxy,
-    check_same_host,
+    check_same_host, check_field_failures,
 )
 
 

@@ -5,8 +5,8 @@ and docker argv every process will really get), so it warns about what launch wo
 not about what the spec seems to say. They prevent failures that ``ascend-pd diagnose``
 recognises afterwards (the catalogue id is named in each function):
 
-* Mooncake without ``/usr/local/lib`` on ``LD_LIBRARY_PATH`` -> ``ascend_transport.so:
-  cannot open shared object file`` (vllm-project/vllm-ascend#6949, PR #7242).
+* Mooncake with an ``LD_LIBRARY_PATH`` set in the spec without ``/usr/local/lib`` ->
+  ``ascend_transport.so: cannot open shared object file`` (vllm-project/vllm-ascend#6949, PR #7242).
 * Mooncake without ``ASCEND_CONNECT_TIMEOUT`` -> ``Connect timeout … ASCEND_CONNECT_TIMEOUT``
   / status 103902 on large clusters (vllm-ascend#7401; PR #11876 sets 60000/10000 ms).
 * Mooncake AscendDirect on A2 without ``ASCEND_BUFFER_POOL=0:0`` and
@@ -26,9 +26,9 @@ from collections.abc import Callable, Iterator
 from typing import Final
 
 from ascend_pd.render.docker import HCCN_CONF
+from ascend_pd.render.findings import Finding
 from ascend_pd.render.plan import DeploymentPlan, ProcessPlan
 from ascend_pd.spec.models import ClusterSpec
-from ascend_pd.validate import Finding
 
 #: where Mooncake's pip wheel installs ascend_transport.so's dependencies
 MOONCAKE_LIB_DIR: Final[str] = "/usr/local/lib"
@@ -61,7 +61,11 @@ def check_mooncake_library_path(spec: ClusterSpec, plan: DeploymentPlan) -> list
     """Mooncake's ascend_transport.so must be loadable (diagnose: mooncake-transport-so)."""
     out = []
     for proc in _mooncake_processes(spec, plan):
-        path = proc.env.get("LD_LIBRARY_PATH", "")
+        # Only a value the spec sets replaces the host's own LD_LIBRARY_PATH (CANN's
+        # set_env.sh builds that one); the plan cannot see the host's, doctor can.
+        if "LD_LIBRARY_PATH" not in proc.env:
+            continue
+        path = proc.env["LD_LIBRARY_PATH"]
         if MOONCAKE_LIB_DIR not in path.split(":"):
             out.append(Finding(
                 "warning", _env_key(spec, proc),

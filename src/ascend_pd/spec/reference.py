@@ -7,6 +7,7 @@ key added to ``spec.models`` cannot be missing from the documentation.
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from collections.abc import Iterator
@@ -40,6 +41,8 @@ def _type(annotation: Any) -> str:
     text = str(annotation).replace("typing.", "")
     if isinstance(annotation, type) and not typing.get_args(annotation):
         text = annotation.__name__
+    # Validators print as "<function f at 0x…>": an address differs per run, the name does not.
+    text = re.sub(r"<function (\w+) at 0x[0-9a-f]+>", r"\1", text)
     return text.replace("NoneType", "None")
 
 
