@@ -27,6 +27,10 @@ from ascend_pd.simserver.serve import run
 @click.option("--recompute-rate", type=float, default=0.0,
               help="Decode: probability of stop_reason=recomputed half-way.")
 @click.option("--seed", type=int, default=0)
+@click.option("--prefix-cache-blocks", type=int, default=4096, show_default=True,
+              help="Prefill prefix-cache capacity in 128-token blocks (0: off).")
+@click.option("--compute-lanes", type=int, default=0, show_default=True,
+              help="Prefills computed at once, FIFO (0: unbounded).")
 @common
 @pass_session
 def command(session: Session, /, **options: object) -> None:

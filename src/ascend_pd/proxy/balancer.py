@@ -10,10 +10,11 @@ backends a linear scan beats any heap and cannot break an invariant (§8.5 #8).
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ascend_pd.proxy.affinity import PrefixAffinity
 from ascend_pd.proxy.config import BackendAddress, Policy
 
 Role = Literal["prefill", "decode"]
@@ -50,6 +51,8 @@ class Pool:
     policy: Policy = "least_loaded"
     backends: list[Backend] = field(default_factory=list)
     rng: random.Random = field(default_factory=random.Random)
+    #: prefix -> backend table of the ``cache_aware`` policy
+    affinity: PrefixAffinity = field(default_factory=PrefixAffinity)
     _cursor: int = 0
 
     @classmethod
@@ -77,13 +80,16 @@ class Pool:
         if backend is not None:
             self.backends.remove(backend)
             backend.removed = True
+            self.affinity.forget(backend)
         return backend
 
     def healthy(self) -> list[Backend]:
         return [b for b in self.backends if b.healthy]
 
-    def choose(self, exclude: Iterable[Backend] = ()) -> Backend | None:
-        """Pick a healthy backend not in ``exclude``; None when there is none."""
+    def choose(self, exclude: Iterable[Backend] = (), keys: Sequence[int] = (),
+               ) -> Backend | None:
+        """Pick a healthy backend not in ``exclude``; None when there is none. ``keys``:
+        the request's prefix chain (``affinity.prefix_keys``), used by ``cache_aware``."""
         skip = set(map(id, exclude))
         candidates = [b for b in self.backends if b.healthy and id(b) not in skip]
         if not candidates:
@@ -99,7 +105,10 @@ class Pool:
         # least_loaded: scan from a rotating start so ties spread instead of piling on one.
         start = self._cursor % len(candidates)
         ordered = candidates[start:] + candidates[:start]
-        return min(ordered, key=lambda b: (b.load, b.in_flight))
+        least = min(ordered, key=lambda b: (b.load, b.in_flight))
+        if self.policy == "cache_aware":
+            return self.affinity.choose(candidates, keys, least)
+        return least
 
     @staticmethod
     def acquire(backend: Backend, tokens: int = 0) -> None:

@@ -17,8 +17,8 @@ from typing import Any, Literal
 from ascend_pd.errors import ProxyError, UsageError
 from ascend_pd.spec.models import ClusterSpec
 
-Policy = Literal["least_loaded", "round_robin", "power_of_two"]
-POLICIES: tuple[Policy, ...] = ("least_loaded", "round_robin", "power_of_two")
+Policy = Literal["least_loaded", "round_robin", "power_of_two", "cache_aware"]
+POLICIES: tuple[Policy, ...] = ("least_loaded", "round_robin", "power_of_two", "cache_aware")
 
 
 @dataclass(frozen=True, order=True)
@@ -120,6 +120,10 @@ class ProxyConfig:
             if policy not in POLICIES:
                 raise UsageError(f"unknown policy {policy!r}",
                                  hint="use one of: " + ", ".join(POLICIES))
+        if self.policy_decode == "cache_aware":
+            # Decode reuses the KV it pulls, not a prefix cache: load is what matters there.
+            raise UsageError("cache_aware is a prefill policy",
+                             hint="use least_loaded (or round_robin) for --policy-decode")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

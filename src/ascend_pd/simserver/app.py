@@ -33,7 +33,8 @@ from aiohttp import web
 from ascend_pd.simserver import responses as R
 from ascend_pd.simserver.config import SimServerConfig
 from ascend_pd.simserver.kv import KvLedger
-from ascend_pd.simserver.tokens import count_prompt, generated_tokens, prompt_text
+from ascend_pd.simserver.prefix_cache import ComputeLanes, PrefixCache, block_hashes
+from ascend_pd.simserver.tokens import count_prompt, generated_tokens, pieces, prompt_text
 
 log = logging.getLogger("ascend_pd.simserver")
 
@@ -78,6 +79,8 @@ class SimServer:
         self.recomputed = 0
         self.prompt_tokens_total = 0
         self.generation_tokens_total = 0
+        self.prefix_cache = PrefixCache(config.prefix_cache_blocks)
+        self.lanes = ComputeLanes(config.compute_lanes)
         self._session: aiohttp.ClientSession | None = None
         self._never = asyncio.Event()
         #: the bound port (differs from config.port when that is 0); set by the runner
@@ -138,6 +141,8 @@ class SimServer:
             "recomputed": self.recomputed, "held_requests": len(self.kv.held),
             "held_blocks": self.kv.held_blocks, "kv_pulled": self.kv.pulled_total,
             "kv_force_freed": self.kv.force_freed_total,
+            "prefix_cache_hit_tokens": self.prefix_cache.hit_tokens_total,
+            "prefill_computed_tokens": self.prefix_cache.computed_tokens_total,
         }
 
     async def _state(self, _request: web.Request) -> web.Response:
@@ -241,7 +246,8 @@ class SimServer:
         kv = body.get("kv_transfer_params")
         prompt = int(body["_sim_prompt_tokens"])
         if self.config.role == "prefill":
-            await asyncio.sleep(self.config.prefill_ms_per_1k * prompt / 1e6)
+            cached = self._cached_prefix(body, prompt)
+            await self.lanes.run(self.config.prefill_ms_per_1k * (prompt - cached) / 1e6)
             if crash:
                 _crash("prefill")
             if isinstance(kv, dict) and kv.get("do_remote_decode"):
@@ -251,6 +257,24 @@ class SimServer:
             if rejected is not None:
                 return rejected
         return await self._generate(request, rid, body, chat=chat, crash=crash)
+
+    def _cached_prefix(self, body: dict[str, Any], prompt: int) -> int:
+        """Look the prompt up in the prefix cache and insert it; the cached token count
+        (never the whole prompt: vLLM always computes at least the last token)."""
+        cache = self.prefix_cache
+        if not cache.capacity_blocks:
+            cache.account(prompt, 0)
+            return 0
+        raw = body.get("prompt")
+        if isinstance(raw, list) and raw and all(isinstance(x, int) for x in raw):
+            tokens = [str(x) for x in raw]
+        else:
+            tokens = pieces(prompt_text(body))
+        hashes = block_hashes(tokens)
+        cached = min(cache.lookup(hashes), max(0, prompt - 1))
+        cache.insert(hashes)
+        cache.account(prompt, cached)
+        return cached
 
     def _prefill_answer(self, rid: str, body: dict[str, Any], *, chat: bool,
                         prompt: int) -> web.Response:

@@ -30,6 +30,10 @@ class SimServerConfig:
             ``stop_reason: "recomputed"`` (as vLLM-Ascend's recompute scheduler does).
         seed: seeds the fault and recompute dice, so runs repeat.
         max_model_len: prompt + max_tokens above this is a 400, like vLLM.
+        prefix_cache_blocks: prefill only; LRU capacity (blocks of 128 tokens) of the prefix
+            cache: cached leading blocks of a prompt cost no prefill time (0: no cache).
+        compute_lanes: prefill only; prompts computed at once, FIFO (0: unbounded, each
+            prefill just sleeps its time).
     """
 
     role: Role
@@ -48,6 +52,8 @@ class SimServerConfig:
     seed: int = 0
     max_model_len: int = 32768
     tp_size: int = 1
+    prefix_cache_blocks: int = 4096
+    compute_lanes: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

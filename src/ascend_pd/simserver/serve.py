@@ -96,6 +96,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--error-rate", type=float, default=0.0)
     p.add_argument("--recompute-rate", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--prefix-cache-blocks", type=int, default=4096)
+    p.add_argument("--compute-lanes", type=int, default=0)
     return p
 
 
