@@ -14,8 +14,6 @@ import asyncio
 import hmac
 import json
 import logging
-import time
-from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from aiohttp import web
@@ -23,85 +21,14 @@ from aiohttp import web
 from ascend_pd.errors import UsageError
 from ascend_pd.proxy.balancer import Backend, Pool
 from ascend_pd.proxy.config import BackendAddress, ProxyConfig
-from ascend_pd.proxy.metrics import ProxyMetrics
 from ascend_pd.proxy.relay import Relay
-from ascend_pd.proxy.trace import JSON_TYPE, error_response
-from ascend_pd.proxy.upstream import UpstreamClient, UpstreamError
+from ascend_pd.proxy.state import ProxyState
+from ascend_pd.proxy.trace import JSON_TYPE, error_response, new_request_id
+from ascend_pd.proxy.upstream import UpstreamError
 
 log = logging.getLogger("ascend_pd.proxy")
 
 STATE_KEY: web.AppKey[ProxyState] = web.AppKey("ascend_pd_proxy_state")
-
-
-class ProxyState:
-    """What every handler shares: config, pools, metrics, the upstream HTTP client."""
-
-    def __init__(self, config: ProxyConfig) -> None:
-        self.config = config
-        self.pools = {
-            "prefill": Pool.of("prefill", config.prefill, config.policy_prefill),
-            "decode": Pool.of("decode", config.decode, config.policy_decode),
-        }
-        self.metrics = ProxyMetrics()
-        self._upstream: UpstreamClient | None = None
-        self.tasks: set[asyncio.Task[Any]] = set()
-        self.started = time.time()
-
-    @property
-    def upstream(self) -> UpstreamClient:
-        assert self._upstream is not None, "the app is not running"
-        return self._upstream
-
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        """Run a background job (drain) that outlives the request; cancelled at shutdown."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    def record_probe(self, backend: Backend, *, ok: bool) -> None:
-        change = Pool.record(backend, ok, eject_after=self.config.eject_after,
-                             restore_after=self.config.restore_after)
-        if change == "ejected":
-            log.warning("%s backend %s ejected after %d failed health checks",
-                        backend.role, backend.address, backend.consecutive_failures)
-        elif change == "restored":
-            log.warning("%s backend %s restored after %d good health checks",
-                        backend.role, backend.address, backend.consecutive_successes)
-
-    def totals(self) -> dict[str, dict[str, int]]:
-        """In-flight requests and outstanding tokens per role (0/0 when idle)."""
-        out = {}
-        for role, pool in self.pools.items():
-            in_flight, tokens = pool.totals()
-            out[role] = {"in_flight": in_flight, "outstanding_tokens": tokens}
-        return out
-
-    # -- lifecycle ---------------------------------------------------------------------
-    async def lifecycle(self, _app: web.Application) -> AsyncIterator[None]:
-        self._upstream = UpstreamClient()
-        checker = asyncio.create_task(self._health_loop())
-        yield
-        checker.cancel()
-        for task in list(self.tasks):
-            task.cancel()
-        await asyncio.gather(checker, *self.tasks, return_exceptions=True)
-        await self._upstream.close()
-
-    async def _probe(self, backend: Backend) -> None:
-        try:
-            async with await self.upstream.get(backend.address, "/health",
-                                               self.config.health_timeout_s) as resp:
-                ok = resp.status == 200
-                await resp.read()
-        except UpstreamError:
-            ok = False
-        self.record_probe(backend, ok=ok)
-
-    async def _health_loop(self) -> None:
-        while True:
-            backends = [b for pool in self.pools.values() for b in pool.backends]
-            await asyncio.gather(*(self._probe(b) for b in backends))
-            await asyncio.sleep(self.config.health_interval_s)
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -138,11 +65,8 @@ class Handlers:
 
     async def models(self, request: web.Request) -> web.Response:
         backends = [b for pool in self.state.pools.values() for b in pool.healthy()]
-        headers = {}
-        if "Authorization" in request.headers:
-            headers["Authorization"] = request.headers["Authorization"]
-        if self.state.config.backend_api_key:
-            headers["Authorization"] = f"Bearer {self.state.config.backend_api_key}"
+        rid = request.headers.get("X-Request-Id") or new_request_id()
+        headers = self.state.backend_headers(request.headers, rid)
         timeout = self.state.config.health_timeout_s
 
         async def fetch(backend: Backend) -> list[dict[str, Any]]:
@@ -192,7 +116,7 @@ class Handlers:
         for address in addresses:
             backend = Backend(address, pool.role)
             # Admit only what answers /health now; the prober keeps watching afterwards.
-            await self.state._probe(backend)
+            await self.state.probe(backend)
             if backend.consecutive_failures:
                 unreachable.append(str(address))
                 continue

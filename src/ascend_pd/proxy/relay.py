@@ -20,13 +20,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from ascend_pd.proxy import contract
-from ascend_pd.proxy.balancer import Backend
+from ascend_pd.proxy.legs import Answer, Leg, Legs, passthrough
+from ascend_pd.proxy.state import ProxyState
 from ascend_pd.proxy.stream import (
     StreamPump,
     UpstreamBroken,
@@ -41,16 +41,6 @@ from ascend_pd.proxy.trace import (
     finish_trace,
     new_request_id,
 )
-from ascend_pd.proxy.upstream import (
-    ConnectFailed,
-    UpstreamClosed,
-    UpstreamError,
-    UpstreamResponse,
-    UpstreamTimeout,
-)
-
-if TYPE_CHECKING:
-    from ascend_pd.proxy.app import ProxyState
 
 log = logging.getLogger("ascend_pd.proxy")
 
@@ -60,6 +50,7 @@ class Relay:
 
     def __init__(self, state: ProxyState) -> None:
         self.state = state
+        self.legs = Legs(state)
 
     # -- entry -------------------------------------------------------------------------
     async def handle(self, request: web.Request, endpoint: str) -> web.StreamResponse:
@@ -69,11 +60,12 @@ class Relay:
         metrics = self.state.metrics
         response: web.StreamResponse | None = None
         body: dict[str, Any] | None = None
+        headers: dict[str, str] = {}
         try:
             try:
                 body = await self._read_body(request, rid)
                 trace.stream = bool(body.get("stream"))
-                headers = self._backend_headers(request, rid)
+                headers = self.state.backend_headers(request.headers, rid)
                 kv = await self.prefill(body, headers, trace)
                 trace.kv_pending = kv
                 if trace.stream:
@@ -103,7 +95,7 @@ class Relay:
             if response is not None:
                 trace.status = trace.status or response.status
             if trace.kv_pending is not None and self.state.config.drain_on_disconnect:
-                self.state.spawn(self.drain(body, trace))
+                self.state.spawn(self.drain(body, headers, trace))
             finish_trace(trace, metrics)
         return response
 
@@ -119,165 +111,43 @@ class Relay:
                                        "BadRequestError", rid), "bad_request")
         return body
 
-    def _backend_headers(self, request: web.Request, rid: str) -> dict[str, str]:
-        headers = {"Content-Type": JSON_TYPE, "X-Request-Id": rid}
-        key = self.state.config.backend_api_key
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        elif "Authorization" in request.headers:  # never invent one (§8.5 #12)
-            headers["Authorization"] = request.headers["Authorization"]
-        return headers
-
-    # -- helpers -----------------------------------------------------------------------
-    def _leg_failed(self, backend: Backend, role: str, exc: BaseException | None) -> None:
-        self.state.metrics.inc("ascend_pd_proxy_errors_total", role=role,
-                               backend=str(backend.address))
-        if isinstance(exc, ConnectFailed):
-            # A refused connect is as good as a failed probe: stop sending traffic sooner.
-            self.state.record_probe(backend, ok=False)
-
-    def _pick(self, role: str, tried: list[Backend], trace: Trace) -> Backend | None:
-        """The next backend for an attempt (not one already tried), recorded as tried, in
-        the trace and in the metrics; None when none is left."""
-        backend = self.state.pools[role].choose(exclude=tried)
-        if backend is None:
-            return None
-        if tried:
-            trace.retries += 1
-            self.state.metrics.inc("ascend_pd_proxy_retries_total", role=role)
-        tried.append(backend)
-        setattr(trace, role, str(backend.address))
-        self.state.metrics.inc("ascend_pd_proxy_requests_total", role=role,
-                               backend=str(backend.address))
-        return backend
-
-    def _passthrough(self, status: int, data: bytes, headers: dict[str, str], rid: str,
-                     ) -> web.Response:
-        out = {"Content-Type": headers.get("content-type", JSON_TYPE), "X-Request-Id": rid}
-        return web.Response(status=status, body=data, headers=out)
-
-    @staticmethod
-    def _unavailable(role: str, last: web.Response | None, rid: str) -> web.Response:
-        return last or error_response(
-            503, f"no healthy {role} backend (all ejected or all attempts failed)",
-            "ServiceUnavailableError", rid)
-
     # -- prefill -----------------------------------------------------------------------
     async def prefill(self, body: dict[str, Any], headers: dict[str, str], trace: Trace,
                       ) -> dict[str, Any]:
         """Run the prefill leg (with retries); the kv_transfer_params P returned."""
-        state, pool = self.state, self.state.pools["prefill"]
-        tokens = contract.estimate_prompt_tokens(body)
-        payload = json.dumps(contract.prefill_body(body)).encode()
-        tried: list[Backend] = []
-        last: web.Response | None = None
-        for _attempt in range(state.config.max_retries + 1):
-            backend = self._pick("prefill", tried, trace)
-            if backend is None:
-                break
-            name = str(backend.address)
-            pool.acquire(backend, tokens)
-            t = time.perf_counter()
-            cfg = state.config
-            try:
-                async with await state.upstream.request(
-                        "POST", backend.address, trace.endpoint,
-                        body=payload, headers=headers, connect_timeout=cfg.connect_timeout_s,
-                        read_timeout=cfg.prefill_timeout_s,
-                        total_timeout=cfg.prefill_timeout_s) as resp:
-                    data = await resp.read()
-            except UpstreamError as exc:
-                self._leg_failed(backend, "prefill", exc)
-                status = 504 if isinstance(exc, UpstreamTimeout) else 502
-                last = error_response(status, f"prefill {name} failed: {exc}",
-                                      "BadGatewayError", trace.request_id)
-                continue
-            finally:
-                pool.release(backend, tokens)
-                elapsed = time.perf_counter() - t
-                state.metrics.observe("ascend_pd_proxy_prefill_latency_seconds", elapsed,
-                                      backend=name)
-            if resp.status >= 400:
-                self._leg_failed(backend, "prefill", None)
-                last = self._passthrough(resp.status, data, resp.headers, trace.request_id)
-                if resp.status >= 500:
-                    continue
-                raise Reply(last, "prefill_rejected")
-            trace.prefill_ms = round(elapsed * 1000, 3)
-            try:
-                kv = json.loads(data).get("kv_transfer_params")
-            except (ValueError, AttributeError):
-                kv = None
-            if not isinstance(kv, dict):
-                state.metrics.inc("ascend_pd_proxy_missing_kv_params_total", backend=name)
-                log.error("prefill %s answered request %s without kv_transfer_params",
-                          name, trace.request_id)
-                raise Reply(error_response(
-                    502, f"prefill {name} returned no kv_transfer_params; is it started with "
-                    "kv_role kv_producer and a KV connector?", "BadGatewayError",
-                    trace.request_id), "missing_kv_params")
-            return kv
-        raise Reply(self._unavailable("prefill", last, trace.request_id), "prefill_failed")
+        leg = Leg("prefill", trace.endpoint, json.dumps(contract.prefill_body(body)).encode(),
+                  headers, tokens=contract.estimate_prompt_tokens(body),
+                  attempts=self.state.config.max_retries + 1)
+        answer = await self.legs.send(leg, trace)
+        try:
+            kv = json.loads(answer.data).get("kv_transfer_params")
+        except (ValueError, AttributeError):
+            kv = None
+        if not isinstance(kv, dict):
+            name = str(answer.backend.address)
+            self.state.metrics.inc("ascend_pd_proxy_missing_kv_params_total", backend=name)
+            log.error("prefill %s answered request %s without kv_transfer_params",
+                      name, trace.request_id)
+            raise Reply(error_response(
+                502, f"prefill {name} returned no kv_transfer_params; is it started with "
+                "kv_role kv_producer and a KV connector?", "BadGatewayError",
+                trace.request_id), "missing_kv_params")
+        return kv
 
     # -- decode ------------------------------------------------------------------------
-    async def _decode_attempts(self, payload: bytes, headers: dict[str, str], trace: Trace,
-                               endpoint: str, stream: bool,
-                               ) -> tuple[Backend, UpstreamResponse, bytes]:
-        """Open a decode leg (with retries) until its first bytes (stream) or whole body.
+    def _decode_leg(self, body: dict[str, Any], kv: dict[str, Any], headers: dict[str, str],
+                    trace: Trace, *, stream: bool) -> Leg:
+        return Leg("decode", trace.endpoint,
+                   json.dumps(contract.decode_body(body, kv)).encode(), headers, stream=stream,
+                   attempts=self.state.config.max_retries + 1)
 
-        Returns the backend (acquired: the caller releases it), the response and the bytes.
-        """
-        state, pool = self.state, self.state.pools["decode"]
-        tried: list[Backend] = []
-        last: web.Response | None = None
-        for _attempt in range(state.config.max_retries + 1):
-            backend = self._pick("decode", tried, trace)
-            if backend is None:
-                break
-            name = str(backend.address)
-            pool.acquire(backend)
-            t = time.perf_counter()
-            resp: UpstreamResponse | None = None
-            keep = False
-            cfg = state.config
-            try:
-                resp = await state.upstream.request(
-                    "POST", backend.address, endpoint,
-                    body=payload, headers=headers, connect_timeout=cfg.connect_timeout_s,
-                    read_timeout=cfg.decode_read_timeout_s)
-                if resp.status >= 400:
-                    data = await resp.read()
-                    self._leg_failed(backend, "decode", None)
-                    last = self._passthrough(resp.status, data, resp.headers, trace.request_id)
-                    if resp.status >= 500:
-                        trace.failed_decodes.append(backend)
-                        continue
-                    trace.kv_pending = None  # D saw the params and refused them
-                    raise Reply(last, "decode_rejected")
-                first = await (resp.readany() if stream else resp.read())
-                if stream and not first:
-                    raise UpstreamClosed("decode ended its stream before any byte")
-                state.metrics.observe("ascend_pd_proxy_decode_first_byte_seconds",
-                                      time.perf_counter() - t, backend=name)
-                if trace.first_byte_ms is None:
-                    trace.first_byte_ms = round((time.perf_counter() - trace.t0) * 1000, 3)
-                keep = True
-                return backend, resp, first
-            except asyncio.CancelledError:
-                trace.failed_decodes.append(backend)  # it may hang: drain elsewhere
-                raise
-            except UpstreamError as exc:
-                self._leg_failed(backend, "decode", exc)
-                trace.failed_decodes.append(backend)
-                status = 504 if isinstance(exc, UpstreamTimeout) else 502
-                last = error_response(status, f"decode {name} failed: {exc}",
-                                      "BadGatewayError", trace.request_id)
-            finally:
-                if not keep:
-                    pool.release(backend)
-                    if resp is not None:
-                        resp.close()
-        raise Reply(self._unavailable("decode", last, trace.request_id), "decode_failed")
+    async def _decode(self, leg: Leg, trace: Trace) -> Answer:
+        try:
+            return await self.legs.send(leg, trace)
+        except Reply as reply:
+            if reply.outcome == "decode_rejected":
+                trace.kv_pending = None  # D saw the params and refused them
+            raise
 
     async def decode_full(self, body: dict[str, Any], kv: dict[str, Any],
                           headers: dict[str, str], trace: Trace) -> web.Response:
@@ -285,16 +155,14 @@ class Relay:
         parts: list[dict[str, Any]] = []
         current = body
         while True:
-            payload = json.dumps(contract.decode_body(current, kv)).encode()
-            backend, resp, data = await self._decode_attempts(
-                payload, headers, trace, trace.endpoint, stream=False)
-            self.state.pools["decode"].release(backend)
-            resp.close()
+            answer = await self._decode(
+                self._decode_leg(current, kv, headers, trace, stream=False), trace)
+            resp, data = answer.response, answer.data
             trace.kv_pending = None
             choice = recomputed_choice(data) if contract.can_recompute(body) else None
             if choice is None or trace.recomputes >= self.state.config.max_recomputes:
                 if not parts:
-                    return self._passthrough(resp.status, data, resp.headers, trace.request_id)
+                    return passthrough(resp.status, data, resp.headers, trace.request_id)
                 parts.append(json.loads(data))
                 merged = merge_recomputed(parts, chat="messages" in body)
                 return web.Response(status=resp.status, text=json.dumps(merged),
@@ -324,15 +192,13 @@ class Relay:
                             kv: dict[str, Any], headers: dict[str, str], trace: Trace,
                             ) -> web.StreamResponse:
         """Streaming decode leg: relay bytes; recompute rounds continue the same stream."""
-        pool = self.state.pools["decode"]
         recompute = contract.can_recompute(body)
         pump: StreamPump | None = None
         current = body
         while True:
-            payload = json.dumps(contract.decode_body(current, kv)).encode()
+            leg = self._decode_leg(current, kv, headers, trace, stream=True)
             try:
-                backend, resp, first = await self._decode_attempts(
-                    payload, headers, trace, trace.endpoint, stream=True)
+                answer = await self._decode(leg, trace)
             except Reply as reply:
                 if pump is None:
                     raise
@@ -343,21 +209,21 @@ class Relay:
             trace.kv_pending = None
             try:
                 if pump is None:
-                    pump = StreamPump(request, resp, trace.request_id,
+                    pump = StreamPump(request, answer.response, trace.request_id,
                                       recompute and self.state.config.max_recomputes > 0)
                     await pump.start()
-                result = await pump.relay(resp, first,
+                result = await pump.relay(answer.response, answer.data,
                                           allow_recompute=recompute and trace.recomputes
                                           < self.state.config.max_recomputes)
             except UpstreamBroken as broken:
-                self._leg_failed(backend, "decode", broken.cause)
+                self.legs.failed_mid_stream(answer, leg, trace, broken.cause)
                 trace.outcome = "decode_died_mid_stream"
                 assert pump is not None
-                await pump.fail(f"decode {backend.address} failed mid-stream: {broken.cause!r}")
+                await pump.fail(f"decode {answer.backend.address} failed mid-stream: "
+                                f"{broken.cause!r}")
                 return pump.response
             finally:
-                pool.release(backend)
-                resp.close()
+                answer.close()
             if result is None:
                 await pump.finish()
                 return pump.response
@@ -372,35 +238,24 @@ class Relay:
                 return pump.response
 
     # -- drain -------------------------------------------------------------------------
-    async def drain(self, body: dict[str, Any] | None, trace: Trace) -> None:
+    async def drain(self, body: dict[str, Any] | None, headers: dict[str, str],
+                    trace: Trace) -> None:
         """Send the abandoned kv_transfer_params to a decode with max_tokens 1; discard output."""
-        kv, pool = trace.kv_pending, self.state.pools["decode"]
+        kv = trace.kv_pending
         if kv is None or body is None:
             return
-        backend = pool.choose(exclude=trace.failed_decodes) or pool.choose()
-        if backend is None:
+        if not self.state.pools["decode"].healthy():
             log.warning("cannot drain request %s: no healthy decode", trace.request_id)
             return
-        payload = json.dumps(contract.drain_body(body, kv)).encode()
-        headers = {"Content-Type": JSON_TYPE, "X-Request-Id": trace.request_id}
-        if self.state.config.backend_api_key:
-            headers["Authorization"] = f"Bearer {self.state.config.backend_api_key}"
-        pool.acquire(backend)
-        outcome = "error"
-        cfg = self.state.config
+        leg = Leg("drain", trace.endpoint, json.dumps(contract.drain_body(body, kv)).encode(),
+                  headers, avoid=list(trace.failed_decodes))
         try:
-            async with await self.state.upstream.request(
-                    "POST", backend.address, trace.endpoint,
-                    body=payload, headers=headers, connect_timeout=cfg.connect_timeout_s,
-                    read_timeout=cfg.drain_timeout_s, total_timeout=cfg.drain_timeout_s) as resp:
-                await resp.read()
-                outcome = "ok" if resp.status < 400 else f"http_{resp.status}"
-        except UpstreamError as exc:
-            log.warning("drain of request %s via %s failed: %r", trace.request_id,
-                        backend.address, exc)
-        finally:
-            pool.release(backend)
-            self.state.metrics.inc("ascend_pd_proxy_drains_total", outcome=outcome)
-        log.info("drained KV of abandoned request %s via %s: %s", trace.request_id,
-                 backend.address, outcome)
-
+            answer = await self.legs.send(leg, trace)
+            outcome, where = "ok", str(answer.backend.address)
+        except Reply as reply:
+            status = reply.response.status
+            outcome = f"http_{status}" if reply.outcome == "drain_rejected" else "error"
+            where = "-"
+        self.state.metrics.inc("ascend_pd_proxy_drains_total", outcome=outcome)
+        log.info("drained KV of abandoned request %s via %s: %s", trace.request_id, where,
+                 outcome)

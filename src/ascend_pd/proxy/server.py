@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ascend_pd.errors import ProxyError
-from ascend_pd.proxy.app import STATE_KEY, ProxyState, create_app
+from ascend_pd.proxy.app import STATE_KEY, create_app
 from ascend_pd.proxy.config import ProxyConfig
+from ascend_pd.proxy.state import ProxyState
 
 log = logging.getLogger("ascend_pd.proxy")
 

@@ -1,0 +1,243 @@
+"""One leg of a request to a backend role, with retries: the proxy's only way to reach a backend.
+
+``Legs.send(leg, trace)`` picks a backend, acquires its accounting slot, sends, reads (the
+whole body, or up to the first bytes of a stream), classifies the answer, releases the slot
+(or hands it to the caller with an open stream) and records the attempt -- for the prefill,
+decode and drain legs and the decode-first flow alike. Classification:
+
+* connect error, timeout, early close, malformed answer, 5xx: retried on *another* backend
+  (up to ``leg.attempts``), never once a byte reached the client (the caller's business:
+  it only calls ``send`` before that);
+* 4xx: not retried; the backend's status and body reach the client (``Reply``);
+* 2xx: returned as an ``Answer``.
+
+``Legs.acquire`` / ``Lease.release`` is the one place a backend slot is taken and given back;
+admission limits or a circuit breaker belong there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from aiohttp import web
+
+from ascend_pd.proxy.balancer import Backend, Pool, Role
+from ascend_pd.proxy.state import ProxyState
+from ascend_pd.proxy.trace import JSON_TYPE, Reply, Trace, error_response
+from ascend_pd.proxy.upstream import (
+    ConnectFailed,
+    UpstreamClosed,
+    UpstreamError,
+    UpstreamResponse,
+    UpstreamTimeout,
+)
+
+log = logging.getLogger("ascend_pd.proxy")
+
+LegKind = Literal["prefill", "decode", "drain"]
+ROLE: dict[LegKind, Role] = {"prefill": "prefill", "decode": "decode", "drain": "decode"}
+
+
+@dataclass
+class Leg:
+    """What to send to which role.
+
+    Attributes:
+        kind: ``prefill``, ``decode`` or ``drain`` (a decode whose output is discarded).
+        path: the endpoint (``/v1/completions`` ...).
+        payload, headers: the request.
+        tokens: prompt tokens the leg puts on its backend (prefill load accounting).
+        stream: return at the first body bytes with the response open (the caller relays
+            the rest and closes the Answer); otherwise the whole body, slot released.
+        attempts: backends to try at most.
+        avoid: backends to pick only when no other is left (e.g. decodes that just failed).
+    """
+
+    kind: LegKind
+    path: str
+    payload: bytes
+    headers: Mapping[str, str]
+    tokens: int = 0
+    stream: bool = False
+    attempts: int = 1
+    avoid: list[Backend] = field(default_factory=list)
+
+    @property
+    def role(self) -> Role:
+        return ROLE[self.kind]
+
+
+@dataclass(eq=False)
+class Lease:
+    """A backend's accounting slot held by one leg; ``release`` is idempotent."""
+
+    backend: Backend
+    tokens: int = 0
+    released: bool = False
+
+    def release(self) -> None:
+        if not self.released:
+            self.released = True
+            Pool.release(self.backend, self.tokens)
+
+
+@dataclass(eq=False)
+class Answer:
+    """A 2xx answer: the whole body, or the first bytes of a stream still open."""
+
+    backend: Backend
+    response: UpstreamResponse
+    data: bytes
+    lease: Lease
+
+    @property
+    def status(self) -> int:
+        return self.response.status
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self.response.headers
+
+    def close(self) -> None:
+        """Give the slot back and close the response (an unfinished one aborts on the backend)."""
+        self.lease.release()
+        self.response.close()
+
+
+def passthrough(status: int, data: bytes, headers: Mapping[str, str], rid: str,
+                ) -> web.Response:
+    """A backend's answer as the client gets it: status, body and content type unchanged."""
+    out = {"Content-Type": headers.get("content-type", JSON_TYPE), "X-Request-Id": rid}
+    return web.Response(status=status, body=data, headers=out)
+
+
+class Legs:
+    """Send legs over the shared ProxyState (pools, metrics, upstream client)."""
+
+    def __init__(self, state: ProxyState) -> None:
+        self.state = state
+
+    # -- the slot --------------------------------------------------------------------------
+    async def acquire(self, backend: Backend, tokens: int = 0) -> Lease:
+        """Take a slot on ``backend`` (in-flight request, outstanding prompt tokens)."""
+        Pool.acquire(backend, tokens)
+        return Lease(backend, tokens)
+
+    # -- sending ---------------------------------------------------------------------------
+    async def send(self, leg: Leg, trace: Trace) -> Answer:
+        """Run ``leg`` until an attempt answers 2xx; raises Reply for a 4xx or when every
+        attempt failed (the last backend error, or 503 when no backend was left)."""
+        tried: list[Backend] = []
+        last: web.Response | None = None
+        for _attempt in range(leg.attempts):
+            backend = self._pick(leg, tried, trace)
+            if backend is None:
+                break
+            answer, last = await self._attempt(backend, leg, trace)
+            if answer is not None:
+                return answer
+        raise Reply(last or error_response(
+            503, f"no healthy {leg.role} backend (all ejected or all attempts failed)",
+            "ServiceUnavailableError", trace.request_id), f"{leg.kind}_failed")
+
+    def _pick(self, leg: Leg, tried: list[Backend], trace: Trace) -> Backend | None:
+        pool = self.state.pools[leg.role]
+        backend = pool.choose(exclude=tried + leg.avoid) or pool.choose(exclude=tried)
+        if backend is None:
+            return None
+        if leg.kind != "drain":
+            if tried:
+                trace.retries += 1
+                self.state.metrics.inc("ascend_pd_proxy_retries_total", role=leg.role)
+            setattr(trace, leg.role, str(backend.address))
+            self.state.metrics.inc("ascend_pd_proxy_requests_total", role=leg.role,
+                                   backend=str(backend.address))
+        tried.append(backend)
+        return backend
+
+    def _timeouts(self, kind: LegKind) -> tuple[float, float | None]:
+        """(read, total) timeouts of a leg: a prefill or drain answer must arrive whole in
+        time; a decode may stream for as long as it never falls silent for too long."""
+        cfg = self.state.config
+        if kind == "prefill":
+            return cfg.prefill_timeout_s, cfg.prefill_timeout_s
+        if kind == "drain":
+            return cfg.drain_timeout_s, cfg.drain_timeout_s
+        return cfg.decode_read_timeout_s, None
+
+    async def _attempt(self, backend: Backend, leg: Leg, trace: Trace,
+                       ) -> tuple[Answer | None, web.Response | None]:
+        """One try on one backend: (the answer, None) or (None, what the client would get)."""
+        state, name, rid = self.state, str(backend.address), trace.request_id
+        read_timeout, total_timeout = self._timeouts(leg.kind)
+        lease = await self.acquire(backend, leg.tokens)
+        t = time.perf_counter()
+        resp: UpstreamResponse | None = None
+        keep = False
+        try:
+            resp = await state.upstream.request(
+                "POST", backend.address, leg.path, body=leg.payload, headers=leg.headers,
+                connect_timeout=state.config.connect_timeout_s, read_timeout=read_timeout,
+                total_timeout=total_timeout)
+            if resp.status >= 400:
+                data = await resp.read()
+                self._failed(backend, leg, trace, None)
+                last = passthrough(resp.status, data, resp.headers, rid)
+                if resp.status >= 500:
+                    return None, last
+                raise Reply(last, f"{leg.kind}_rejected")
+            data = await (resp.readany() if leg.stream else resp.read())
+            if leg.stream and not data:
+                raise UpstreamClosed(f"{leg.kind} ended its stream before any byte")
+            self._answered(backend, leg, trace, time.perf_counter() - t)
+            keep = leg.stream
+            return Answer(backend, resp, data, lease), None
+        except asyncio.CancelledError:
+            if leg.role == "decode":
+                trace.failed_decodes.append(backend)  # it may hang: drain elsewhere
+            raise
+        except UpstreamError as exc:
+            self._failed(backend, leg, trace, exc)
+            status = 504 if isinstance(exc, UpstreamTimeout) else 502
+            return None, error_response(status, f"{leg.kind} {name} failed: {exc}",
+                                        "BadGatewayError", rid)
+        finally:
+            if not keep:
+                lease.release()
+                if resp is not None:
+                    resp.close()
+            if leg.kind == "prefill":
+                state.metrics.observe("ascend_pd_proxy_prefill_latency_seconds",
+                                      time.perf_counter() - t, backend=name)
+
+    # -- recording -------------------------------------------------------------------------
+    def _answered(self, backend: Backend, leg: Leg, trace: Trace, elapsed: float) -> None:
+        if leg.kind == "prefill":
+            trace.prefill_ms = round(elapsed * 1000, 3)
+        elif leg.kind == "decode":
+            self.state.metrics.observe("ascend_pd_proxy_decode_first_byte_seconds", elapsed,
+                                       backend=str(backend.address))
+            if trace.first_byte_ms is None:
+                trace.first_byte_ms = round((time.perf_counter() - trace.t0) * 1000, 3)
+
+    def _failed(self, backend: Backend, leg: Leg, trace: Trace,
+                exc: BaseException | None) -> None:
+        """Count a failed attempt (also used for a decode that dies mid-stream)."""
+        if leg.kind != "drain":
+            self.state.metrics.inc("ascend_pd_proxy_errors_total", role=leg.role,
+                                   backend=str(backend.address))
+        if leg.role == "decode":
+            trace.failed_decodes.append(backend)
+        if isinstance(exc, ConnectFailed):
+            # A refused connect is as good as a failed probe: stop sending traffic sooner.
+            self.state.record_probe(backend, ok=False)
+
+    def failed_mid_stream(self, answer: Answer, leg: Leg, trace: Trace,
+                          exc: BaseException) -> None:
+        """A streamed answer broke after its first bytes (not retried: the client has them)."""
+        self._failed(answer.backend, leg, trace, exc)
