@@ -23,7 +23,7 @@ import asyncio
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ascend_pd.proxy.balancer import Backend, Pool
@@ -105,41 +105,55 @@ class Admission:
         return len(self._waiters[role])
 
     # -- acquire / release ---------------------------------------------------------------
-    def _take(self, role: str, usable: list[Backend], tokens: int) -> Backend | None:
+    def _take(self, role: str, candidates: list[Backend], tokens: int,
+              avoid: Sequence[Backend] = (), keys: Sequence[int] = ()) -> Backend | None:
+        """Choose among ``candidates`` (by the pool's policy, not one in ``avoid`` unless
+        nothing else is left) and acquire it."""
         pool = self.pools[role]
-        free = [b for b in usable if self._has_room(b)]
-        if not free:
+        if not candidates:
             return None
-        keep = set(map(id, free))
-        backend = pool.choose(exclude=[b for b in pool.backends if id(b) not in keep])
+        shun = set(map(id, avoid))
+        keep = set(map(id, [b for b in candidates if id(b) not in shun] or candidates))
+        backend = pool.choose(exclude=[b for b in pool.backends if id(b) not in keep],
+                              keys=keys)
         if backend is None:
             return None
         Pool.acquire(backend, tokens)
         self.breaker(backend).on_send()
         return backend
 
-    async def acquire(self, role: str, tried: Iterable[Backend] = (), tokens: int = 0,
-                      ) -> Backend | None:
+    async def acquire(self, role: str, tried: Iterable[Backend] = (), tokens: int = 0, *,
+                      avoid: Sequence[Backend] = (), keys: Sequence[int] = (),
+                      force: bool = False) -> Backend | None:
         """A backend of ``role`` with room, acquired (``release`` it in ``finally``).
 
         None when no backend can take the request at all (none healthy, all breakers open,
         all tried) -- the caller's 503. Raises Overloaded when the queue is full or the wait
-        timed out. ``tried`` non-empty marks a retry, which never queues.
+        timed out. ``tried`` non-empty marks a retry, which never queues. ``avoid``: pick
+        these only when no other backend can take it. ``keys``: the prefix chain for the
+        ``cache_aware`` policy. ``force`` (a drain leg, which frees prefill memory): ignore
+        the in-flight limit and the queue, and an open breaker when nothing else is left.
         """
         tried = list(tried)
         usable = self._usable(role, tried)
+        if force:
+            skip = set(map(id, tried))
+            usable = usable or [b for b in self.pools[role].backends
+                                if b.healthy and id(b) not in skip]
+            return self._take(role, usable, tokens, avoid)
         if not usable:
             return None
         owed = len(self._waiters[role]) + self._owed[role]
         if self._free_slots(usable) > owed:
-            backend = self._take(role, usable, tokens)
+            backend = self._take(role, [b for b in usable if self._has_room(b)], tokens,
+                                 avoid, keys)
             if backend is not None:
                 return backend
         if tried:
             return None
-        return await self._wait(role, tokens)
+        return await self._wait(role, tokens, keys)
 
-    async def _wait(self, role: str, tokens: int) -> Backend | None:
+    async def _wait(self, role: str, tokens: int, keys: Sequence[int]) -> Backend | None:
         limits = self.limits
         if self.waiting >= limits.queue_size:
             self.rejected["queue_full"] += 1
@@ -192,7 +206,8 @@ class Admission:
                 usable = self._usable(role, ())
                 if not usable:
                     return None
-                backend = self._take(role, usable, tokens)
+                backend = self._take(role, [b for b in usable if self._has_room(b)], tokens,
+                                     keys=keys)
                 if backend is not None:
                     return backend
                 front = True  # someone slipped in: keep our place at the head
@@ -204,6 +219,9 @@ class Admission:
     def release(self, backend: Backend, tokens: int = 0) -> None:
         """Give the slot back and hand it to the oldest waiter of that role."""
         Pool.release(backend, tokens)
+        breaker = self.breakers.get(backend)
+        if breaker is not None and breaker.state == "half_open":
+            breaker.probing = False  # the probe ended without an outcome (client gone)
         if not backend.removed:
             self._wake(backend.role)
 

@@ -75,8 +75,12 @@ class ProxyConfig:
         prefill, decode: backend addresses per role (at least one each).
         host, port: where the proxy listens.
         policy_prefill, policy_decode: ``least_loaded`` (outstanding prompt tokens for
-            prefill, outstanding requests for decode), ``round_robin`` or ``power_of_two``.
-        admin_token: required as ``Authorization: Bearer`` on /instances/* when set.
+            prefill, outstanding requests for decode), ``round_robin``, ``power_of_two``, or
+            for prefill ``cache_aware`` (prefix affinity bounded by load, ``proxy.affinity``).
+        admin_token: required as ``Authorization: Bearer`` on /instances/* when set. Without
+            one the admin endpoints answer only when the proxy listens on loopback only.
+        admin_networks: when set, ``/instances/add`` accepts only backends whose address
+            lies in one of these networks (CIDR, e.g. ``10.0.0.0/8``).
         backend_api_key: sent to backends instead of the client's Authorization.
         connect_timeout_s: per-leg TCP connect timeout.
         prefill_timeout_s: the whole prefill answer must arrive within this.
@@ -89,6 +93,18 @@ class ProxyConfig:
         max_recomputes: rounds of re-prefill for ``stop_reason: "recomputed"``.
         drain_on_disconnect: after an abandoned request, send a 1-token decode leg so the
             prefill frees the KV blocks now instead of at its abort timeout.
+        max_in_flight: requests one backend is sent at once (0: no limit; drains excepted).
+        queue_size: requests that may wait for a backend slot, over all roles; beyond: 429.
+        queue_timeout_s: the longest wait for a slot; then 503 (both with Retry-After).
+        breaker_failures, breaker_open_s: consecutive failed legs (network error or 5xx) that
+            open a backend's circuit breaker, and how long it stays open before one probe.
+        max_connections: open client connections per process (idle ones are evicted first).
+        header_timeout_s: a request head must arrive whole within this once it started.
+        body_timeout_s: a request body must arrive whole within this (408).
+        idle_timeout_s: a client connection with no request in progress is closed after this.
+        max_json_depth: request bodies nesting JSON deeper get 400.
+        workers: processes serving the same port (SO_REUSEPORT), each with its own pools,
+            limits and health checks (``proxy.server``).
     """
 
     prefill: tuple[BackendAddress, ...]
@@ -111,6 +127,19 @@ class ProxyConfig:
     max_recomputes: int = 8
     drain_on_disconnect: bool = True
     drain_timeout_s: float = 60.0
+    # admission, connection hygiene, admin surface, processes (docs/proxy.md, security.md)
+    admin_networks: tuple[str, ...] = ()
+    max_in_flight: int = 512
+    queue_size: int = 2048
+    queue_timeout_s: float = 30.0
+    breaker_failures: int = 5
+    breaker_open_s: float = 10.0
+    max_connections: int = 4096
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    idle_timeout_s: float = 60.0
+    max_json_depth: int = 64
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if not self.prefill or not self.decode:
@@ -124,6 +153,22 @@ class ProxyConfig:
             # Decode reuses the KV it pulls, not a prefix cache: load is what matters there.
             raise UsageError("cache_aware is a prefill policy",
                              hint="use least_loaded (or round_robin) for --policy-decode")
+        for name in ("max_in_flight", "queue_size"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"{name} must be 0 or more", hint="0 means no limit")
+        for name in ("queue_timeout_s", "breaker_open_s", "header_timeout_s",
+                     "body_timeout_s", "idle_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise UsageError(f"{name} must be more than 0 seconds")
+        for name in ("breaker_failures", "max_connections", "max_json_depth", "workers"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"{name} must be at least 1")
+        for net in self.admin_networks:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise UsageError(f"admin network {net!r} is not a network",
+                                 hint="write CIDR, e.g. 10.0.0.0/8 or fd00::/8") from None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -235,9 +235,13 @@ def guard_middleware(guard: ConnectionGuard | None, *, body_timeout_s: float,
                 task = asyncio.current_task()
                 assert task is not None
                 expired: list[bool] = []
+
+                def expire() -> None:
+                    expired.append(True)
+                    task.cancel()
+
                 # A timer that cancels this task: cheaper than a wait_for task per request.
-                timer = loop.call_later(body_timeout_s,
-                                        lambda: (expired.append(True), task.cancel()))
+                timer = loop.call_later(body_timeout_s, expire)
                 try:
                     raw = await request.read()  # cached: the handler's read() gets it back
                 except asyncio.CancelledError:

@@ -11,8 +11,9 @@ decode and drain legs and the decode-first flow alike. Classification:
 * 4xx: not retried; the backend's status and body reach the client (``Reply``);
 * 2xx: returned as an ``Answer``.
 
-``Legs.acquire`` / ``Lease.release`` is the one place a backend slot is taken and given back;
-admission limits or a circuit breaker belong there.
+``Legs._pick`` / ``Lease.release`` is the one place a backend slot is taken and given back,
+through the admission gate (``proxy.admission``: per-backend in-flight limits, the bounded
+queue, circuit breakers); every attempt's outcome feeds the breaker (``_attempt``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from typing import Literal
 
 from aiohttp import web
 
-from ascend_pd.proxy.balancer import Backend, Pool, Role
+from ascend_pd.proxy.admission import Admission, Overloaded
+from ascend_pd.proxy.balancer import Backend, Role
 from ascend_pd.proxy.state import ProxyState
 from ascend_pd.proxy.trace import JSON_TYPE, Reply, Trace, error_response
 from ascend_pd.proxy.upstream import (
@@ -56,6 +58,7 @@ class Leg:
             the rest and closes the Answer); otherwise the whole body, slot released.
         attempts: backends to try at most.
         avoid: backends to pick only when no other is left (e.g. decodes that just failed).
+        keys: the prompt's prefix chain, for the ``cache_aware`` prefill policy.
     """
 
     kind: LegKind
@@ -66,6 +69,7 @@ class Leg:
     stream: bool = False
     attempts: int = 1
     avoid: list[Backend] = field(default_factory=list)
+    keys: tuple[int, ...] = ()
 
     @property
     def role(self) -> Role:
@@ -77,13 +81,14 @@ class Lease:
     """A backend's accounting slot held by one leg; ``release`` is idempotent."""
 
     backend: Backend
+    gate: Admission
     tokens: int = 0
     released: bool = False
 
     def release(self) -> None:
         if not self.released:
             self.released = True
-            Pool.release(self.backend, self.tokens)
+            self.gate.release(self.backend, self.tokens)
 
 
 @dataclass(eq=False)
@@ -122,12 +127,6 @@ class Legs:
     def __init__(self, state: ProxyState) -> None:
         self.state = state
 
-    # -- the slot --------------------------------------------------------------------------
-    async def acquire(self, backend: Backend, tokens: int = 0) -> Lease:
-        """Take a slot on ``backend`` (in-flight request, outstanding prompt tokens)."""
-        Pool.acquire(backend, tokens)
-        return Lease(backend, tokens)
-
     # -- sending ---------------------------------------------------------------------------
     async def send(self, leg: Leg, trace: Trace) -> Answer:
         """Run ``leg`` until an attempt answers 2xx; raises Reply for a 4xx or when every
@@ -135,19 +134,31 @@ class Legs:
         tried: list[Backend] = []
         last: web.Response | None = None
         for _attempt in range(leg.attempts):
-            backend = self._pick(leg, tried, trace)
-            if backend is None:
+            lease = await self._pick(leg, tried, trace)
+            if lease is None:
                 break
-            answer, last = await self._attempt(backend, leg, trace)
+            answer, last = await self._attempt(lease, leg, trace)
             if answer is not None:
                 return answer
         raise Reply(last or error_response(
             503, f"no healthy {leg.role} backend (all ejected or all attempts failed)",
             "ServiceUnavailableError", trace.request_id), f"{leg.kind}_failed")
 
-    def _pick(self, leg: Leg, tried: list[Backend], trace: Trace) -> Backend | None:
-        pool = self.state.pools[leg.role]
-        backend = pool.choose(exclude=tried + leg.avoid) or pool.choose(exclude=tried)
+    async def _pick(self, leg: Leg, tried: list[Backend], trace: Trace) -> Lease | None:
+        """A slot on the next backend (waiting in the admission queue when every backend is
+        full); None when none is left. Overloaded becomes a 429/503 with Retry-After."""
+        gate = self.state.admission
+        try:
+            backend = await gate.acquire(leg.role, tried, leg.tokens, avoid=leg.avoid,
+                                         keys=leg.keys, force=leg.kind == "drain")
+        except Overloaded as exc:
+            self.state.metrics.inc("ascend_pd_proxy_admission_rejected_total",
+                                   reason=exc.reason)
+            reply = error_response(exc.status, exc.message, "RateLimitError"
+                                   if exc.status == 429 else "ServiceUnavailableError",
+                                   trace.request_id)
+            reply.headers["Retry-After"] = str(exc.retry_after_s)
+            raise Reply(reply, exc.reason) from None
         if backend is None:
             return None
         if leg.kind != "drain":
@@ -158,7 +169,7 @@ class Legs:
             self.state.metrics.inc("ascend_pd_proxy_requests_total", role=leg.role,
                                    backend=str(backend.address))
         tried.append(backend)
-        return backend
+        return Lease(backend, gate, leg.tokens)
 
     def _timeouts(self, kind: LegKind) -> tuple[float, float | None]:
         """(read, total) timeouts of a leg: a prefill or drain answer must arrive whole in
@@ -170,12 +181,12 @@ class Legs:
             return cfg.drain_timeout_s, cfg.drain_timeout_s
         return cfg.decode_read_timeout_s, None
 
-    async def _attempt(self, backend: Backend, leg: Leg, trace: Trace,
+    async def _attempt(self, lease: Lease, leg: Leg, trace: Trace,
                        ) -> tuple[Answer | None, web.Response | None]:
         """One try on one backend: (the answer, None) or (None, what the client would get)."""
+        backend = lease.backend
         state, name, rid = self.state, str(backend.address), trace.request_id
         read_timeout, total_timeout = self._timeouts(leg.kind)
-        lease = await self.acquire(backend, leg.tokens)
         t = time.perf_counter()
         resp: UpstreamResponse | None = None
         keep = False
@@ -184,6 +195,7 @@ class Legs:
                 "POST", backend.address, leg.path, body=leg.payload, headers=leg.headers,
                 connect_timeout=state.config.connect_timeout_s, read_timeout=read_timeout,
                 total_timeout=total_timeout)
+            self._breaker(backend, resp.status)
             if resp.status >= 400:
                 data = await resp.read()
                 self._failed(backend, leg, trace, None)
@@ -202,6 +214,7 @@ class Legs:
                 trace.failed_decodes.append(backend)  # it may hang: drain elsewhere
             raise
         except UpstreamError as exc:
+            self._breaker(backend, None)
             self._failed(backend, leg, trace, exc)
             status = 504 if isinstance(exc, UpstreamTimeout) else 502
             return None, error_response(status, f"{leg.kind} {name} failed: {exc}",
@@ -216,6 +229,17 @@ class Legs:
                                       time.perf_counter() - t, backend=name)
 
     # -- recording -------------------------------------------------------------------------
+    def _breaker(self, backend: Backend, status: int | None) -> None:
+        """Feed the backend's circuit breaker (None: no usable answer)."""
+        change = self.state.admission.record(backend, status)
+        if change == "open":
+            log.warning("%s backend %s: circuit breaker open for %g s after %d failed legs",
+                        backend.role, backend.address, self.state.config.breaker_open_s,
+                        self.state.config.breaker_failures)
+        elif change == "closed":
+            log.warning("%s backend %s: circuit breaker closed (probe answered)",
+                        backend.role, backend.address)
+
     def _answered(self, backend: Backend, leg: Leg, trace: Trace, elapsed: float) -> None:
         if leg.kind == "prefill":
             trace.prefill_ms = round(elapsed * 1000, 3)
@@ -240,4 +264,5 @@ class Legs:
     def failed_mid_stream(self, answer: Answer, leg: Leg, trace: Trace,
                           exc: BaseException) -> None:
         """A streamed answer broke after its first bytes (not retried: the client has them)."""
+        self._breaker(answer.backend, None)
         self._failed(answer.backend, leg, trace, exc)

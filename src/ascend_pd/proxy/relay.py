@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from ascend_pd.proxy import contract
+from ascend_pd.proxy.affinity import prefix_keys
 from ascend_pd.proxy.legs import Answer, Leg, Legs, passthrough
 from ascend_pd.proxy.state import ProxyState
 from ascend_pd.proxy.stream import (
@@ -117,7 +118,9 @@ class Relay:
         """Run the prefill leg (with retries); the kv_transfer_params P returned."""
         leg = Leg("prefill", trace.endpoint, json.dumps(contract.prefill_body(body)).encode(),
                   headers, tokens=contract.estimate_prompt_tokens(body),
-                  attempts=self.state.config.max_retries + 1)
+                  attempts=self.state.config.max_retries + 1,
+                  keys=prefix_keys(body) if self.state.config.policy_prefill == "cache_aware"
+                  else ())
         answer = await self.legs.send(leg, trace)
         try:
             kv = json.loads(answer.data).get("kv_transfer_params")

@@ -15,8 +15,10 @@ from typing import Any
 
 from aiohttp import web
 
+from ascend_pd.proxy.admission import Admission, AdmissionLimits
 from ascend_pd.proxy.balancer import Backend, Pool
 from ascend_pd.proxy.config import ProxyConfig
+from ascend_pd.proxy.connguard import ConnectionGuard
 from ascend_pd.proxy.metrics import ProxyMetrics
 from ascend_pd.proxy.trace import JSON_TYPE
 from ascend_pd.proxy.upstream import UpstreamClient, UpstreamError
@@ -34,9 +36,24 @@ class ProxyState:
             "decode": Pool.of("decode", config.decode, config.policy_decode),
         }
         self.metrics = ProxyMetrics()
+        self.admission = Admission(self.pools, AdmissionLimits(
+            max_in_flight=config.max_in_flight, queue_size=config.queue_size,
+            queue_timeout_s=config.queue_timeout_s, breaker_failures=config.breaker_failures,
+            breaker_open_s=config.breaker_open_s), on_wait=self._waited)
+        self.guard = ConnectionGuard(max_connections=config.max_connections,
+                                     header_timeout_s=config.header_timeout_s,
+                                     idle_timeout_s=config.idle_timeout_s)
         self._upstream: UpstreamClient | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
         self.started = time.time()
+        #: the sockets the proxy listens on (set by ``server``), so admin refuses itself
+        self.sockets: list[tuple[str, int]] = []
+        #: with --workers: this worker's index and its siblings' unix sockets (proxy.workers)
+        self.worker: int | None = None
+        self.peers: dict[int, str] = {}
+
+    def listening_ports(self) -> set[int]:
+        return {port for _host, port in self.sockets} or {self.config.port}
 
     @property
     def upstream(self) -> UpstreamClient:
@@ -48,6 +65,9 @@ class ProxyState:
         task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+    def _waited(self, role: str, seconds: float) -> None:
+        self.metrics.observe("ascend_pd_proxy_queue_wait_seconds", seconds, role=role)
 
     def record_probe(self, backend: Backend, *, ok: bool) -> None:
         change = Pool.record(backend, ok, eject_after=self.config.eject_after,
