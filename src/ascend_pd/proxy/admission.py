@@ -4,7 +4,8 @@ Above ~1,400 concurrent requests the upstream proxy passes everything on and dec
 instances crash (vllm-ascend issue #8545). Here every leg goes through one gate:
 
 * **Per-backend in-flight limit** (``max_in_flight``, 0 = none): a backend at its limit is
-  not a candidate. A drain leg (1 token, frees prefill memory) is the one exception.
+  not a candidate. A drain leg (1 token, frees prefill memory) waits for a slot at the head
+  of the queue, outside its size bound, for at most its own timeout.
 * **Circuit breaker** per backend (``proxy.breaker``), fed by real outcomes.
 * **Bounded global queue**: when every usable backend of a role is full, a first attempt
   waits in FIFO order for a slot, at most ``queue_timeout_s``; at most ``queue_size``
@@ -124,23 +125,28 @@ class Admission:
 
     async def acquire(self, role: str, tried: Iterable[Backend] = (), tokens: int = 0, *,
                       avoid: Sequence[Backend] = (), keys: Sequence[int] = (),
-                      force: bool = False) -> Backend | None:
+                      priority: bool = False, timeout: float | None = None,
+                      ) -> Backend | None:
         """A backend of ``role`` with room, acquired (``release`` it in ``finally``).
 
         None when no backend can take the request at all (none healthy, all breakers open,
         all tried) -- the caller's 503. Raises Overloaded when the queue is full or the wait
         timed out. ``tried`` non-empty marks a retry, which never queues. ``avoid``: pick
         these only when no other backend can take it. ``keys``: the prefix chain for the
-        ``cache_aware`` policy. ``force`` (a drain leg, which frees prefill memory): ignore
-        the in-flight limit and the queue, and an open breaker when nothing else is left.
+        ``cache_aware`` policy. ``priority`` (a drain leg, which frees prefill memory): wait
+        at the head of the queue, never rejected for a full queue, at most ``timeout``
+        seconds (then None), and use a backend with an open breaker when no other is left.
         """
         tried = list(tried)
         usable = self._usable(role, tried)
-        if force:
+        if priority:
             skip = set(map(id, tried))
             usable = usable or [b for b in self.pools[role].backends
                                 if b.healthy and id(b) not in skip]
-            return self._take(role, usable, tokens, avoid)
+            backend = self._take(role, [b for b in usable if self._has_room(b)], tokens, avoid)
+            if backend is not None or not usable:
+                return backend
+            return await self._wait(role, tokens, (), priority=True, timeout=timeout)
         if not usable:
             return None
         owed = len(self._waiters[role]) + self._owed[role]
@@ -153,9 +159,10 @@ class Admission:
             return None
         return await self._wait(role, tokens, keys)
 
-    async def _wait(self, role: str, tokens: int, keys: Sequence[int]) -> Backend | None:
+    async def _wait(self, role: str, tokens: int, keys: Sequence[int], *,
+                    priority: bool = False, timeout: float | None = None) -> Backend | None:
         limits = self.limits
-        if self.waiting >= limits.queue_size:
+        if not priority and self.waiting >= limits.queue_size:
             self.rejected["queue_full"] += 1
             raise Overloaded(429, "queue_full",
                              f"the proxy is at capacity: every {role} backend is at its limit "
@@ -163,10 +170,11 @@ class Admission:
                              "are queued; retry later", 1)
         loop = asyncio.get_running_loop()
         start = self.clock()
-        deadline = start + limits.queue_timeout_s
+        deadline = start + (timeout if timeout is not None else limits.queue_timeout_s)
         waiters = self._waiters[role]
-        self.waiting += 1
-        front = False
+        if not priority:
+            self.waiting += 1
+        front = priority
         try:
             while True:
                 fut: asyncio.Future[None] = loop.create_future()
@@ -181,6 +189,8 @@ class Admission:
                 try:
                     await fut
                 except _QueueTimeout:
+                    if priority:
+                        return None
                     self.rejected["queue_timeout"] += 1
                     raise Overloaded(
                         503, "queue_timeout",
@@ -204,6 +214,8 @@ class Admission:
                             pass
                 self._owed[role] -= 1  # woken: the slot is ours to take
                 usable = self._usable(role, ())
+                if not usable and priority:
+                    usable = [b for b in self.pools[role].backends if b.healthy]
                 if not usable:
                     return None
                 backend = self._take(role, [b for b in usable if self._has_room(b)], tokens,
@@ -212,7 +224,8 @@ class Admission:
                     return backend
                 front = True  # someone slipped in: keep our place at the head
         finally:
-            self.waiting -= 1
+            if not priority:
+                self.waiting -= 1
             if self.on_wait is not None:
                 self.on_wait(role, self.clock() - start)
 

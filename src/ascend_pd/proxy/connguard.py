@@ -254,6 +254,12 @@ def guard_middleware(guard: ConnectionGuard | None, *, body_timeout_s: float,
                     resp = _error(408, f"request body not received within {body_timeout_s:g}"
                                   " s", "RequestTimeoutError")
                     resp.force_close()
+                    await resp.prepare(request)
+                    await resp.write_eof()
+                    # Close now: aiohttp would otherwise linger (10 s) reading the rest of
+                    # a body that is not coming. Everything received was already read, so
+                    # the close is a FIN after the 408, not a reset.
+                    request.protocol.force_close()
                     return resp
                 finally:
                     timer.cancel()

@@ -150,10 +150,9 @@ class Legs:
         gate = self.state.admission
         try:
             backend = await gate.acquire(leg.role, tried, leg.tokens, avoid=leg.avoid,
-                                         keys=leg.keys, force=leg.kind == "drain")
+                                         keys=leg.keys, priority=leg.kind == "drain",
+                                         timeout=self.state.config.drain_timeout_s)
         except Overloaded as exc:
-            self.state.metrics.inc("ascend_pd_proxy_admission_rejected_total",
-                                   reason=exc.reason)
             reply = error_response(exc.status, exc.message, "RateLimitError"
                                    if exc.status == 429 else "ServiceUnavailableError",
                                    trace.request_id)

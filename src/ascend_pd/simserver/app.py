@@ -72,6 +72,7 @@ class SimServer:
         self.created = int(time.time())
         self.requests = 0
         self.running = 0
+        self.peak_running = 0  # most requests ever running at once (admission tests)
         self.aborted = 0
         self.success = 0
         self.errors = 0
@@ -137,6 +138,7 @@ class SimServer:
         return {
             "role": self.config.role, "engine_id": self.config.engine_id,
             "requests": self.requests, "running": self.running, "aborted": self.aborted,
+            "peak_running": self.peak_running,
             "success": self.success, "errors": self.errors, "invalid_kv": self.invalid_kv,
             "recomputed": self.recomputed, "held_requests": len(self.kv.held),
             "held_blocks": self.kv.held_blocks, "kv_pulled": self.kv.pulled_total,
@@ -211,6 +213,7 @@ class SimServer:
         if problem is not None:
             return problem
         self.running += 1
+        self.peak_running = max(self.peak_running, self.running)
         try:
             return await self._dispatch(request, body, chat=chat, crash=crash)
         except asyncio.CancelledError:
