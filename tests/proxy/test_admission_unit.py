@@ -97,13 +97,13 @@ def test_per_backend_limit_is_never_exceeded_and_waiters_get_slots_in_order() ->
         await asyncio.sleep(0)
         assert adm.depth("decode") == 3
         # A newcomer must not jump the queue even though it arrives when a slot frees.
-        adm.release(held[0])  # type: ignore[arg-type]
+        adm.release(*held[0])  # type: ignore[misc]
         late = asyncio.create_task(waiter(99))
-        adm.release(held[1])  # type: ignore[arg-type]
-        adm.release(held[2])  # type: ignore[arg-type]
+        adm.release(*held[1])  # type: ignore[misc]
+        adm.release(*held[2])  # type: ignore[misc]
         await asyncio.sleep(0.01)
         assert max(b.in_flight for b in adm.pools["decode"].backends) <= 2
-        adm.release(held[3])  # type: ignore[arg-type]
+        adm.release(*held[3])  # type: ignore[misc]
         await asyncio.gather(*tasks, late)
         return order
 
@@ -135,10 +135,10 @@ def test_a_cancelled_waiter_passes_its_slot_on() -> None:
         gone = asyncio.create_task(adm.acquire("decode"))
         stays = asyncio.create_task(adm.acquire("decode"))
         await asyncio.sleep(0)
-        adm.release(held)  # type: ignore[arg-type]  # wakes `gone` ...
+        adm.release(*held)  # type: ignore[misc]  # wakes `gone` ...
         gone.cancel()  # ... whose client leaves before it runs
         got = await asyncio.wait_for(stays, 1)
-        assert got is not None and got.in_flight == 1
+        assert got is not None and got.backend.in_flight == 1
 
     run(main())
 
@@ -146,10 +146,12 @@ def test_a_cancelled_waiter_passes_its_slot_on() -> None:
 def test_retries_never_queue_and_open_breakers_or_no_backend_mean_none() -> None:
     async def main() -> None:
         adm = _gate(2, max_in_flight=1, queue_size=10, queue_timeout_s=5)
-        a = await adm.acquire("decode")
-        assert a is not None
-        b = await adm.acquire("decode", tried=[a])
-        assert b is not None and b is not a
+        slot_a = await adm.acquire("decode")
+        assert slot_a is not None
+        a = slot_a.backend
+        slot_b = await adm.acquire("decode", tried=[a])
+        assert slot_b is not None and slot_b.backend is not a
+        b = slot_b.backend
         assert await adm.acquire("decode", tried=[a]) is None  # full and a retry: no wait
         adm.release(a)
         for _ in range(5):
@@ -174,10 +176,11 @@ def test_half_open_backend_takes_exactly_one_probe() -> None:
         assert await adm.acquire("prefill") is None
         clock.now += 1
         probe = await adm.acquire("prefill")
-        assert probe is b
+        assert probe is not None and probe.backend is b
         assert await adm.acquire("prefill") is None  # the probe is out
         adm.release(b)
         adm.record(b, 200)
-        assert await adm.acquire("prefill") is b
+        again = await adm.acquire("prefill")
+        assert again is not None and again.backend is b
 
     run(main())

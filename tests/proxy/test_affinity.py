@@ -23,7 +23,9 @@ def test_requests_sharing_a_system_prompt_land_on_one_instance() -> None:
     for user in range(20):
         keys = prefix_keys({"prompt": SYSTEM + f"user {user}: hello"})
         assert len(keys) == len(SYSTEM) // BLOCK_CHARS
-        picks.add(pool.choose(keys=keys).address.port)  # type: ignore[union-attr]
+        picked = pool.choose_for(keys=keys, tokens=700)
+        assert picked is not None
+        picks.add(picked[0].address.port)
     assert len(picks) == 1
 
 
@@ -31,23 +33,30 @@ def test_distinct_prefixes_still_spread_by_load() -> None:
     pool = _pool()
     seen = []
     for i in range(3):
-        backend = pool.choose(keys=prefix_keys({"prompt": f"tenant {i} " * 400}))
-        assert backend is not None
+        picked = pool.choose_for(keys=prefix_keys({"prompt": f"tenant {i} " * 400}),
+                                 tokens=1000)
+        assert picked is not None and picked[1] == 1000  # nothing cached: full price
+        backend = picked[0]
         Pool.acquire(backend, 1000)
         seen.append(backend.address.port)
     assert sorted(seen) == [8100, 8101, 8102]
 
 
-def test_a_hot_prefix_overflows_to_the_least_loaded_instance() -> None:
+def test_a_hot_prefix_stays_home_until_its_backlog_outweighs_the_cache() -> None:
     pool = _pool(2)
-    keys = prefix_keys({"prompt": SYSTEM})
-    home = pool.choose(keys=keys)
-    assert home is not None
-    Pool.acquire(home, 2000)
-    assert pool.choose(keys=keys) is home  # 2,000 tokens ahead: still within the bound
-    Pool.acquire(home, 8000)
-    other = pool.choose(keys=keys)
-    assert other is not None and other is not home  # 10,000 ahead: overloaded, spill
+    keys = prefix_keys({"prompt": SYSTEM})  # 4 blocks: 512 tokens cached once computed
+    tokens = 600
+    first = pool.choose_for(keys=keys, tokens=tokens)
+    assert first is not None
+    home = first[0]
+    again = pool.choose_for(keys=keys, tokens=tokens)
+    assert again == (home, 600 - 512)  # charged only what it must compute
+    Pool.acquire(home, 400)  # backlog 400 + 88 < 600 on the idle one: stay home
+    stay = pool.choose_for(keys=keys, tokens=tokens)
+    assert stay is not None and stay[0] is home
+    Pool.acquire(home, 200)  # backlog 600 + 88 > 600: the idle one finishes first
+    spill = pool.choose_for(keys=keys, tokens=tokens)
+    assert spill is not None and spill[0] is not home and spill[1] == 600
     assert pool.affinity.overflows == 1
 
 
@@ -67,8 +76,9 @@ def test_chat_is_keyed_on_the_rendered_messages_so_later_turns_match() -> None:
 def test_removed_backend_is_forgotten_and_cache_aware_is_prefill_only() -> None:
     pool = _pool(2)
     keys = prefix_keys({"prompt": SYSTEM})
-    home = pool.choose(keys=keys)
-    assert home is not None
+    picked = pool.choose_for(keys=keys, tokens=600)
+    assert picked is not None
+    home = picked[0]
     pool.remove(home.address)
     assert all(b is not home for b in pool.affinity.table.values())
     with pytest.raises(UsageError, match="prefill"):

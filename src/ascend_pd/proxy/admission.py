@@ -26,6 +26,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ascend_pd.proxy.balancer import Backend, Pool
 from ascend_pd.proxy.breaker import Breaker, is_failure
@@ -40,6 +41,13 @@ class AdmissionLimits:
     queue_timeout_s: float = 30.0
     breaker_failures: int = 5
     breaker_open_s: float = 10.0
+
+
+class Slot(NamedTuple):
+    """An acquired backend and the prompt tokens charged to it (release both)."""
+
+    backend: Backend
+    tokens: int
 
 
 class Overloaded(Exception):
@@ -107,7 +115,7 @@ class Admission:
 
     # -- acquire / release ---------------------------------------------------------------
     def _take(self, role: str, candidates: list[Backend], tokens: int,
-              avoid: Sequence[Backend] = (), keys: Sequence[int] = ()) -> Backend | None:
+              avoid: Sequence[Backend] = (), keys: Sequence[int] = ()) -> Slot | None:
         """Choose among ``candidates`` (by the pool's policy, not one in ``avoid`` unless
         nothing else is left) and acquire it."""
         pool = self.pools[role]
@@ -115,19 +123,19 @@ class Admission:
             return None
         shun = set(map(id, avoid))
         keep = set(map(id, [b for b in candidates if id(b) not in shun] or candidates))
-        backend = pool.choose(exclude=[b for b in pool.backends if id(b) not in keep],
-                              keys=keys)
-        if backend is None:
+        picked = pool.choose_for([b for b in pool.backends if id(b) not in keep], keys, tokens)
+        if picked is None:
             return None
-        Pool.acquire(backend, tokens)
+        backend, charged = picked
+        Pool.acquire(backend, charged)
         self.breaker(backend).on_send()
-        return backend
+        return Slot(backend, charged)
 
     async def acquire(self, role: str, tried: Iterable[Backend] = (), tokens: int = 0, *,
                       avoid: Sequence[Backend] = (), keys: Sequence[int] = (),
                       priority: bool = False, timeout: float | None = None,
-                      ) -> Backend | None:
-        """A backend of ``role`` with room, acquired (``release`` it in ``finally``).
+                      ) -> Slot | None:
+        """A backend of ``role`` with room, acquired (``release`` the slot in ``finally``).
 
         None when no backend can take the request at all (none healthy, all breakers open,
         all tried) -- the caller's 503. Raises Overloaded when the queue is full or the wait
@@ -160,7 +168,7 @@ class Admission:
         return await self._wait(role, tokens, keys)
 
     async def _wait(self, role: str, tokens: int, keys: Sequence[int], *,
-                    priority: bool = False, timeout: float | None = None) -> Backend | None:
+                    priority: bool = False, timeout: float | None = None) -> Slot | None:
         limits = self.limits
         if not priority and self.waiting >= limits.queue_size:
             self.rejected["queue_full"] += 1
@@ -230,7 +238,8 @@ class Admission:
                 self.on_wait(role, self.clock() - start)
 
     def release(self, backend: Backend, tokens: int = 0) -> None:
-        """Give the slot back and hand it to the oldest waiter of that role."""
+        """Give a slot back (its backend and charged tokens) and hand it to the oldest
+        waiter of that role."""
         Pool.release(backend, tokens)
         breaker = self.breakers.get(backend)
         if breaker is not None and breaker.state == "half_open":

@@ -11,11 +11,15 @@ not a key, as vLLM caches full blocks only). Chat requests are keyed on their *r
 messages (role and content in order), so a conversation's earlier turns match. The table
 remembers, per key, the backend that last computed it (bounded LRU of ``max_entries``).
 
-Choosing: the backend holding the longest matched chain wins -- unless that would overload
-it: when its load exceeds the least-loaded candidate's by more than ``balance_abs`` prompt
-tokens *and* by a factor ``balance_rel`` (vllm-router's ``balance_abs_threshold`` /
-``balance_rel_threshold`` idea, on outstanding prompt tokens), the least-loaded backend
-takes the request instead. No match: least loaded. Pure: no I/O, no clock.
+Choosing: the candidate that would finish the prompt first -- its outstanding prompt tokens
+plus the tokens it must compute for this one (the prompt less the blocks it holds). A cache
+holder wins while its backlog exceeds the least-loaded backend's by less than its cache
+saves; beyond that bound the request spills to the least-loaded backend (which then holds
+the prefix too), so a hot prefix cannot overload one instance. vllm-router bounds its
+cache_aware policy with fixed balance thresholds on request counts instead; here the bound
+is in the unit the instances spend. No match anywhere: least loaded. The load charged is
+the uncached part, so ``outstanding_prompt_tokens`` tracks work left, not prompt length.
+Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ if TYPE_CHECKING:
     from ascend_pd.proxy.balancer import Backend
 
 BLOCK_CHARS = 512
+#: the proxy's estimate for a block (contract.estimate_prompt_tokens: characters / 4)
+TOKENS_PER_BLOCK = BLOCK_CHARS // 4
 TOKEN_IDS_PER_BLOCK = 128
 MAX_BLOCKS = 256
 
@@ -76,41 +82,50 @@ def _text_blocks(text: str) -> list[str]:
 
 @dataclass
 class PrefixAffinity:
-    """Which backend last computed which prefix block, bounded."""
+    """Which backend last computed which prefix block (bounded), and the choice it implies."""
 
     max_entries: int = 65536
-    balance_abs: int = 4096
-    balance_rel: float = 1.5
     table: OrderedDict[int, Backend] = field(default_factory=OrderedDict)
     hits: int = 0
     misses: int = 0
     overflows: int = 0
 
-    def _match(self, keys: Sequence[int], candidates: list[Backend]) -> Backend | None:
+    def _matched(self, keys: Sequence[int], candidates: list[Backend]) -> dict[int, int]:
+        """Leading blocks each candidate holds (by ``id``): a chain key implies the ones
+        before it, so a backend holds up to the last key it owns."""
         allowed = set(map(id, candidates))
-        # Longest chain first: walk back from the last key.
-        for key in reversed(keys):
+        out: dict[int, int] = {}
+        for i, key in enumerate(keys):
             backend = self.table.get(key)
             if backend is not None and id(backend) in allowed:
-                return backend
-        return None
+                out[id(backend)] = i + 1
+        return out
 
     def choose(self, candidates: list[Backend], keys: Sequence[int], least: Backend,
-               ) -> Backend:
+               tokens: int) -> tuple[Backend, int]:
         """Pick among ``candidates`` (``least``: the least-loaded one, ties rotated by the
-        pool) and remember the choice for ``keys``."""
-        chosen = self._match(keys, candidates) if keys else None
-        if chosen is None:
+        pool); remember the choice for ``keys``. Returns the backend and the prompt tokens
+        it will have to compute (``tokens`` less its cached prefix): its load to charge."""
+        matched = self._matched(keys, candidates) if keys else {}
+
+        def work(b: Backend) -> int:
+            return max(1, tokens - matched.get(id(b), 0) * TOKENS_PER_BLOCK) if tokens else 0
+
+        if not matched:
             self.misses += 1
             chosen = least
-        elif (chosen.load - least.load > self.balance_abs
-              and chosen.load > self.balance_rel * least.load):
-            self.overflows += 1
-            chosen = least
         else:
-            self.hits += 1
+            # The backend that finishes this prompt first: queued work plus what it must
+            # compute. A cache holder wins while its backlog exceeds the least-loaded
+            # backend's by less than the tokens its cache saves -- the bound that keeps one
+            # hot prefix from piling onto one instance.
+            chosen = min([least, *candidates], key=lambda b: b.load + work(b))
+            if id(chosen) in matched:
+                self.hits += 1
+            else:
+                self.overflows += 1
         self.remember(keys, chosen)
-        return chosen
+        return chosen, work(chosen)
 
     def remember(self, keys: Sequence[int], backend: Backend) -> None:
         table = self.table

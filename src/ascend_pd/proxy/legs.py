@@ -149,17 +149,18 @@ class Legs:
         full); None when none is left. Overloaded becomes a 429/503 with Retry-After."""
         gate = self.state.admission
         try:
-            backend = await gate.acquire(leg.role, tried, leg.tokens, avoid=leg.avoid,
-                                         keys=leg.keys, priority=leg.kind == "drain",
-                                         timeout=self.state.config.drain_timeout_s)
+            slot = await gate.acquire(leg.role, tried, leg.tokens, avoid=leg.avoid,
+                                      keys=leg.keys, priority=leg.kind == "drain",
+                                      timeout=self.state.config.drain_timeout_s)
         except Overloaded as exc:
             reply = error_response(exc.status, exc.message, "RateLimitError"
                                    if exc.status == 429 else "ServiceUnavailableError",
                                    trace.request_id)
             reply.headers["Retry-After"] = str(exc.retry_after_s)
             raise Reply(reply, exc.reason) from None
-        if backend is None:
+        if slot is None:
             return None
+        backend = slot.backend
         if leg.kind != "drain":
             if tried:
                 trace.retries += 1
@@ -168,7 +169,7 @@ class Legs:
             self.state.metrics.inc("ascend_pd_proxy_requests_total", role=leg.role,
                                    backend=str(backend.address))
         tried.append(backend)
-        return Lease(backend, gate, leg.tokens)
+        return Lease(backend, gate, slot.tokens)
 
     def _timeouts(self, kind: LegKind) -> tuple[float, float | None]:
         """(read, total) timeouts of a leg: a prefill or drain answer must arrive whole in
