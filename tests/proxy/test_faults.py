@@ -67,13 +67,39 @@ def test_decode_dying_mid_stream_ends_with_an_error_event(sims, make_proxy):
     assert decode.wait(5) == 1
 
 
-def test_decode_refusing_kv_is_an_error_not_a_local_prefill(sims, make_proxy):
-    # A "prefill" that is really a plain server returns no kv_transfer_params.
-    plain = sims("decode")  # a decode never answers with kv params
-    proxy = make_proxy([plain], [sims("decode")])
+def test_prefill_without_kv_params_is_a_502_not_a_local_prefill(sims, make_proxy):
+    # A prefill started without a KV connector answers 200 with no kv_transfer_params.
+    plain, decode = sims("prefill", no_kv_params=True), sims("decode")
+    proxy = make_proxy([plain], [decode])
     resp = httpx.post(proxy.url + "/v1/completions", json=BODY, timeout=10)
-    assert resp.status_code in (400, 502)
-    assert "error" in resp.json()
+    assert resp.status_code == 502
+    assert "returned no kv_transfer_params" in resp.json()["error"]["message"]
+    assert sim_state(plain)["success"] == 1
+    assert sim_state(decode)["requests"] == 0  # never a decode that would prefill locally
+    assert _metric(proxy, "ascend_pd_proxy_missing_kv_params_total",
+                   backend=plain.address) == 1
+
+
+def test_every_leg_carries_the_clients_key_to_backends_started_with_api_key(sims, make_proxy):
+    # vLLM with --api-key answers 401 to a leg without the key; a drain refused that way
+    # would leave P's blocks held until its abort timeout.
+    key = {"Authorization": "Bearer sk-backend"}
+    prefill = sims("prefill", api_key="sk-backend", kv_abort_timeout_s=300)
+    good = sims("decode", api_key="sk-backend")
+    hung = sims("decode", api_key="sk-backend", hang=True)
+    proxy = make_proxy([prefill], [good, hung], policy_decode="round_robin",
+                       health_interval_s=60)
+    assert httpx.post(proxy.url + "/v1/completions", json=BODY, timeout=10).status_code == 401
+    try:  # round_robin's first decode pick is the hung one: the client gives up
+        httpx.post(proxy.url + "/v1/completions", json=BODY, headers=key, timeout=0.5)
+    except httpx.ReadTimeout:
+        pass
+    wait_for(lambda: _metric(proxy, "ascend_pd_proxy_drains_total", outcome="ok") == 1,
+             what="drain leg")
+    assert sim_state(prefill)["held_blocks"] == 0
+    assert sim_state(good)["unauthorized"] == 0
+    assert httpx.post(proxy.url + "/v1/completions", json=BODY, headers=key,
+                      timeout=10).status_code == 200
 
 
 def test_client_disconnect_mid_stream_cancels_decode_and_frees_kv(sims, make_proxy):

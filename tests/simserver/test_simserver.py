@@ -119,3 +119,23 @@ def test_generated_text_retokenizes_to_the_same_count():
     text = "".join(generated_tokens("seed", 0, 37))
     assert count_text(text) == 37
     assert count_text("abcdefghi jk") == 4
+
+
+def test_api_key_guards_v1_like_vllm_but_not_health():
+    with SimServerProcess("decode", model=MODEL, api_key="sk-1") as server:
+        assert httpx.get(server.url + "/health", timeout=5).status_code == 200
+        denied = httpx.get(server.url + "/v1/models", timeout=5)
+        assert (denied.status_code, denied.json()) == (401, {"error": "Unauthorized"})
+        ok = httpx.get(server.url + "/v1/models", headers={"Authorization": "Bearer sk-1"},
+                       timeout=5)
+        assert ok.status_code == 200
+
+
+def test_no_kv_params_prefill_answers_without_them():
+    with SimServerProcess("prefill", model=MODEL, no_kv_params=True) as server:
+        resp = httpx.post(server.url + "/v1/completions", timeout=5,
+                          json={"model": MODEL, "prompt": "a b", "max_tokens": 1,
+                                "kv_transfer_params": {"do_remote_decode": True}})
+        assert resp.status_code == 200
+        assert resp.json()["kv_transfer_params"] is None
+        assert httpx.get(server.url + "/sim/state", timeout=5).json()["held_blocks"] == 0

@@ -25,6 +25,7 @@ import random
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -36,6 +37,7 @@ from ascend_pd.simserver.kv import KvLedger
 from ascend_pd.simserver.tokens import count_prompt, generated_tokens, prompt_text
 
 log = logging.getLogger("ascend_pd.simserver")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 DEFAULT_MAX_TOKENS = 16
 _JSON = "application/json"
@@ -77,6 +79,7 @@ class SimServer:
         self.invalid_kv = 0
         self.recomputed = 0
         self.prompt_tokens_total = 0
+        self.unauthorized = 0
         self.generation_tokens_total = 0
         self._session: aiohttp.ClientSession | None = None
         self._never = asyncio.Event()
@@ -88,7 +91,8 @@ class SimServer:
 
     # -- lifecycle ---------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        middlewares = [self._authenticate] if self.config.api_key else []
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=middlewares)
         app.router.add_post("/v1/completions", self._completions)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
@@ -111,6 +115,17 @@ class SimServer:
         while True:
             await asyncio.sleep(period)
             self.kv.expire()
+
+    @web.middleware
+    async def _authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        # vLLM's AuthenticationMiddleware: /v1 paths only (health and metrics stay open).
+        wanted = f"Bearer {self.config.api_key}"
+        if (request.path.startswith("/v1") and request.method != "OPTIONS"
+                and request.headers.get("Authorization") != wanted):
+            self.unauthorized += 1
+            return web.Response(status=401, body=R.dumps({"error": "Unauthorized"}),
+                                content_type=_JSON)
+        return await handler(request)
 
     # -- small endpoints ---------------------------------------------------------------
     async def _hang_if_asked(self) -> None:
@@ -137,7 +152,7 @@ class SimServer:
             "success": self.success, "errors": self.errors, "invalid_kv": self.invalid_kv,
             "recomputed": self.recomputed, "held_requests": len(self.kv.held),
             "held_blocks": self.kv.held_blocks, "kv_pulled": self.kv.pulled_total,
-            "kv_force_freed": self.kv.force_freed_total,
+            "kv_force_freed": self.kv.force_freed_total, "unauthorized": self.unauthorized,
         }
 
     async def _state(self, _request: web.Request) -> web.Response:
@@ -244,7 +259,8 @@ class SimServer:
             await asyncio.sleep(self.config.prefill_ms_per_1k * prompt / 1e6)
             if crash:
                 _crash("prefill")
-            if isinstance(kv, dict) and kv.get("do_remote_decode"):
+            if isinstance(kv, dict) and kv.get("do_remote_decode") \
+                    and not self.config.no_kv_params:
                 return self._prefill_answer(rid, body, chat=chat, prompt=prompt)
         else:
             rejected = await self._take_kv(kv, rid)

@@ -30,6 +30,10 @@ class SimServerConfig:
             ``stop_reason: "recomputed"`` (as vLLM-Ascend's recompute scheduler does).
         seed: seeds the fault and recompute dice, so runs repeat.
         max_model_len: prompt + max_tokens above this is a 400, like vLLM.
+        api_key: like vLLM's ``--api-key``: every ``/v1`` request must carry
+            ``Authorization: Bearer <key>``, else 401 ``{"error": "Unauthorized"}``.
+        no_kv_params: prefill only; answer without ``kv_transfer_params`` (a prefill started
+            without a KV connector), so the proxy's refusal of such an answer is testable.
     """
 
     role: Role
@@ -48,6 +52,8 @@ class SimServerConfig:
     seed: int = 0
     max_model_len: int = 32768
     tp_size: int = 1
+    api_key: str | None = None
+    no_kv_params: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -96,6 +96,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--error-rate", type=float, default=0.0)
     p.add_argument("--recompute-rate", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-model-len", type=int, default=32768)
+    p.add_argument("--api-key", default=None, help="require Authorization: Bearer KEY on /v1")
+    p.add_argument("--no-kv-params", action="store_true",
+                   help="prefill: answer without kv_transfer_params (no KV connector)")
     return p
 
 
