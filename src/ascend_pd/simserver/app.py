@@ -250,9 +250,24 @@ class SimServer:
         body["_sim_prompt_tokens"] = prompt
         return None
 
+    def _bad_answer(self, body: dict[str, Any]) -> web.Response | None:
+        bad = self.config.bad_answer
+        if bad == "empty":
+            return web.Response(status=200, body=b"", content_type=_JSON)
+        if bad == "garbage":
+            return web.Response(status=200, body=b"<html>502 Bad Gateway</html>",
+                                content_type=_JSON)
+        if bad == "huge_header":
+            return web.Response(status=200, body=b"{}", content_type=_JSON,
+                                headers={"X-Huge": "a" * 100_000})
+        return None  # no_done is a streaming fault (see _generate)
+
     async def _dispatch(self, request: web.Request, body: dict[str, Any], *, chat: bool,
                         crash: bool) -> web.StreamResponse:
         rid = request.headers.get("X-Request-Id") or str(uuid.uuid4())
+        bad = self._bad_answer(body)
+        if bad is not None:
+            return bad
         kv = body.get("kv_transfer_params")
         prompt = int(body["_sim_prompt_tokens"])
         if self.config.role == "prefill":
@@ -367,7 +382,8 @@ class SimServer:
             await resp.write(R.usage_chunk(chat=chat, rid=rid, created=created,
                                            model=cfg.model, prompt_tokens=prompt,
                                            completion_tokens=n))
-        await resp.write(R.DONE)
+        if cfg.bad_answer != "no_done":
+            await resp.write(R.DONE)
         await resp.write_eof()
         self.success += 1
         return resp

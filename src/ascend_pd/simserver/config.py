@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Role = Literal["prefill", "decode"]
+BadAnswer = Literal["empty", "garbage", "no_done", "huge_header"]
+BAD_ANSWERS: tuple[BadAnswer, ...] = ("empty", "garbage", "no_done", "huge_header")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,10 @@ class SimServerConfig:
         max_model_len: prompt + max_tokens above this is a 400, like vLLM.
         api_key: like vLLM's ``--api-key``: every ``/v1`` request must carry
             ``Authorization: Bearer <key>``, else 401 ``{"error": "Unauthorized"}``.
+        bad_answer: answer completions broken on purpose (what a faulty backend or a
+            middlebox can send): ``empty`` (200, no body), ``garbage`` (200, not JSON),
+            ``no_done`` (a stream that ends cleanly without ``data: [DONE]``),
+            ``huge_header`` (a 100 KiB response header).
         no_kv_params: prefill only; answer without ``kv_transfer_params`` (a prefill started
             without a KV connector), so the proxy's refusal of such an answer is testable.
     """
@@ -54,6 +60,7 @@ class SimServerConfig:
     tp_size: int = 1
     api_key: str | None = None
     no_kv_params: bool = False
+    bad_answer: BadAnswer | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
