@@ -268,6 +268,8 @@ class Relay:
                 await pump.fail(f"decode {answer.backend.address} failed mid-stream: "
                                 f"{broken.cause!r}")
                 return pump.response
+            except ConnectionResetError:
+                raise  # the client left (handle() counts it)
             except Exception:
                 if pump is None or not pump.response.prepared:
                     raise
@@ -302,8 +304,11 @@ class Relay:
                 log.warning("cannot drain request %s: no healthy decode", trace.request_id)
                 self.state.metrics.inc("ascend_pd_proxy_drains_total", outcome="no_decode")
                 continue
+            # Retried on another decode whatever failed: if the failed one had pulled the
+            # blocks after all, the next answers 400 (nothing held), which is harmless.
             leg = Leg("drain", trace.endpoint,
                       json.dumps(contract.drain_body(body, kv)).encode(), headers,
+                      attempts=self.state.config.max_retries + 1,
                       avoid=list(trace.failed_decodes))
             try:
                 answer = await self.legs.send(leg, trace)
