@@ -149,5 +149,7 @@ def create_app(config: ProxyConfig) -> web.Application:
     app.router.add_get("/metrics", handlers.metrics)
     app.router.add_post("/instances/add", handlers.add_instances)
     app.router.add_post("/instances/remove", handlers.remove_instances)
+    if handlers.relay.decode_first is not None:
+        app.router.add_post("/v1/metaserver", handlers.relay.decode_first.metaserver)
     app.cleanup_ctx.append(state.lifecycle)
     return app

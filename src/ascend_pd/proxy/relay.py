@@ -29,6 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from ascend_pd.proxy import contract, inbound
+from ascend_pd.proxy.decode_first import DecodeFirst
 from ascend_pd.proxy.legs import Answer, Leg, LegFailed, Legs, passthrough
 from ascend_pd.proxy.state import ProxyState
 from ascend_pd.proxy.stream import (
@@ -55,6 +56,8 @@ class Relay:
     def __init__(self, state: ProxyState) -> None:
         self.state = state
         self.legs = Legs(state)
+        self.decode_first = (DecodeFirst(state, self.legs)
+                             if state.config.flow == "decode-first" else None)
 
     # -- entry -------------------------------------------------------------------------
     async def handle(self, request: web.Request, endpoint: str) -> web.StreamResponse:
@@ -176,12 +179,15 @@ class Relay:
     async def _pair(self, body: dict[str, Any], headers: dict[str, str], trace: Trace, *,
                     stream: bool) -> Answer:
         """Prefill, then decode with its KV: the decode's 2xx Answer (stream still open).
+        (The decode-first flow has its own pair: ``decode_first.DecodeFirst.pair``.)
 
         A decode that failed after it got the request may have pulled the KV (a retry with
         the same kv_transfer_params would find P's blocks gone): the request is prefilled
         again for another decode, up to ``max_retries`` extra pairs. Raises Reply with the
         client's answer when no pair succeeds.
         """
+        if self.decode_first is not None:
+            return await self.decode_first.pair(body, headers, trace, stream=stream)
         pairs = self.state.config.max_retries + 1
         for pair in range(pairs):
             self._require_decode(trace)

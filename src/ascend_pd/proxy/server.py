@@ -52,9 +52,13 @@ async def start_proxy(config: ProxyConfig) -> RunningProxy:
                          hint="pick another --port or stop what holds it") from exc
     port = int(runner.addresses[0][1]) if runner.addresses else config.port
     proxy = RunningProxy(runner, app[STATE_KEY], config.host, port)
+    proxy.state.metaserver_url = config.metaserver_for(port)
     log.info("ascend-pd proxy listening on %s; prefill %s (%s); decode %s (%s)", proxy.url,
              ", ".join(map(str, config.prefill)), config.policy_prefill,
              ", ".join(map(str, config.decode)), config.policy_decode)
+    if config.flow == "decode-first":
+        log.info("decode-first flow: decodes POST their block info to %s",
+                 proxy.state.metaserver_url)
     return proxy
 
 

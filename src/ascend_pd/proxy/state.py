@@ -37,6 +37,9 @@ class ProxyState:
         self._upstream: UpstreamClient | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
         self.started = time.time()
+        #: decode-first: where the decodes POST their block info (the bound port is set
+        #: by start_proxy once known)
+        self.metaserver_url = config.metaserver_for(config.port)
 
     @property
     def upstream(self) -> UpstreamClient:

@@ -38,6 +38,8 @@ class SimServerConfig:
             middlebox can send): ``empty`` (200, no body), ``garbage`` (200, not JSON),
             ``no_done`` (a stream that ends cleanly without ``data: [DONE]``),
             ``huge_header`` (a 100 KiB response header).
+        layerwise: behave like vllm-ascend's MooncakeLayerwiseConnector (decode first: D
+            posts its blocks to the proxy's metaserver, P pushes the KV; simserver.layerwise).
         no_kv_params: prefill only; answer without ``kv_transfer_params`` (a prefill started
             without a KV connector), so the proxy's refusal of such an answer is testable.
     """
@@ -61,6 +63,7 @@ class SimServerConfig:
     api_key: str | None = None
     no_kv_params: bool = False
     bad_answer: BadAnswer | None = None
+    layerwise: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

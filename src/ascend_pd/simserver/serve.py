@@ -100,6 +100,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--api-key", default=None, help="require Authorization: Bearer KEY on /v1")
     p.add_argument("--bad-answer", choices=BAD_ANSWERS, default=None,
                    help="answer completions broken on purpose")
+    p.add_argument("--layerwise", action="store_true",
+                   help="MooncakeLayerwiseConnector: decode first, via the proxy's metaserver")
     p.add_argument("--no-kv-params", action="store_true",
                    help="prefill: answer without kv_transfer_params (no KV connector)")
     return p
