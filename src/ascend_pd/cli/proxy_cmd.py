@@ -12,7 +12,7 @@ from ascend_pd.cli.output import finish
 from ascend_pd.cli.session import Session, common, pass_session, spec_option
 from ascend_pd.errors import UsageError
 from ascend_pd.proxy import BackendAddress, ProxyConfig, proxy_config_from_spec, serve
-from ascend_pd.proxy.config import POLICIES, secret_from_env
+from ascend_pd.proxy.config import FLOWS, POLICIES, secret_from_env
 
 _policy = click.Choice(list(POLICIES))
 #: option name -> ProxyConfig field, for the admission / hygiene / admin / worker options
@@ -82,6 +82,12 @@ def _edge_overrides(edge: dict[str, Any]) -> dict[str, Any]:
 @click.option("--read-timeout", type=float, default=None,
               help="Seconds: prefill answer / longest decode silence.")
 @click.option("--health-interval", type=float, default=None, help="Seconds between probes.")
+@click.option("--flow", type=click.Choice(list(FLOWS)), default=None,
+              help="prefill-first (default; MooncakeConnectorV1, NIXL) or decode-first "
+                   "(MooncakeLayerwiseConnector: D first, then P via /v1/metaserver).")
+@click.option("--metaserver-url", metavar="URL", default=None,
+              help="decode-first: the URL the decodes POST to (required with a wildcard "
+                   "--host; default http://HOST:PORT/v1/metaserver).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration and exit.")
 @_edge_options
 @common
@@ -91,7 +97,8 @@ def command(session: Session, /, prefill: tuple[str, ...], decode: tuple[str, ..
             policy_decode: str | None, admin_token_env: str | None,
             backend_api_key_env: str | None, max_retries: int | None,
             connect_timeout: float | None, read_timeout: float | None,
-            health_interval: float | None, dry_run: bool, **edge: Any) -> None:
+            health_interval: float | None, flow: str | None, metaserver_url: str | None,
+            dry_run: bool, **edge: Any) -> None:
     """Serve one OpenAI endpoint that runs every request as prefill then decode.
 
     Backends come from --prefill/--decode or from the spec (-c pd.yaml: each instance's
@@ -104,6 +111,7 @@ def command(session: Session, /, prefill: tuple[str, ...], decode: tuple[str, ..
         "decode_read_timeout_s": read_timeout, "health_interval_s": health_interval,
         "backend_api_key": secret_from_env(backend_api_key_env, "backend API key"),
         **_edge_overrides(edge),
+        "flow": flow, "metaserver_url": metaserver_url,
     }
     if admin_token_env:
         overrides["admin_token"] = secret_from_env(admin_token_env, "admin token")

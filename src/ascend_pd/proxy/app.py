@@ -113,5 +113,7 @@ def create_app(config: ProxyConfig) -> web.Application:
     admin = Admin(state)
     app.router.add_post("/instances/add", admin.add)
     app.router.add_post("/instances/remove", admin.remove)
+    if handlers.relay.decode_first is not None:
+        app.router.add_post("/v1/metaserver", handlers.relay.decode_first.metaserver)
     app.cleanup_ctx.append(state.lifecycle)
     return app

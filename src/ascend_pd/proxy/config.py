@@ -19,6 +19,9 @@ from ascend_pd.spec.models import ClusterSpec
 
 Policy = Literal["least_loaded", "round_robin", "power_of_two", "cache_aware"]
 POLICIES: tuple[Policy, ...] = ("least_loaded", "round_robin", "power_of_two", "cache_aware")
+Flow = Literal["prefill-first", "decode-first"]
+FLOWS: tuple[Flow, ...] = ("prefill-first", "decode-first")
+WILDCARDS = ("", "0.0.0.0", "::", "[::]")
 
 
 @dataclass(frozen=True, order=True)
@@ -93,6 +96,11 @@ class ProxyConfig:
         max_recomputes: rounds of re-prefill for ``stop_reason: "recomputed"``.
         drain_on_disconnect: after an abandoned request, send a 1-token decode leg so the
             prefill frees the KV blocks now instead of at its abort timeout.
+        flow: ``prefill-first`` (P then D with P's kv_transfer_params: MooncakeConnectorV1,
+            NIXL) or ``decode-first`` (D first; D POSTs its block info to the proxy's
+            ``/v1/metaserver``, which then runs P: MooncakeLayerwiseConnector).
+        metaserver_url: decode-first only: the URL the decode instances POST to. Required
+            when ``host`` is a wildcard; else ``http://<host>:<bound port>/v1/metaserver``.
         max_in_flight: requests one backend is sent at once (0: no limit; drains excepted).
         queue_size: requests that may wait for a backend slot, over all roles; beyond: 429.
         queue_timeout_s: the longest wait for a slot; then 503 (both with Retry-After).
@@ -127,6 +135,8 @@ class ProxyConfig:
     max_recomputes: int = 8
     drain_on_disconnect: bool = True
     drain_timeout_s: float = 60.0
+    flow: Flow = "prefill-first"
+    metaserver_url: str | None = None
     # admission, connection hygiene, admin surface, processes (docs/proxy.md, security.md)
     admin_networks: tuple[str, ...] = ()
     max_in_flight: int = 512
@@ -145,6 +155,19 @@ class ProxyConfig:
         if not self.prefill or not self.decode:
             raise UsageError("the proxy needs at least one prefill and one decode backend",
                              hint="pass --prefill HOST:PORT and --decode HOST:PORT, or -c pd.yaml")
+        if self.flow not in FLOWS:
+            raise UsageError(f"unknown proxy flow {self.flow!r}",
+                             hint="use one of: " + ", ".join(FLOWS))
+        if self.flow == "decode-first" and not self.metaserver_url \
+                and self.host in WILDCARDS:
+            raise UsageError(
+                f"the decode-first flow needs a metaserver URL the decode instances can "
+                f"reach; the proxy listens on the wildcard address {self.host!r}",
+                hint="pass --metaserver-url http://ADDR:PORT/v1/metaserver (ADDR: this "
+                     "host's address on the decodes' network), or --host ADDR")
+        if self.metaserver_url is not None and not self.metaserver_url.startswith("http://"):
+            raise UsageError(f"metaserver URL {self.metaserver_url!r} is not http://...",
+                             hint="write e.g. http://10.0.0.9:8000/v1/metaserver")
         for policy in (self.policy_prefill, self.policy_decode):
             if policy not in POLICIES:
                 raise UsageError(f"unknown policy {policy!r}",
@@ -169,6 +192,13 @@ class ProxyConfig:
             except ValueError:
                 raise UsageError(f"admin network {net!r} is not a network",
                                  hint="write CIDR, e.g. 10.0.0.0/8 or fd00::/8") from None
+
+    def metaserver_for(self, port: int) -> str:
+        """The metaserver URL once the proxy listens on ``port`` (the bound one for 0)."""
+        if self.metaserver_url:
+            return self.metaserver_url
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{port}/v1/metaserver"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

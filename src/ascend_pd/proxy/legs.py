@@ -7,9 +7,12 @@ decode and drain legs and the decode-first flow alike. Classification:
 
 * connect error, timeout, early close, malformed answer, 5xx: retried on *another* backend
   (up to ``leg.attempts``), never once a byte reached the client (the caller's business:
-  it only calls ``send`` before that);
+  it only calls ``send`` before that). A leg with ``unsent_only`` is retried only when the
+  failed attempt never reached its backend (connect failed): a decode that got the request
+  may have pulled the KV, so the caller re-prefills instead (``LegFailed.sent``);
 * 4xx: not retried; the backend's status and body reach the client (``Reply``);
-* 2xx: returned as an ``Answer``.
+* 2xx: returned as an ``Answer``; a non-streamed 2xx whose body is not a JSON object (empty,
+  truncated, garbage) counts as a failed attempt (502), never as an answer.
 
 ``Legs._pick`` / ``Lease.release`` is the one place a backend slot is taken and given back,
 through the admission gate (``proxy.admission``: per-backend in-flight limits, the bounded
@@ -19,11 +22,12 @@ queue, circuit breakers); every attempt's outcome feeds the breaker (``_attempt`
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -58,6 +62,7 @@ class Leg:
             the rest and closes the Answer); otherwise the whole body, slot released.
         attempts: backends to try at most.
         avoid: backends to pick only when no other is left (e.g. decodes that just failed).
+        unsent_only: retry only attempts that never reached their backend.
         keys: the prompt's prefix chain, for the ``cache_aware`` prefill policy.
     """
 
@@ -69,6 +74,7 @@ class Leg:
     stream: bool = False
     attempts: int = 1
     avoid: list[Backend] = field(default_factory=list)
+    unsent_only: bool = False
     keys: tuple[int, ...] = ()
 
     @property
@@ -91,6 +97,20 @@ class Lease:
             self.gate.release(self.backend, self.tokens)
 
 
+class LegFailed(Reply):
+    """Every attempt of a leg failed; ``sent`` when one of them reached its backend."""
+
+    def __init__(self, response: web.StreamResponse, outcome: str, *, sent: bool) -> None:
+        super().__init__(response, outcome)
+        self.sent = sent
+
+
+@dataclass(frozen=True)
+class _Failure:
+    response: web.Response  # what the client would get if no other attempt succeeds
+    sent: bool  # the request may have reached the backend
+
+
 @dataclass(eq=False)
 class Answer:
     """A 2xx answer: the whole body, or the first bytes of a stream still open."""
@@ -99,6 +119,7 @@ class Answer:
     response: UpstreamResponse
     data: bytes
     lease: Lease
+    json: dict[str, Any] | None = None  # the parsed body of a non-streamed answer
 
     @property
     def status(self) -> int:
@@ -112,6 +133,15 @@ class Answer:
         """Give the slot back and close the response (an unfinished one aborts on the backend)."""
         self.lease.release()
         self.response.close()
+
+
+def _json_object(data: bytes) -> dict[str, Any] | None:
+    """A non-streamed answer as the JSON object every vLLM 2xx body is; None otherwise."""
+    try:
+        parsed = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    return parsed if isinstance(parsed, dict) else None
 
 
 def passthrough(status: int, data: bytes, headers: Mapping[str, str], rid: str,
@@ -129,20 +159,24 @@ class Legs:
 
     # -- sending ---------------------------------------------------------------------------
     async def send(self, leg: Leg, trace: Trace) -> Answer:
-        """Run ``leg`` until an attempt answers 2xx; raises Reply for a 4xx or when every
-        attempt failed (the last backend error, or 503 when no backend was left)."""
+        """Run ``leg`` until an attempt answers 2xx; raises Reply for a 4xx, LegFailed when
+        every attempt failed (the last backend error, or 503 when no backend was left)."""
         tried: list[Backend] = []
         last: web.Response | None = None
+        sent = False
         for _attempt in range(leg.attempts):
             lease = await self._pick(leg, tried, trace)
             if lease is None:
                 break
-            answer, last = await self._attempt(lease, leg, trace)
-            if answer is not None:
-                return answer
-        raise Reply(last or error_response(
+            result = await self._attempt(lease, leg, trace)
+            if isinstance(result, Answer):
+                return result
+            last, sent = result.response, sent or result.sent
+            if leg.unsent_only and result.sent:
+                break
+        raise LegFailed(last or error_response(
             503, f"no healthy {leg.role} backend (all ejected or all attempts failed)",
-            "ServiceUnavailableError", trace.request_id), f"{leg.kind}_failed")
+            "ServiceUnavailableError", trace.request_id), f"{leg.kind}_failed", sent=sent)
 
     async def _pick(self, leg: Leg, tried: list[Backend], trace: Trace) -> Lease | None:
         """A slot on the next backend (waiting in the admission queue when every backend is
@@ -181,9 +215,8 @@ class Legs:
             return cfg.drain_timeout_s, cfg.drain_timeout_s
         return cfg.decode_read_timeout_s, None
 
-    async def _attempt(self, lease: Lease, leg: Leg, trace: Trace,
-                       ) -> tuple[Answer | None, web.Response | None]:
-        """One try on one backend: (the answer, None) or (None, what the client would get)."""
+    async def _attempt(self, lease: Lease, leg: Leg, trace: Trace) -> Answer | _Failure:
+        """One try on one backend: its answer, or what failed."""
         backend = lease.backend
         state, name, rid = self.state, str(backend.address), trace.request_id
         read_timeout, total_timeout = self._timeouts(leg.kind)
@@ -195,30 +228,37 @@ class Legs:
                 "POST", backend.address, leg.path, body=leg.payload, headers=leg.headers,
                 connect_timeout=state.config.connect_timeout_s, read_timeout=read_timeout,
                 total_timeout=total_timeout)
-            self._breaker(backend, resp.status)
             if resp.status >= 400:
                 data = await resp.read()
-                self._failed(backend, leg, trace, None)
+                self._breaker(backend, resp.status)
+                self._failed(backend, leg.kind, trace, None)
                 last = passthrough(resp.status, data, resp.headers, rid)
                 if resp.status >= 500:
-                    return None, last
+                    return _Failure(last, sent=True)
                 raise Reply(last, f"{leg.kind}_rejected")
             data = await (resp.readany() if leg.stream else resp.read())
             if leg.stream and not data:
-                raise UpstreamClosed(f"{leg.kind} ended its stream before any byte")
+                raise UpstreamClosed("it ended its stream before any byte")
+            parsed = None if leg.stream else _json_object(data)
+            if not leg.stream and parsed is None:
+                raise UpstreamClosed(f"it answered {resp.status} with "
+                                     + ("an empty body" if not data.strip()
+                                        else f"a body that is not a JSON object: {data[:60]!r}"))
+            self._breaker(backend, resp.status)
             self._answered(backend, leg, trace, time.perf_counter() - t)
             keep = leg.stream
-            return Answer(backend, resp, data, lease), None
+            return Answer(backend, resp, data, lease, parsed)
         except asyncio.CancelledError:
             if leg.role == "decode":
                 trace.failed_decodes.append(backend)  # it may hang: drain elsewhere
             raise
         except UpstreamError as exc:
             self._breaker(backend, None)
-            self._failed(backend, leg, trace, exc)
+            self._failed(backend, leg.kind, trace, exc)
             status = 504 if isinstance(exc, UpstreamTimeout) else 502
-            return None, error_response(status, f"{leg.kind} {name} failed: {exc}",
-                                        "BadGatewayError", rid)
+            return _Failure(error_response(status, f"{leg.kind} {name} failed: {exc}",
+                                           "BadGatewayError", rid),
+                            sent=not isinstance(exc, ConnectFailed))
         finally:
             if not keep:
                 lease.release()
@@ -249,20 +289,20 @@ class Legs:
             if trace.first_byte_ms is None:
                 trace.first_byte_ms = round((time.perf_counter() - trace.t0) * 1000, 3)
 
-    def _failed(self, backend: Backend, leg: Leg, trace: Trace,
+    def _failed(self, backend: Backend, kind: LegKind, trace: Trace,
                 exc: BaseException | None) -> None:
         """Count a failed attempt (also used for a decode that dies mid-stream)."""
-        if leg.kind != "drain":
-            self.state.metrics.inc("ascend_pd_proxy_errors_total", role=leg.role,
+        if kind != "drain":
+            self.state.metrics.inc("ascend_pd_proxy_errors_total", role=ROLE[kind],
                                    backend=str(backend.address))
-        if leg.role == "decode":
+        if ROLE[kind] == "decode":
             trace.failed_decodes.append(backend)
         if isinstance(exc, ConnectFailed):
             # A refused connect is as good as a failed probe: stop sending traffic sooner.
             self.state.record_probe(backend, ok=False)
 
-    def failed_mid_stream(self, answer: Answer, leg: Leg, trace: Trace,
-                          exc: BaseException) -> None:
+    def failed_mid_stream(self, answer: Answer, kind: LegKind, trace: Trace,
+                          exc: BaseException | None) -> None:
         """A streamed answer broke after its first bytes (not retried: the client has them)."""
         self._breaker(answer.backend, None)
-        self._failed(answer.backend, leg, trace, exc)
+        self._failed(answer.backend, kind, trace, exc)

@@ -1,18 +1,22 @@
 """One client request through the proxy: the prefill leg, the decode leg, and what can go wrong.
 
-Rules this module keeps (reference §8.4, §8.5):
+Rules this module keeps (every leg goes through ``legs.Legs.send``):
 
-* Accounting is released in ``finally`` on every path: success, upstream error, timeout and
-  client cancellation (``CancelledError`` from aiohttp's handler cancellation).
+* Accounting is released on every path: success, upstream error, timeout and client
+  cancellation (``CancelledError`` from aiohttp's handler cancellation).
 * A leg is retried on *another* backend for connect errors, timeouts and 5xx -- never for
   4xx, and never once the first byte reached the client.
 * Upstream errors reach the client with their status and body; a prefill answer without
   ``kv_transfer_params`` is a 502, not a silent local prefill on D.
 * Decode bytes are relayed as received, with the decode's content type. A decode dying
   mid-stream ends the client stream with an SSE ``error`` event and no ``[DONE]``.
-* A request abandoned after P answered (client gone, or every decode failed) gets a *drain*
-  leg: the same kv_transfer_params sent to a decode with max_tokens 1, output discarded, so
-  P frees its blocks now rather than at its abort timeout. It works against real vLLM too.
+* **KV accounting is a guarantee**: every prefill that answered is either consumed by a
+  decode that answered 2xx or *drained* (its kv_transfer_params sent to a decode with
+  max_tokens 1, output discarded, so P frees the blocks now rather than at its abort
+  timeout) -- after a decode 4xx/5xx, a client gone at any moment (a running prefill is
+  let finish, then drained), or no decode left. No prefill starts when no decode is
+  healthy. A decode that failed after it got the request (it may have pulled the KV) is
+  not retried with the same KV: the request is re-prefilled for another pair.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ from typing import Any
 
 from aiohttp import web
 
-from ascend_pd.proxy import contract
+from ascend_pd.proxy import contract, inbound
 from ascend_pd.proxy.affinity import prefix_keys
-from ascend_pd.proxy.legs import Answer, Leg, Legs, passthrough
+from ascend_pd.proxy.decode_first import DecodeFirst
+from ascend_pd.proxy.legs import Answer, Leg, LegFailed, Legs, passthrough
 from ascend_pd.proxy.state import ProxyState
 from ascend_pd.proxy.stream import (
     StreamPump,
@@ -52,27 +57,25 @@ class Relay:
     def __init__(self, state: ProxyState) -> None:
         self.state = state
         self.legs = Legs(state)
+        self.decode_first = (DecodeFirst(state, self.legs)
+                             if state.config.flow == "decode-first" else None)
 
     # -- entry -------------------------------------------------------------------------
     async def handle(self, request: web.Request, endpoint: str) -> web.StreamResponse:
         """Serve one ``/v1/completions`` or ``/v1/chat/completions`` request."""
-        rid = request.headers.get("X-Request-Id") or new_request_id()
-        trace = Trace(rid, endpoint)
+        trace = Trace(new_request_id(), endpoint)  # the client's id once it is checked
         metrics = self.state.metrics
         response: web.StreamResponse | None = None
-        body: dict[str, Any] | None = None
         headers: dict[str, str] = {}
         try:
             try:
-                body = await self._read_body(request, rid)
+                body = await self._read(request, trace)
                 trace.stream = bool(body.get("stream"))
-                headers = self.state.backend_headers(request.headers, rid)
-                kv = await self.prefill(body, headers, trace)
-                trace.kv_pending = kv
+                headers = self.state.backend_headers(request.headers, trace.request_id)
                 if trace.stream:
-                    response = await self.stream_decode(request, body, kv, headers, trace)
+                    response = await self.stream_decode(request, body, headers, trace)
                 else:
-                    response = await self.decode_full(body, kv, headers, trace)
+                    response = await self.decode_full(body, headers, trace)
             except Reply as reply:
                 trace.outcome = reply.outcome
                 response = reply.response
@@ -83,7 +86,7 @@ class Relay:
                 await response.write_eof()
         except asyncio.CancelledError:
             # aiohttp cancels the handler when the client goes away; the in-flight leg's
-            # connection is closed by the unwinding ``async with`` / ``finally`` blocks.
+            # connection is closed by the unwinding ``finally`` blocks.
             trace.outcome, trace.status = "client_disconnected", 499
             metrics.inc("ascend_pd_proxy_client_disconnects_total")
             raise
@@ -92,40 +95,62 @@ class Relay:
             trace.outcome, trace.status = "client_disconnected", 499
             metrics.inc("ascend_pd_proxy_client_disconnects_total")
             response = web.Response(status=499)
+        except web.HTTPException as exc:  # aiohttp's own answers (413 above max_body_bytes)
+            trace.outcome, trace.status = "bad_request", exc.status
+            raise
+        except Exception:  # a bug, or an input nobody foresaw: a logged 500, never "ok"
+            log.exception("request %s failed in the proxy", trace.request_id)
+            trace.outcome, trace.status = "error", 500
+            response = error_response(500, "internal proxy error (logged with the request "
+                                      "id)", "InternalServerError", trace.request_id)
         finally:
             if response is not None:
                 trace.status = trace.status or response.status
-            if trace.kv_pending is not None and self.state.config.drain_on_disconnect:
-                self.state.spawn(self.drain(body, headers, trace))
+            if trace.kv_pending and self.state.config.drain_on_disconnect:
+                self.state.spawn(self.drain(headers, trace))
             finish_trace(trace, metrics)
         return response
 
-    async def _read_body(self, request: web.Request, rid: str) -> dict[str, Any]:
+    async def _read(self, request: web.Request, trace: Trace) -> dict[str, Any]:
+        """The client's body; sets the trace's request id to the client's, once checked."""
         raw = await request.read()  # aiohttp answers 413 itself above client_max_size
         try:
-            body = json.loads(raw)
-        except ValueError:
-            raise Reply(error_response(400, "request body is not valid JSON",
-                                       "BadRequestError", rid), "bad_request") from None
-        if not isinstance(body, dict):
-            raise Reply(error_response(400, "request body must be a JSON object",
-                                       "BadRequestError", rid), "bad_request")
+            body = inbound.parse_body(raw)
+            rid = inbound.request_id(request.headers.get("X-Request-Id"), body)
+            inbound.check_authorization(request.headers.get("Authorization"))
+        except inbound.BadRequest as exc:
+            raise Reply(error_response(400, str(exc), "BadRequestError", trace.request_id),
+                        "bad_request") from None
+        trace.request_id = rid or trace.request_id
         return body
 
     # -- prefill -----------------------------------------------------------------------
     async def prefill(self, body: dict[str, Any], headers: dict[str, str], trace: Trace,
                       ) -> dict[str, Any]:
-        """Run the prefill leg (with retries); the kv_transfer_params P returned."""
+        """Run the prefill leg (with retries); the kv_transfer_params P returned, which
+        stay in ``trace.kv_pending`` until a decode consumed them."""
+        if not self.state.config.drain_on_disconnect:
+            return await self._prefill(body, headers, trace)
+        task = asyncio.ensure_future(self._prefill(body, headers, trace))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # The client left mid-prefill. Closing the leg would abort a prefill that is
+            # still running, but one that has just finished holds its blocks whether or not
+            # anyone reads its answer, and a closed connection cannot tell which: let it
+            # finish (bounded by prefill_timeout_s) and drain what it returns.
+            self.state.spawn(self._drain_when_done(task, headers, trace))
+            raise
+
+    async def _prefill(self, body: dict[str, Any], headers: dict[str, str], trace: Trace,
+                       ) -> dict[str, Any]:
         leg = Leg("prefill", trace.endpoint, json.dumps(contract.prefill_body(body)).encode(),
                   headers, tokens=contract.estimate_prompt_tokens(body),
                   attempts=self.state.config.max_retries + 1,
                   keys=prefix_keys(body) if self.state.config.policy_prefill == "cache_aware"
                   else ())
         answer = await self.legs.send(leg, trace)
-        try:
-            kv = json.loads(answer.data).get("kv_transfer_params")
-        except (ValueError, AttributeError):
-            kv = None
+        kv = (answer.json or {}).get("kv_transfer_params")
         if not isinstance(kv, dict):
             name = str(answer.backend.address)
             self.state.metrics.inc("ascend_pd_proxy_missing_kv_params_total", backend=name)
@@ -135,50 +160,83 @@ class Relay:
                 502, f"prefill {name} returned no kv_transfer_params; is it started with "
                 "kv_role kv_producer and a KV connector?", "BadGatewayError",
                 trace.request_id), "missing_kv_params")
+        trace.kv_pending.append((body, kv))
         return kv
 
-    # -- decode ------------------------------------------------------------------------
-    def _decode_leg(self, body: dict[str, Any], kv: dict[str, Any], headers: dict[str, str],
-                    trace: Trace, *, stream: bool) -> Leg:
-        return Leg("decode", trace.endpoint,
-                   json.dumps(contract.decode_body(body, kv)).encode(), headers, stream=stream,
-                   attempts=self.state.config.max_retries + 1)
-
-    async def _decode(self, leg: Leg, trace: Trace) -> Answer:
+    async def _drain_when_done(self, task: asyncio.Future[dict[str, Any]],
+                               headers: dict[str, str], trace: Trace) -> None:
         try:
-            return await self.legs.send(leg, trace)
-        except Reply as reply:
-            if reply.outcome == "decode_rejected":
-                trace.kv_pending = None  # D saw the params and refused them
-            raise
+            await task
+        except (Reply, asyncio.CancelledError):
+            return  # no KV to drain (failed, refused, or the proxy is shutting down)
+        await self.drain(headers, trace)
 
-    async def decode_full(self, body: dict[str, Any], kv: dict[str, Any],
-                          headers: dict[str, str], trace: Trace) -> web.Response:
-        """Non-streaming decode leg, with recompute rounds merged into one answer."""
+    # -- decode ------------------------------------------------------------------------
+    def _require_decode(self, trace: Trace) -> None:
+        """Refuse before prefilling when no decode could take the KV (it would only leak)."""
+        if not self.state.pools["decode"].healthy():
+            raise Reply(error_response(
+                503, "no healthy decode backend: the request was not prefilled",
+                "ServiceUnavailableError", trace.request_id), "no_decode")
+
+    async def _pair(self, body: dict[str, Any], headers: dict[str, str], trace: Trace, *,
+                    stream: bool) -> Answer:
+        """Prefill, then decode with its KV: the decode's 2xx Answer (stream still open).
+        (The decode-first flow has its own pair: ``decode_first.DecodeFirst.pair``.)
+
+        A decode that failed after it got the request may have pulled the KV (a retry with
+        the same kv_transfer_params would find P's blocks gone): the request is prefilled
+        again for another decode, up to ``max_retries`` extra pairs. Raises Reply with the
+        client's answer when no pair succeeds.
+        """
+        if self.decode_first is not None:
+            return await self.decode_first.pair(body, headers, trace, stream=stream)
+        pairs = self.state.config.max_retries + 1
+        for pair in range(pairs):
+            self._require_decode(trace)
+            kv = await self.prefill(body, headers, trace)
+            leg = Leg("decode", trace.endpoint,
+                      json.dumps(contract.decode_body(body, kv)).encode(), headers,
+                      stream=stream, attempts=self.state.config.max_retries + 1,
+                      avoid=list(trace.failed_decodes), unsent_only=True)
+            try:
+                answer = await self.legs.send(leg, trace)
+            except LegFailed as failed:
+                if not failed.sent or pair + 1 == pairs:
+                    raise LegFailed(_after_kv(failed.response, trace), failed.outcome,
+                                    sent=failed.sent) from None
+                trace.retries += 1
+                self.state.metrics.inc("ascend_pd_proxy_retries_total", role="pair")
+                continue  # its KV stays pending: drained when the request ends
+            trace.kv_pending.remove((body, kv))  # consumed by the decode that answered
+            return answer
+        raise AssertionError("unreachable: the last pair returns or raises")
+
+    async def decode_full(self, body: dict[str, Any], headers: dict[str, str], trace: Trace,
+                          ) -> web.Response:
+        """Non-streaming request, with recompute rounds merged into one answer."""
         parts: list[dict[str, Any]] = []
         current = body
         while True:
-            answer = await self._decode(
-                self._decode_leg(current, kv, headers, trace, stream=False), trace)
-            resp, data = answer.response, answer.data
-            trace.kv_pending = None
+            answer = await self._pair(current, headers, trace, stream=False)
+            answer.close()
+            data, parsed = answer.data, answer.json or {}
             choice = recomputed_choice(data) if contract.can_recompute(body) else None
             if choice is None or trace.recomputes >= self.state.config.max_recomputes:
                 if not parts:
-                    return passthrough(resp.status, data, resp.headers, trace.request_id)
-                parts.append(json.loads(data))
+                    return passthrough(answer.status, data, answer.headers, trace.request_id)
+                parts.append(parsed)
                 merged = merge_recomputed(parts, chat="messages" in body)
-                return web.Response(status=resp.status, text=json.dumps(merged),
+                return web.Response(status=answer.status, text=json.dumps(merged),
                                     content_type=JSON_TYPE,
                                     headers={"X-Request-Id": trace.request_id})
-            parts.append(json.loads(data))
-            merged = merge_recomputed(parts, chat="messages" in body)
-            current, kv = await self._recompute(body, merged, headers, trace)
+            parts.append(parsed)
+            current = self._continuation(body, merge_recomputed(parts, chat="messages" in body),
+                                         trace)
 
-    async def _recompute(self, body: dict[str, Any], merged: dict[str, Any],
-                         headers: dict[str, str], trace: Trace,
-                         ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Re-prefill prompt + generated text; returns the continuation body and its kv."""
+    def _continuation(self, body: dict[str, Any], merged: dict[str, Any], trace: Trace,
+                      ) -> dict[str, Any]:
+        """The body that continues a recomputed request after what it generated so far."""
         trace.recomputes += 1
         self.state.metrics.inc("ascend_pd_proxy_recomputes_total")
         choice = merged["choices"][0]
@@ -186,22 +244,17 @@ class Relay:
             else choice.get("text")
         done = int((merged.get("usage") or {}).get("completion_tokens") or 0)
         remaining = max(1, contract.requested_max_tokens(body) - done)
-        current = contract.continuation_body(body, text or "", remaining)
-        kv = await self.prefill(current, headers, trace)
-        trace.kv_pending = kv
-        return current, kv
+        return contract.continuation_body(body, text or "", remaining)
 
     async def stream_decode(self, request: web.Request, body: dict[str, Any],
-                            kv: dict[str, Any], headers: dict[str, str], trace: Trace,
-                            ) -> web.StreamResponse:
-        """Streaming decode leg: relay bytes; recompute rounds continue the same stream."""
+                            headers: dict[str, str], trace: Trace) -> web.StreamResponse:
+        """Streaming request: relay bytes; recompute rounds continue the same stream."""
         recompute = contract.can_recompute(body)
         pump: StreamPump | None = None
         current = body
         while True:
-            leg = self._decode_leg(current, kv, headers, trace, stream=True)
             try:
-                answer = await self._decode(leg, trace)
+                answer = await self._pair(current, headers, trace, stream=True)
             except Reply as reply:
                 if pump is None:
                     raise
@@ -209,7 +262,6 @@ class Relay:
                 await pump.fail(f"recompute continuation failed: HTTP {reply.response.status}")
                 trace.outcome = "recompute_failed"
                 return pump.response
-            trace.kv_pending = None
             try:
                 if pump is None:
                     pump = StreamPump(request, answer.response, trace.request_id,
@@ -219,46 +271,78 @@ class Relay:
                                           allow_recompute=recompute and trace.recomputes
                                           < self.state.config.max_recomputes)
             except UpstreamBroken as broken:
-                self.legs.failed_mid_stream(answer, leg, trace, broken.cause)
+                self.legs.failed_mid_stream(answer, "decode", trace, broken.cause)
                 trace.outcome = "decode_died_mid_stream"
                 assert pump is not None
                 await pump.fail(f"decode {answer.backend.address} failed mid-stream: "
                                 f"{broken.cause!r}")
                 return pump.response
+            except ConnectionResetError:
+                raise  # the client left (handle() counts it)
+            except Exception:
+                if pump is None or not pump.response.prepared:
+                    raise
+                log.exception("request %s failed in the proxy mid-stream", trace.request_id)
+                trace.outcome, trace.status = "error", 500
+                await pump.fail("internal proxy error (logged with the request id)")
+                return pump.response
             finally:
                 answer.close()
             if result is None:
+                if not pump.complete:
+                    # A stream cut short without [DONE] is not a success, whatever its
+                    # status line said: the client gets an error event, not silence.
+                    self.legs.failed_mid_stream(answer, "decode", trace, None)
+                    trace.outcome = "decode_stream_truncated"
+                    await pump.fail(f"decode {answer.backend.address} ended its stream "
+                                    "without [DONE]")
+                    return pump.response
                 await pump.finish()
                 return pump.response
             text, done = result
             merged = {"choices": [{"text": text, "message": {"content": text}}],
                       "usage": {"completion_tokens": done}}
-            try:
-                current, kv = await self._recompute(body, merged, headers, trace)
-            except Reply as reply:
-                await pump.fail(f"recompute re-prefill failed: HTTP {reply.response.status}")
-                trace.outcome = "recompute_failed"
-                return pump.response
+            current = self._continuation(body, merged, trace)
 
     # -- drain -------------------------------------------------------------------------
-    async def drain(self, body: dict[str, Any] | None, headers: dict[str, str],
-                    trace: Trace) -> None:
-        """Send the abandoned kv_transfer_params to a decode with max_tokens 1; discard output."""
-        kv = trace.kv_pending
-        if kv is None or body is None:
-            return
-        if not self.state.pools["decode"].healthy():
-            log.warning("cannot drain request %s: no healthy decode", trace.request_id)
-            return
-        leg = Leg("drain", trace.endpoint, json.dumps(contract.drain_body(body, kv)).encode(),
-                  headers, avoid=list(trace.failed_decodes))
-        try:
-            answer = await self.legs.send(leg, trace)
-            outcome, where = "ok", str(answer.backend.address)
-        except Reply as reply:
-            status = reply.response.status
-            outcome = f"http_{status}" if reply.outcome == "drain_rejected" else "error"
-            where = "-"
-        self.state.metrics.inc("ascend_pd_proxy_drains_total", outcome=outcome)
-        log.info("drained KV of abandoned request %s via %s: %s", trace.request_id, where,
-                 outcome)
+    async def drain(self, headers: dict[str, str], trace: Trace) -> None:
+        """Drain every pending KV of ``trace``: a 1-token decode leg each, output discarded."""
+        while trace.kv_pending:
+            body, kv = trace.kv_pending.pop()
+            if not self.state.pools["decode"].healthy():
+                log.warning("cannot drain request %s: no healthy decode", trace.request_id)
+                self.state.metrics.inc("ascend_pd_proxy_drains_total", outcome="no_decode")
+                continue
+            # Retried on another decode whatever failed: if the failed one had pulled the
+            # blocks after all, the next answers 400 (nothing held), which is harmless.
+            leg = Leg("drain", trace.endpoint,
+                      json.dumps(contract.drain_body(body, kv)).encode(), headers,
+                      attempts=self.state.config.max_retries + 1,
+                      avoid=list(trace.failed_decodes))
+            try:
+                answer = await self.legs.send(leg, trace)
+                outcome, where = "ok", str(answer.backend.address)
+            except Reply as reply:
+                status = reply.response.status
+                outcome = f"http_{status}" if reply.outcome == "drain_rejected" else "error"
+                where = "-"
+            self.state.metrics.inc("ascend_pd_proxy_drains_total", outcome=outcome)
+            log.info("drained KV of abandoned request %s via %s: %s", trace.request_id, where,
+                     outcome)
+
+
+def _after_kv(response: web.StreamResponse, trace: Trace) -> web.StreamResponse:
+    """The client's answer when no decode could serve a prefilled request: a clear 502/503/504
+    that says so, rather than a decode's 400 about KV it could not find."""
+    if response.status < 500:
+        return response
+    text = getattr(response, "text", None) or ""
+    try:
+        detail = json.loads(text)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        detail = text[:200]
+    return error_response(
+        response.status, f"no decode could serve the request after its prefill "
+        f"(tried {len(trace.failed_decodes)}): {detail}",
+        "ServiceUnavailableError" if response.status == 503 else "BadGatewayError",
+        trace.request_id)

@@ -116,9 +116,13 @@ async def start_proxy(config: ProxyConfig, *, reuse_port: bool = False,
     state.sockets = [(str(a[0]), int(a[1])) for a in sockets]
     port = state.sockets[0][1] if state.sockets else config.port
     proxy = RunningProxy(runner, state, config.host, port)
+    proxy.state.metaserver_url = config.metaserver_for(port)
     log.info("ascend-pd proxy listening on %s; prefill %s (%s); decode %s (%s)", proxy.url,
              ", ".join(map(str, config.prefill)), config.policy_prefill,
              ", ".join(map(str, config.decode)), config.policy_decode)
+    if config.flow == "decode-first":
+        log.info("decode-first flow: decodes POST their block info to %s",
+                 proxy.state.metaserver_url)
     return proxy
 
 

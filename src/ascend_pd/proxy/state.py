@@ -51,6 +51,9 @@ class ProxyState:
         #: with --workers: this worker's index and its siblings' unix sockets (proxy.workers)
         self.worker: int | None = None
         self.peers: dict[int, str] = {}
+        #: decode-first: where the decodes POST their block info (the bound port is set
+        #: by start_proxy once known)
+        self.metaserver_url = config.metaserver_for(config.port)
 
     def listening_ports(self) -> set[int]:
         return {port for _host, port in self.sockets} or {self.config.port}

@@ -82,3 +82,15 @@ def usage_chunk(*, chat: bool, rid: str, created: int, model: str, prompt_tokens
 
 
 DONE = b"data: [DONE]\n\n"
+
+
+def bad_answer(kind: str | None) -> tuple[bytes, dict[str, str]] | None:
+    """A broken 200 (body, extra headers) for ``--bad-answer``; None for none or ``no_done``
+    (a streaming fault the generator applies)."""
+    if kind == "empty":
+        return b"", {}
+    if kind == "garbage":
+        return b"<html>502 Bad Gateway</html>", {}
+    if kind == "huge_header":
+        return b"{}", {"X-Huge": "a" * 100_000}
+    return None
