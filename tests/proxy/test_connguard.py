@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 
-from ascend_pd.proxy.connguard import json_too_deep
+from ascend_pd.proxy.inbound import json_too_deep
 from tests.proxy.conftest import MODEL, wait_for
 
 HEAD = (b"POST /v1/completions HTTP/1.1\r\nHost: proxy\r\nContent-Type: application/json\r\n")
@@ -107,7 +107,7 @@ def test_deeply_nested_json_is_a_400_not_a_500(cluster, make_proxy):
                       content=b"[" * 100_000 + b"]" * 100_000,
                       headers={"Content-Type": "application/json"})
     assert resp.status_code == 400
-    assert "deeper than 64" in resp.json()["error"]["message"]
+    assert "nested too deeply (more than 64" in resp.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(("text", "deep"), [

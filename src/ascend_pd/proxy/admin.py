@@ -28,6 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from ascend_pd.errors import UsageError
+from ascend_pd.proxy import inbound
 from ascend_pd.proxy.balancer import Pool
 from ascend_pd.proxy.config import BackendAddress
 from ascend_pd.proxy.state import ProxyState
@@ -88,10 +89,10 @@ class Admin:
     async def _body(self, request: web.Request) -> tuple[Pool, list[BackendAddress]]:
         self._check_caller(request)
         try:
-            body = await request.json()
+            body = inbound.parse_body(await request.read(), self.state.config.max_json_depth)
             pool = self.state.pools[body["type"]]
             addresses = [BackendAddress.parse(str(a)) for a in body["instances"]]
-        except (ValueError, KeyError, TypeError, UsageError) as exc:
+        except (inbound.BadRequest, ValueError, KeyError, TypeError, UsageError) as exc:
             raise _fail(web.HTTPBadRequest, "expected {\"type\": \"prefill\"|\"decode\", "
                         f"\"instances\": [\"host:port\"]}}: {exc}", "BadRequestError") from None
         return pool, addresses

@@ -102,8 +102,7 @@ def create_app(config: ProxyConfig) -> web.Application:
     state = ProxyState(config)
     handlers = Handlers(state)
     app = web.Application(client_max_size=config.max_body_bytes, middlewares=[
-        guard_middleware(state.guard, body_timeout_s=config.body_timeout_s,
-                         max_json_depth=config.max_json_depth)])
+        guard_middleware(state.guard, body_timeout_s=config.body_timeout_s)])
     app[STATE_KEY] = state
     app.router.add_post("/v1/completions", handlers.completions)
     app.router.add_post("/v1/chat/completions", handlers.chat)

@@ -110,7 +110,7 @@ class ProxyConfig:
         header_timeout_s: a request head must arrive whole within this once it started.
         body_timeout_s: a request body must arrive whole within this (408).
         idle_timeout_s: a client connection with no request in progress is closed after this.
-        max_json_depth: request bodies nesting JSON deeper get 400.
+        max_json_depth: request bodies nesting JSON deeper get 400 (``inbound.parse_body``).
         workers: processes serving the same port (SO_REUSEPORT), each with its own pools,
             limits and health checks (``proxy.server``).
     """
@@ -247,5 +247,16 @@ def proxy_config_from_spec(spec: ClusterSpec, *, environ: Mapping[str, str] | No
         "policy_decode": spec.proxy.policy_decode,
         "admin_token": secret_from_env(spec.proxy.admin_token_env, "admin token", environ),
     }
+    # Spec keys named like the fields (the spec model may not define them all yet).
+    for key in SPEC_KEYS:
+        value = getattr(spec.proxy, key, None)
+        if value is not None:
+            values[key] = tuple(value) if isinstance(value, list) else value
     values.update({k: v for k, v in overrides.items() if v is not None})
     return ProxyConfig(**values)
+
+
+#: ProxyConfig fields a spec's ``proxy:`` section may set under the same name
+SPEC_KEYS = ("admin_networks", "max_in_flight", "queue_size", "queue_timeout_s",
+             "breaker_failures", "breaker_open_s", "max_connections", "header_timeout_s",
+             "body_timeout_s", "idle_timeout_s", "max_json_depth", "workers")

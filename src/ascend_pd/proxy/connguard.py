@@ -1,4 +1,4 @@
-"""Client-connection hygiene: bounded connections, head/body/idle timeouts, JSON depth.
+"""Client-connection hygiene: bounded connections, head, body and idle timeouts.
 
 An adversarial pass held slow-header and slow-body connections open for minutes, and two
 clients opening 10,000 connections exhausted the proxy's file descriptors so that
@@ -10,8 +10,7 @@ protocol (``GuardedConnection``, a few attribute checks per ``data_received``):
 * **head**: once the first byte of a request head arrived, the whole head must arrive
   within ``header_timeout_s`` (slowloris);
 * **body**: the request body must arrive within ``body_timeout_s`` (``guard_middleware``;
-  408 otherwise) and may nest JSON at most ``max_json_depth`` deep (400, before
-  ``json.loads`` could recurse 100,000 levels);
+  408 otherwise; its JSON depth is ``inbound.parse_body``'s business);
 * **cap**: at most ``max_connections`` open. A new connection beyond it first evicts the
   connection idle the longest; only when every connection is busy with a request is the
   newcomer answered ``503`` with ``Retry-After`` and closed -- admission, not fd exhaustion.
@@ -24,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -190,27 +188,6 @@ class ConnectionGuard:
         return lines
 
 
-_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_BRACKETS = re.compile(rb"[\[\]{}]")
-
-
-def json_too_deep(raw: bytes, limit: int) -> bool:
-    """Does JSON text nest arrays/objects deeper than ``limit``? (Malformed text: whatever
-    the brackets say; ``json.loads`` reports the rest.)"""
-    # Fast path, in C: fewer opening brackets than the limit cannot nest deeper.
-    if raw.count(b"[") + raw.count(b"{") <= limit:
-        return False
-    depth = 0
-    for match in _BRACKETS.finditer(_STRINGS.sub(b"", raw)):
-        if match.group() in (b"[", b"{"):
-            depth += 1
-            if depth > limit:
-                return True
-        else:
-            depth -= 1
-    return False
-
-
 def _error(status: int, message: str, err_type: str) -> web.Response:
     return web.Response(status=status, content_type="application/json", text=json.dumps(
         {"error": {"message": message, "type": err_type, "param": None, "code": status}}))
@@ -219,10 +196,8 @@ def _error(status: int, message: str, err_type: str) -> web.Response:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def guard_middleware(guard: ConnectionGuard | None, *, body_timeout_s: float,
-                     max_json_depth: int) -> Any:
-    """Marks connections busy while a handler runs; reads POST bodies under a deadline and
-    refuses over-deep JSON before any handler parses it."""
+def guard_middleware(guard: ConnectionGuard | None, *, body_timeout_s: float) -> Any:
+    """Marks connections busy while a handler runs; reads POST bodies under a deadline."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -243,7 +218,7 @@ def guard_middleware(guard: ConnectionGuard | None, *, body_timeout_s: float,
                 # A timer that cancels this task: cheaper than a wait_for task per request.
                 timer = loop.call_later(body_timeout_s, expire)
                 try:
-                    raw = await request.read()  # cached: the handler's read() gets it back
+                    await request.read()  # cached: the handler's read() gets it back
                 except asyncio.CancelledError:
                     if not expired:
                         raise
@@ -263,9 +238,6 @@ def guard_middleware(guard: ConnectionGuard | None, *, body_timeout_s: float,
                     return resp
                 finally:
                     timer.cancel()
-                if json_too_deep(raw, max_json_depth):
-                    return _error(400, f"request body nests JSON deeper than {max_json_depth}"
-                                  " levels", "BadRequestError")
             return await handler(request)
         finally:
             if conn is not None:

@@ -9,21 +9,47 @@ backend's request) -- is a 400 naming the value here, not a 500 halfway through 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 MAX_REQUEST_ID = 256
+#: default of ProxyConfig.max_json_depth: deeper request bodies are refused before parsing
+MAX_JSON_DEPTH = 64
 
 
 class BadRequest(Exception):
     """The client's request cannot be relayed; the message says why (sent as a 400)."""
 
 
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKETS = re.compile(rb"[\[\]{}]")
+
+def json_too_deep(raw: bytes, limit: int) -> bool:
+    """Does JSON text nest arrays/objects deeper than ``limit``? (Malformed text: whatever
+    the brackets say; ``json.loads`` reports the rest.)"""
+    # Fast path, in C: fewer opening brackets than the limit cannot nest deeper.
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    depth = 0
+    for match in _BRACKETS.finditer(_STRINGS.sub(b"", raw)):
+        if match.group() in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+
 def _printable(value: str) -> bool:
     return value.isascii() and value.isprintable()
 
 
-def parse_body(raw: bytes) -> dict[str, Any]:
-    """The JSON object of a completions or chat request."""
+def parse_body(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> dict[str, Any]:
+    """The JSON object of a completions or chat request, nested at most ``max_depth``."""
+    if json_too_deep(raw, max_depth):
+        raise BadRequest(f"request body is nested too deeply (more than {max_depth} levels)")
     try:
         body = json.loads(raw)
     except RecursionError:

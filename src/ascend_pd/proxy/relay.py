@@ -115,7 +115,7 @@ class Relay:
         """The client's body; sets the trace's request id to the client's, once checked."""
         raw = await request.read()  # aiohttp answers 413 itself above client_max_size
         try:
-            body = inbound.parse_body(raw)
+            body = inbound.parse_body(raw, self.state.config.max_json_depth)
             rid = inbound.request_id(request.headers.get("X-Request-Id"), body)
             inbound.check_authorization(request.headers.get("Authorization"))
         except inbound.BadRequest as exc:
