@@ -36,7 +36,9 @@ from ascend_pd.proxy.stream import (
     StreamPump,
     UpstreamBroken,
     merge_recomputed,
+    prompt_cached_tokens,
     recomputed_choice,
+    set_cached_tokens,
 )
 from ascend_pd.proxy.trace import (
     JSON_TYPE,
@@ -158,6 +160,8 @@ class Relay:
                 "kv_role kv_producer and a KV connector?", "BadGatewayError",
                 trace.request_id), "missing_kv_params")
         trace.kv_pending.append((body, kv))
+        if trace.cached_tokens is None:
+            trace.cached_tokens = prompt_cached_tokens(answer.json)
         return kv
 
     async def _drain_when_done(self, task: asyncio.Future[dict[str, Any]],
@@ -220,10 +224,14 @@ class Relay:
             data, parsed = answer.data, answer.json or {}
             choice = recomputed_choice(data) if contract.can_recompute(body) else None
             if choice is None or trace.recomputes >= self.state.config.max_recomputes:
-                if not parts:
+                cached = trace.cached_tokens
+                if not parts and (cached is None or not set_cached_tokens(parsed, cached)):
                     return passthrough(answer.status, data, answer.headers, trace.request_id)
                 parts.append(parsed)
-                merged = merge_recomputed(parts, chat="messages" in body)
+                merged = merge_recomputed(parts, chat="messages" in body) if len(parts) > 1 \
+                    else parsed
+                if cached is not None:
+                    set_cached_tokens(merged, cached)
                 return web.Response(status=answer.status, text=json.dumps(merged),
                                     content_type=JSON_TYPE,
                                     headers={"X-Request-Id": trace.request_id})
@@ -263,6 +271,8 @@ class Relay:
                 if pump is None:
                     pump = StreamPump(request, answer.response, trace.request_id,
                                       recompute and self.state.config.max_recomputes > 0)
+                    if contract.wants_usage(body):
+                        pump.cached_tokens = trace.cached_tokens
                     await pump.start()
                 result = await pump.relay(answer.response, answer.data,
                                           allow_recompute=recompute and trace.recomputes

@@ -33,7 +33,7 @@ from aiohttp import web
 
 from ascend_pd.simserver import responses as R
 from ascend_pd.simserver.config import SimServerConfig
-from ascend_pd.simserver.kv import KvLedger
+from ascend_pd.simserver.kv import BLOCK_SIZE, KvLedger
 from ascend_pd.simserver.layerwise import Layerwise
 from ascend_pd.simserver.tokens import count_prompt, generated_tokens, prompt_text
 
@@ -71,6 +71,7 @@ class SimServer:
         self.config = config
         self.kv = KvLedger(config.kv_abort_timeout_s)
         self.layerwise = Layerwise(self) if config.layerwise else None
+        self._recent: dict[str, None] = {}  # prompts computed lately (insertion ordered)
         self.rng = random.Random(config.seed)
         self.created = int(time.time())
         self.requests = 0
@@ -314,7 +315,21 @@ class SimServer:
             chat=chat, rid=("chatcmpl-" if chat else "cmpl-") + rid, created=int(time.time()),
             model=self.config.model, text=text, finish="length", stop_reason=None,
             prompt_tokens=prompt, completion_tokens=1, kv_params=params,
+            cached_tokens=self._prefix_cached(prompt_text(body), prompt),
         ), content_type=_JSON)
+
+    def _prefix_cached(self, text: str, prompt: int) -> int:
+        """Prefill: whole blocks of a prompt computed before count as cached (a one-prompt
+        stand-in for vLLM's prefix cache, enough to show whose cached_tokens a client sees)."""
+        seen = text in self._recent
+        self._recent[text] = None
+        if len(self._recent) > 1024:
+            del self._recent[next(iter(self._recent))]
+        return (prompt // BLOCK_SIZE) * BLOCK_SIZE if seen else 0
+
+    def _decode_cached(self, prompt: int) -> int | None:
+        # A P/D decode got the whole prompt as KV: its own count says nothing about P's cache.
+        return (prompt // BLOCK_SIZE) * BLOCK_SIZE if self.config.role == "decode" else None
 
     async def _take_kv(self, kv: Any, rid: str) -> web.Response | str:
         """Decode side: validate the hand-off and pull the blocks (the text they were
@@ -374,6 +389,7 @@ class SimServer:
             return web.Response(body=R.full_response(
                 chat=chat, rid=rid, created=created, model=cfg.model, text="".join(tokens),
                 finish=finish, stop_reason=stop_reason, prompt_tokens=prompt,
+                cached_tokens=self._decode_cached(prompt),
                 completion_tokens=n, kv_params=None), content_type=_JSON)
         resp = web.StreamResponse(headers={"Content-Type": _SSE})
         await resp.prepare(request)
@@ -397,6 +413,7 @@ class SimServer:
         if isinstance(options, dict) and options.get("include_usage"):
             await resp.write(R.usage_chunk(chat=chat, rid=rid, created=created,
                                            model=cfg.model, prompt_tokens=prompt,
+                                           cached_tokens=self._decode_cached(prompt),
                                            completion_tokens=n))
         if cfg.bad_answer != "no_done":
             await resp.write(R.DONE)
