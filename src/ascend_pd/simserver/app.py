@@ -31,6 +31,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from ascend_pd.simserver import multi
 from ascend_pd.simserver import responses as R
 from ascend_pd.simserver.config import SimServerConfig
 from ascend_pd.simserver.kv import BLOCK_SIZE, KvLedger
@@ -294,13 +295,26 @@ class SimServer:
             if isinstance(taken, web.Response):
                 return taken
             seed = taken
-        return await self._generate(request, rid, body, chat=chat, crash=crash, seed=seed)
+        response = await self._generate(request, rid, body, chat=chat, crash=crash, seed=seed)
+        bodies = multi.prompt_bodies(body)
+        if bodies is not None and isinstance(response, web.Response) \
+                and isinstance(response.body, bytes):
+            # One choice per prompt; a decode uses the one KV it pulled for all of them.
+            seeds = [seed] * len(bodies) if self.config.role == "decode" and kv \
+                else multi.own_seeds(bodies)
+            response.body = multi.answer(response.body, bodies, seeds,
+                                         int(body["_sim_max_tokens"]))
+        return response
 
     def _prefill_answer(self, rid: str, body: dict[str, Any], *, chat: bool,
                         prompt: int, hold: bool = True) -> web.Response:
         params: dict[str, Any] | None = None
         if hold:  # layerwise: the KV went to D already, nothing is held for a pull
-            key, blocks = self.kv.hold(rid, prompt, prompt_text(body))
+            first, *others = multi.prompt_bodies(body) or [body]
+            key, blocks = self.kv.hold(rid, count_prompt(first), prompt_text(first))
+            for extra in others:
+                # every prompt's blocks are kept; only the first one's params are answered
+                self.kv.hold(rid, count_prompt(extra), prompt_text(extra))
             params = {
                 "do_remote_prefill": True, "do_remote_decode": False,
                 "remote_block_ids": blocks, "remote_engine_id": self.config.engine_id,
