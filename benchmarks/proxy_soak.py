@@ -95,8 +95,8 @@ def main() -> int:
     knobs: dict[str, Any] = {"model": MODEL, "max_model_len": MAX_MODEL_LEN,
                              "kv_abort_timeout_s": 3600, "prefill_ms_per_1k": 20,
                              "decode_ms_per_token": 1}
-    prefills = [SimServerProcess("prefill", **knobs).start() for _ in range(2)]
-    decodes = [SimServerProcess("decode", **knobs).start() for _ in range(2)]
+    prefills = [SimServerProcess("prefill", **knobs).start(120) for _ in range(2)]
+    decodes = [SimServerProcess("decode", **knobs).start(120) for _ in range(2)]
     servers = prefills + decodes
     proxy, url = start_proxy([p.address for p in prefills], [d.address for d in decodes])
     victim = decodes[1]
@@ -111,7 +111,8 @@ def main() -> int:
 
     def restart() -> None:
         print(f"  restarting decode on port {victim.port}", flush=True)
-        servers.append(SimServerProcess("decode", port=victim.port, **knobs).start())
+        # Generous start timeout: on a loaded machine a fresh interpreter takes a while.
+        servers.append(SimServerProcess("decode", port=victim.port, **knobs).start(120))
 
     hooks = [(n, lambda n=n: sample(n)) for n in range(0, args.requests + 1, args.sample)]
     hooks += [(args.requests // 3, kill), (2 * args.requests // 3, restart)]
@@ -135,7 +136,11 @@ def main() -> int:
         metrics = urllib.request.urlopen(url + "/metrics", timeout=5).read().decode()
     finally:
         proxy.terminate()
-        proxy.wait(10)
+        try:
+            proxy.wait(30)
+        except subprocess.TimeoutExpired:
+            proxy.kill()
+            proxy.wait(10)
         for server in servers:
             server.stop()
 
