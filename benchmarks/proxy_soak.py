@@ -21,13 +21,14 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 from typing import Any
+
+# The script's folder is on sys.path when it runs: share the benchmark's /proc readers.
+from proxy_bench import free_port, rss_kib
 
 from ascend_pd.simserver import SimServerProcess
 from ascend_pd.simserver.soak import soak
@@ -36,25 +37,12 @@ MODEL = "soak-model"
 MAX_MODEL_LEN = 1024
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def get_json(url: str) -> dict[str, Any]:
     try:
         with urllib.request.urlopen(url, timeout=5) as resp:  # loopback only
             return json.loads(resp.read())  # type: ignore[no-any-return]
     except urllib.error.HTTPError as exc:  # /health answers 503 while a backend is out
         return json.loads(exc.read())  # type: ignore[no-any-return]
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 def fds(pid: int) -> int:
