@@ -34,7 +34,7 @@ from aiohttp import web
 from ascend_pd.simserver import multi
 from ascend_pd.simserver import responses as R
 from ascend_pd.simserver.config import SimServerConfig
-from ascend_pd.simserver.kv import BLOCK_SIZE, KvLedger
+from ascend_pd.simserver.kv import BLOCK_SIZE, KvLedger, PrefixCache
 from ascend_pd.simserver.layerwise import Layerwise
 from ascend_pd.simserver.tokens import count_prompt, generated_tokens, prompt_text
 
@@ -72,7 +72,7 @@ class SimServer:
         self.config = config
         self.kv = KvLedger(config.kv_abort_timeout_s)
         self.layerwise = Layerwise(self) if config.layerwise else None
-        self._recent: dict[str, None] = {}  # prompts computed lately (insertion ordered)
+        self.prefix_cache = PrefixCache()
         self.rng = random.Random(config.seed)
         self.created = int(time.time())
         self.requests = 0
@@ -173,8 +173,7 @@ class SimServer:
 
     async def _metrics(self, _request: web.Request) -> web.Response:
         await self._hang_if_asked()
-        label = f'{{model_name="{self.config.model}",role="{self.config.role}"}}'
-        rows = [
+        text = R.metrics_text(self.config.model, self.config.role, [
             ("vllm:num_requests_running", "gauge", self.running),
             ("vllm:num_requests_waiting", "gauge", 0),
             ("vllm:request_success_total", "counter", self.success),
@@ -186,10 +185,7 @@ class SimServer:
             ("ascend_pd_sim_kv_requests_held", "gauge", len(self.kv.held)),
             ("ascend_pd_sim_kv_pulled_total", "counter", self.kv.pulled_total),
             ("ascend_pd_sim_kv_force_freed_total", "counter", self.kv.force_freed_total),
-            ("ascend_pd_sim_invalid_kv_params_total", "counter", self.invalid_kv),
-        ]
-        text = "".join(f"# TYPE {name} {kind}\n{name}{label} {value}\n"
-                       for name, kind, value in rows)
+            ("ascend_pd_sim_invalid_kv_params_total", "counter", self.invalid_kv)])
         return web.Response(text=text, content_type="text/plain",
                             headers={"X-Content-Version": "0.0.4"})
 
@@ -329,17 +325,8 @@ class SimServer:
             chat=chat, rid=("chatcmpl-" if chat else "cmpl-") + rid, created=int(time.time()),
             model=self.config.model, text=text, finish="length", stop_reason=None,
             prompt_tokens=prompt, completion_tokens=1, kv_params=params,
-            cached_tokens=self._prefix_cached(prompt_text(body), prompt),
+            cached_tokens=self.prefix_cache.seen(prompt_text(body), prompt),
         ), content_type=_JSON)
-
-    def _prefix_cached(self, text: str, prompt: int) -> int:
-        """Prefill: whole blocks of a prompt computed before count as cached (a one-prompt
-        stand-in for vLLM's prefix cache, enough to show whose cached_tokens a client sees)."""
-        seen = text in self._recent
-        self._recent[text] = None
-        if len(self._recent) > 1024:
-            del self._recent[next(iter(self._recent))]
-        return (prompt // BLOCK_SIZE) * BLOCK_SIZE if seen else 0
 
     def _decode_cached(self, prompt: int) -> int | None:
         # A P/D decode got the whole prompt as KV: its own count says nothing about P's cache.

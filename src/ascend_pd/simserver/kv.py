@@ -81,3 +81,22 @@ class KvLedger:
                 rid, len(blocks), self.abort_timeout_s,
             )
         return len(expired)
+
+
+@dataclass
+class PrefixCache:
+    """A prefill's recently computed prompts: one that comes again has its whole blocks
+    cached (a one-prompt stand-in for vLLM's prefix cache, enough to show whose
+    ``cached_tokens`` a client is told)."""
+
+    size: int = 1024
+    recent: dict[str, None] = field(default_factory=dict)  # insertion ordered
+
+    def seen(self, text: str, prompt_tokens: int) -> int:
+        """Cached tokens for this prompt now (0 the first time); remembers it."""
+        hit = text in self.recent
+        self.recent.pop(text, None)
+        self.recent[text] = None
+        if len(self.recent) > self.size:
+            del self.recent[next(iter(self.recent))]
+        return (prompt_tokens // BLOCK_SIZE) * BLOCK_SIZE if hit else 0

@@ -96,3 +96,10 @@ def bad_answer(kind: str | None) -> tuple[bytes, dict[str, str]] | None:
     if kind == "huge_header":
         return b"{}", {"X-Huge": "a" * 100_000}
     return None
+
+
+def metrics_text(model: str, role: str, rows: list[tuple[str, str, int]]) -> str:
+    """Prometheus text exposition of ``(name, type, value)`` rows, vLLM's labels."""
+    label = f'{{model_name="{model}",role="{role}"}}'
+    return "".join(f"# TYPE {name} {kind}\n{name}{label} {value}\n"
+                   for name, kind, value in rows)
