@@ -59,7 +59,7 @@ def start_proxy(prefills: list[str], decodes: list[str]) -> tuple[subprocess.Pop
         argv += ["--decode", d]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a loaded machine takes a while to import the CLI
     while time.monotonic() < deadline:
         try:
             if get_json(url + "/health").get("status") == "ok":
