@@ -21,13 +21,14 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 from typing import Any
+
+# The script's folder is on sys.path when it runs: share the benchmark's /proc readers.
+from proxy_bench import free_port, rss_kib
 
 from ascend_pd.simserver import SimServerProcess
 from ascend_pd.simserver.soak import soak
@@ -36,25 +37,12 @@ MODEL = "soak-model"
 MAX_MODEL_LEN = 1024
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def get_json(url: str) -> dict[str, Any]:
     try:
         with urllib.request.urlopen(url, timeout=5) as resp:  # loopback only
             return json.loads(resp.read())  # type: ignore[no-any-return]
     except urllib.error.HTTPError as exc:  # /health answers 503 while a backend is out
         return json.loads(exc.read())  # type: ignore[no-any-return]
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 def fds(pid: int) -> int:
@@ -71,7 +59,7 @@ def start_proxy(prefills: list[str], decodes: list[str]) -> tuple[subprocess.Pop
         argv += ["--decode", d]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a loaded machine takes a while to import the CLI
     while time.monotonic() < deadline:
         try:
             if get_json(url + "/health").get("status") == "ok":
@@ -95,8 +83,8 @@ def main() -> int:
     knobs: dict[str, Any] = {"model": MODEL, "max_model_len": MAX_MODEL_LEN,
                              "kv_abort_timeout_s": 3600, "prefill_ms_per_1k": 20,
                              "decode_ms_per_token": 1}
-    prefills = [SimServerProcess("prefill", **knobs).start() for _ in range(2)]
-    decodes = [SimServerProcess("decode", **knobs).start() for _ in range(2)]
+    prefills = [SimServerProcess("prefill", **knobs).start(120) for _ in range(2)]
+    decodes = [SimServerProcess("decode", **knobs).start(120) for _ in range(2)]
     servers = prefills + decodes
     proxy, url = start_proxy([p.address for p in prefills], [d.address for d in decodes])
     victim = decodes[1]
@@ -111,7 +99,8 @@ def main() -> int:
 
     def restart() -> None:
         print(f"  restarting decode on port {victim.port}", flush=True)
-        servers.append(SimServerProcess("decode", port=victim.port, **knobs).start())
+        # Generous start timeout: on a loaded machine a fresh interpreter takes a while.
+        servers.append(SimServerProcess("decode", port=victim.port, **knobs).start(120))
 
     hooks = [(n, lambda n=n: sample(n)) for n in range(0, args.requests + 1, args.sample)]
     hooks += [(args.requests // 3, kill), (2 * args.requests // 3, restart)]
@@ -135,7 +124,11 @@ def main() -> int:
         metrics = urllib.request.urlopen(url + "/metrics", timeout=5).read().decode()
     finally:
         proxy.terminate()
-        proxy.wait(10)
+        try:
+            proxy.wait(30)
+        except subprocess.TimeoutExpired:
+            proxy.kill()
+            proxy.wait(10)
         for server in servers:
             server.stop()
 

@@ -104,3 +104,20 @@ def test_decode_first_needs_a_reachable_metaserver_url():
                          flow="decode-first", metaserver_url="http://10.0.0.9:8000/v1/metaserver")
     assert config.metaserver_for(8000) == "http://10.0.0.9:8000/v1/metaserver"
     assert json.loads(json.dumps(config.to_dict()))["flow"] == "decode-first"
+
+
+def test_cli_flow_flags():
+    from click.testing import CliRunner
+
+    from ascend_pd.cli import cli
+
+    base = ["proxy", "--prefill", "10.0.0.1:8100", "--decode", "10.0.0.2:8200"]
+    out = CliRunner().invoke(cli, [*base, "--flow", "decode-first", "--host", "10.0.0.9",
+                                   "--dry-run", "--json"], catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)["data"]
+    assert (data["flow"], data["metaserver_url"]) == ("decode-first", None)
+    wild = CliRunner().invoke(cli, [*base, "--flow", "decode-first", "--host", "0.0.0.0",
+                                    "--json"], catch_exceptions=False)
+    assert wild.exit_code == 2
+    assert "--metaserver-url" in json.loads(wild.output)["errors"][0]["hint"]

@@ -108,3 +108,24 @@ def test_broken_200_from_a_prefill_is_a_502(sims, make_proxy):
     resp = httpx.post(proxy.url + "/v1/completions", json=BODY, timeout=10)
     assert resp.status_code == 502
     assert "not a JSON object" in resp.json()["error"]["message"]
+
+
+def test_cached_tokens_in_the_answer_are_the_prefills(sims, make_proxy):
+    # The decode got the whole prompt as KV, so its own cached-token count says nothing;
+    # the prefill's (its prefix cache) is what the client is told, streamed or not.
+    proxy = make_proxy([sims("prefill")], [sims("decode")])
+    body = {**BODY, "prompt": "word " * 300}  # 300 tokens: 2 whole blocks of 128
+
+    def cached(stream: bool) -> int:
+        extra = {"stream": True, "stream_options": {"include_usage": True}} if stream else {}
+        resp = httpx.post(proxy.url + "/v1/completions", json={**body, **extra}, timeout=10)
+        assert resp.status_code == 200
+        if stream:
+            usage = json.loads(resp.text.split("\n\n")[-3][len("data: "):])["usage"]
+        else:
+            usage = resp.json()["usage"]
+        return int(usage["prompt_tokens_details"]["cached_tokens"])
+
+    assert cached(stream=False) == 0  # the prefill computed it all
+    assert cached(stream=False) == 256  # now its prefix cache holds 2 blocks
+    assert cached(stream=True) == 256

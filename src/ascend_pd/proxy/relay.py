@@ -28,7 +28,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ascend_pd.proxy import contract, inbound
+from ascend_pd.proxy import contract, inbound, multiprompt
 from ascend_pd.proxy.affinity import prefix_keys
 from ascend_pd.proxy.decode_first import DecodeFirst
 from ascend_pd.proxy.legs import Answer, Leg, LegFailed, Legs, passthrough
@@ -37,7 +37,9 @@ from ascend_pd.proxy.stream import (
     StreamPump,
     UpstreamBroken,
     merge_recomputed,
+    prompt_cached_tokens,
     recomputed_choice,
+    set_cached_tokens,
 )
 from ascend_pd.proxy.trace import (
     JSON_TYPE,
@@ -72,7 +74,10 @@ class Relay:
                 body = await self._read(request, trace)
                 trace.stream = bool(body.get("stream"))
                 headers = self.state.backend_headers(request.headers, trace.request_id)
-                if trace.stream:
+                subs = self._split(body, trace)
+                if subs is not None:
+                    response = await self.split_request(body, subs, headers, trace)
+                elif trace.stream:
                     response = await self.stream_decode(request, body, headers, trace)
                 else:
                     response = await self.decode_full(body, headers, trace)
@@ -124,6 +129,46 @@ class Relay:
         trace.request_id = rid or trace.request_id
         return body
 
+    def _split(self, body: dict[str, Any], trace: Trace) -> list[dict[str, Any]] | None:
+        try:
+            return multiprompt.split(body)
+        except inbound.BadRequest as exc:
+            raise Reply(error_response(400, str(exc), "BadRequestError", trace.request_id),
+                        "bad_request") from None
+
+    async def split_request(self, body: dict[str, Any], subs: list[dict[str, Any]],
+                            headers: dict[str, str], trace: Trace) -> web.StreamResponse:
+        """A list of prompts or n > 1: one P/D pair per (prompt, sample), merged in order."""
+        traces = [Trace(f"{trace.request_id}-{i}", trace.endpoint) for i in range(len(subs))]
+        sub_headers = [{**headers, "X-Request-Id": t.request_id} for t in traces]
+
+        async def one(i: int) -> web.StreamResponse:
+            try:
+                return await self.decode_full(subs[i], sub_headers[i], traces[i])
+            except Reply as reply:
+                return reply.response
+
+        try:
+            responses = await asyncio.gather(*(one(i) for i in range(len(subs))))
+        finally:
+            for sub, sub_head in zip(traces, sub_headers, strict=True):
+                if sub.kv_pending and self.state.config.drain_on_disconnect:
+                    self.state.spawn(self.drain(sub_head, sub))
+                trace.retries += sub.retries
+                trace.recomputes += sub.recomputes
+            trace.prefill, trace.decode = traces[0].prefill, traces[0].decode
+            trace.prefill_ms, trace.first_byte_ms = traces[0].prefill_ms, traces[0].first_byte_ms
+        failed = next((r for r in responses if r.status != 200), None)
+        if failed is not None:
+            trace.outcome = "split_request_failed"
+            return failed
+        bodies = [r.body if isinstance(r, web.Response) else None for r in responses]
+        merged = multiprompt.merge([json.loads(b) for b in bodies if isinstance(b, bytes)],
+                                   prompts=multiprompt.prompt_count(body))
+        merged["id"] = ("chatcmpl-" if "messages" in body else "cmpl-") + trace.request_id
+        return web.Response(text=json.dumps(merged), content_type=JSON_TYPE,
+                            headers={"X-Request-Id": trace.request_id})
+
     # -- prefill -----------------------------------------------------------------------
     async def prefill(self, body: dict[str, Any], headers: dict[str, str], trace: Trace,
                       ) -> dict[str, Any]:
@@ -161,6 +206,8 @@ class Relay:
                 "kv_role kv_producer and a KV connector?", "BadGatewayError",
                 trace.request_id), "missing_kv_params")
         trace.kv_pending.append((body, kv))
+        if trace.cached_tokens is None:
+            trace.cached_tokens = prompt_cached_tokens(answer.json)
         return kv
 
     async def _drain_when_done(self, task: asyncio.Future[dict[str, Any]],
@@ -223,10 +270,14 @@ class Relay:
             data, parsed = answer.data, answer.json or {}
             choice = recomputed_choice(data) if contract.can_recompute(body) else None
             if choice is None or trace.recomputes >= self.state.config.max_recomputes:
-                if not parts:
+                cached = trace.cached_tokens
+                if not parts and (cached is None or not set_cached_tokens(parsed, cached)):
                     return passthrough(answer.status, data, answer.headers, trace.request_id)
                 parts.append(parsed)
-                merged = merge_recomputed(parts, chat="messages" in body)
+                merged = merge_recomputed(parts, chat="messages" in body) if len(parts) > 1 \
+                    else parsed
+                if cached is not None:
+                    set_cached_tokens(merged, cached)
                 return web.Response(status=answer.status, text=json.dumps(merged),
                                     content_type=JSON_TYPE,
                                     headers={"X-Request-Id": trace.request_id})
@@ -266,6 +317,8 @@ class Relay:
                 if pump is None:
                     pump = StreamPump(request, answer.response, trace.request_id,
                                       recompute and self.state.config.max_recomputes > 0)
+                    if contract.wants_usage(body):
+                        pump.cached_tokens = trace.cached_tokens
                     await pump.start()
                 result = await pump.relay(answer.response, answer.data,
                                           allow_recompute=recompute and trace.recomputes

@@ -18,6 +18,40 @@ from ascend_pd.proxy.upstream import UpstreamError, UpstreamResponse
 SSE_TYPE = "text/event-stream; charset=utf-8"
 MARKER = b"recomputed"
 DONE_EVENT = b"data: [DONE]\n\n"
+USAGE = b'"usage"'
+
+
+def prompt_cached_tokens(answer: dict[str, Any] | None) -> int:
+    """``usage.prompt_tokens_details.cached_tokens`` of a (prefill) answer; 0 when absent
+    (as upstream's ``extract_cached_tokens`` in vllm-ascend's 0.30 proxy example)."""
+    usage = (answer or {}).get("usage")
+    details = usage.get("prompt_tokens_details") if isinstance(usage, dict) else None
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return cached if isinstance(cached, int) else 0
+
+
+def set_cached_tokens(answer: dict[str, Any], cached: int) -> bool:
+    """Write the prefill's cached tokens into an answer's usage; False without usage.
+
+    The decode's own count means nothing in P/D: its prompt came from P's KV."""
+    usage = answer.get("usage")
+    if not isinstance(usage, dict):
+        return False
+    details = usage.get("prompt_tokens_details")
+    usage["prompt_tokens_details"] = {**(details if isinstance(details, dict) else {}),
+                                      "cached_tokens": cached}
+    return True
+
+
+def with_cached_tokens_sse(block: bytes, cached: int) -> bytes:
+    """The SSE events of ``block`` with the cached tokens written into those with usage."""
+    out = []
+    for event in _events(block):
+        data = _event_json(event) if USAGE in event else None
+        if data is not None and set_cached_tokens(data, cached):
+            event = b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+        out.append(event)
+    return b"".join(out)
 
 
 class UpstreamBroken(Exception):
@@ -107,6 +141,9 @@ class StreamPump:
             status=first_upstream.status,
             headers={"Content-Type": content_type, "X-Request-Id": request_id})
         self.may_recompute = may_recompute
+        #: prefill's usage.prompt_tokens_details.cached_tokens, written into the stream's
+        #: usage events (set when the client asked for usage, and P reported it)
+        self.cached_tokens: int | None = None
         #: the relayed stream's last bytes: a vLLM stream that ended well ends with [DONE]
         self.sse = content_type.startswith("text/event-stream")
         self.tail = b""
@@ -134,7 +171,7 @@ class StreamPump:
         """
         write = self._write
         data = first
-        if not allow_recompute:
+        if not allow_recompute and self.cached_tokens is None:
             while data:
                 await write(data)
                 data = await self._read(upstream)
@@ -146,7 +183,9 @@ class StreamPump:
             cut = pending.rfind(b"\n\n")
             if cut >= 0:
                 block, pending = pending[:cut + 2], pending[cut + 2:]
-                if MARKER in block:
+                if self.cached_tokens is not None and USAGE in block:
+                    block = with_cached_tokens_sse(block, self.cached_tokens)
+                if MARKER in block and allow_recompute:
                     result = await self._maybe_recompute(block, sent, upstream)
                     if result is not None:
                         return result

@@ -78,6 +78,8 @@ class Trace:
     kv_pending: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list,
                                                                      repr=False)
     failed_decodes: list[Backend] = field(default_factory=list, repr=False)
+    #: the (first) prefill's usage.prompt_tokens_details.cached_tokens, for the answer
+    cached_tokens: int | None = field(default=None, repr=False)
 
     def line(self) -> str:
         """The JSON access-log line (a flat dict of the fields above, no private state)."""

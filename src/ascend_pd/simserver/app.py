@@ -31,9 +31,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from ascend_pd.simserver import multi
 from ascend_pd.simserver import responses as R
 from ascend_pd.simserver.config import SimServerConfig
-from ascend_pd.simserver.kv import KvLedger
+from ascend_pd.simserver.kv import BLOCK_SIZE, KvLedger
 from ascend_pd.simserver.layerwise import Layerwise
 from ascend_pd.simserver.prefix_cache import ComputeLanes, PrefixCache, block_hashes
 from ascend_pd.simserver.tokens import count_prompt, generated_tokens, pieces, prompt_text
@@ -178,8 +179,7 @@ class SimServer:
 
     async def _metrics(self, _request: web.Request) -> web.Response:
         await self._hang_if_asked()
-        label = f'{{model_name="{self.config.model}",role="{self.config.role}"}}'
-        rows = [
+        text = R.metrics_text(self.config.model, self.config.role, [
             ("vllm:num_requests_running", "gauge", self.running),
             ("vllm:num_requests_waiting", "gauge", 0),
             ("vllm:request_success_total", "counter", self.success),
@@ -191,10 +191,7 @@ class SimServer:
             ("ascend_pd_sim_kv_requests_held", "gauge", len(self.kv.held)),
             ("ascend_pd_sim_kv_pulled_total", "counter", self.kv.pulled_total),
             ("ascend_pd_sim_kv_force_freed_total", "counter", self.kv.force_freed_total),
-            ("ascend_pd_sim_invalid_kv_params_total", "counter", self.invalid_kv),
-        ]
-        text = "".join(f"# TYPE {name} {kind}\n{name}{label} {value}\n"
-                       for name, kind, value in rows)
+            ("ascend_pd_sim_invalid_kv_params_total", "counter", self.invalid_kv)])
         return web.Response(text=text, content_type="text/plain",
                             headers={"X-Content-Version": "0.0.4"})
 
@@ -282,7 +279,9 @@ class SimServer:
         seed = prompt_text(body)
         if self.config.role == "prefill":
             cached = self._cached_prefix(body, prompt)
-            await self.lanes.run(self.config.prefill_ms_per_1k * (prompt - cached) / 1e6)
+            # vLLM computes at least the last token even when every block is cached.
+            computed = max(1, prompt - cached)
+            await self.lanes.run(self.config.prefill_ms_per_1k * computed / 1e6)
             if crash:
                 _crash("prefill")
             if self.layerwise is not None and isinstance(kv, dict) \
@@ -291,10 +290,12 @@ class SimServer:
                 if failed is not None:
                     self.errors += 1
                     return failed
-                return self._prefill_answer(rid, body, chat=chat, prompt=prompt, hold=False)
+                return self._prefill_answer(rid, body, chat=chat, prompt=prompt,
+                                            cached=cached, hold=False)
             if isinstance(kv, dict) and kv.get("do_remote_decode") \
                     and not self.config.no_kv_params:
-                return self._prefill_answer(rid, body, chat=chat, prompt=prompt)
+                return self._prefill_answer(rid, body, chat=chat, prompt=prompt,
+                                            cached=cached)
         else:
             taken = (await self.layerwise.decode_wait(kv, rid, body, chat=chat,
                                                       session=self._session)
@@ -302,11 +303,21 @@ class SimServer:
             if isinstance(taken, web.Response):
                 return taken
             seed = taken
-        return await self._generate(request, rid, body, chat=chat, crash=crash, seed=seed)
+        response = await self._generate(request, rid, body, chat=chat, crash=crash, seed=seed)
+        bodies = multi.prompt_bodies(body)
+        if bodies is not None and isinstance(response, web.Response) \
+                and isinstance(response.body, bytes):
+            # One choice per prompt; a decode uses the one KV it pulled for all of them.
+            seeds = [seed] * len(bodies) if self.config.role == "decode" and kv \
+                else multi.own_seeds(bodies)
+            response.body = multi.answer(response.body, bodies, seeds,
+                                         int(body["_sim_max_tokens"]))
+        return response
 
     def _cached_prefix(self, body: dict[str, Any], prompt: int) -> int:
         """Look the prompt up in the prefix cache and insert it; the cached token count
-        (never the whole prompt: vLLM always computes at least the last token)."""
+        (whole blocks), which the prefill's ``usage.prompt_tokens_details.cached_tokens``
+        reports too."""
         cache = self.prefix_cache
         if not cache.capacity_blocks:
             cache.account(prompt, 0)
@@ -317,16 +328,20 @@ class SimServer:
         else:
             tokens = pieces(prompt_text(body))
         hashes = block_hashes(tokens)
-        cached = min(cache.lookup(hashes), max(0, prompt - 1))
+        cached = min(cache.lookup(hashes), prompt)
         cache.insert(hashes)
         cache.account(prompt, cached)
         return cached
 
     def _prefill_answer(self, rid: str, body: dict[str, Any], *, chat: bool,
-                        prompt: int, hold: bool = True) -> web.Response:
+                        prompt: int, cached: int, hold: bool = True) -> web.Response:
         params: dict[str, Any] | None = None
         if hold:  # layerwise: the KV went to D already, nothing is held for a pull
-            key, blocks = self.kv.hold(rid, prompt, prompt_text(body))
+            first, *others = multi.prompt_bodies(body) or [body]
+            key, blocks = self.kv.hold(rid, count_prompt(first), prompt_text(first))
+            for extra in others:
+                # every prompt's blocks are kept; only the first one's params are answered
+                self.kv.hold(rid, count_prompt(extra), prompt_text(extra))
             params = {
                 "do_remote_prefill": True, "do_remote_decode": False,
                 "remote_block_ids": blocks, "remote_engine_id": self.config.engine_id,
@@ -341,7 +356,12 @@ class SimServer:
             chat=chat, rid=("chatcmpl-" if chat else "cmpl-") + rid, created=int(time.time()),
             model=self.config.model, text=text, finish="length", stop_reason=None,
             prompt_tokens=prompt, completion_tokens=1, kv_params=params,
+            cached_tokens=cached,
         ), content_type=_JSON)
+
+    def _decode_cached(self, prompt: int) -> int | None:
+        # A P/D decode got the whole prompt as KV: its own count says nothing about P's cache.
+        return (prompt // BLOCK_SIZE) * BLOCK_SIZE if self.config.role == "decode" else None
 
     async def _take_kv(self, kv: Any, rid: str) -> web.Response | str:
         """Decode side: validate the hand-off and pull the blocks (the text they were
@@ -401,6 +421,7 @@ class SimServer:
             return web.Response(body=R.full_response(
                 chat=chat, rid=rid, created=created, model=cfg.model, text="".join(tokens),
                 finish=finish, stop_reason=stop_reason, prompt_tokens=prompt,
+                cached_tokens=self._decode_cached(prompt),
                 completion_tokens=n, kv_params=None), content_type=_JSON)
         resp = web.StreamResponse(headers={"Content-Type": _SSE})
         await resp.prepare(request)
@@ -424,6 +445,7 @@ class SimServer:
         if isinstance(options, dict) and options.get("include_usage"):
             await resp.write(R.usage_chunk(chat=chat, rid=rid, created=created,
                                            model=cfg.model, prompt_tokens=prompt,
+                                           cached_tokens=self._decode_cached(prompt),
                                            completion_tokens=n))
         if cfg.bad_answer != "no_done":
             await resp.write(R.DONE)
