@@ -37,7 +37,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import aiohttp
@@ -210,12 +210,12 @@ async def interleaved(candidates: list[tuple[str, Client]], req: dict[str, objec
 
 
 def start_proxy(prefills: list[str], decodes: list[str], *, uvloop: bool = False,
-                ) -> tuple[subprocess.Popen[bytes], str]:
+                extra: Sequence[str] = ()) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     # serve() picks uvloop up when it is installed: hide it unless --uvloop asked for it.
     hide = "" if uvloop else "sys.modules['uvloop'] = None; "
     argv = [sys.executable, "-c", f"import sys; {hide}from ascend_pd.cli import main; main()",
-            "proxy", "--host", "127.0.0.1", "--port", str(port)]
+            "proxy", "--host", "127.0.0.1", "--port", str(port), *extra]
     for p in prefills:
         argv += ["--prefill", p]
     for d in decodes:
@@ -258,7 +258,9 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(5)
 
 
-PHASES = ("stream", "latency", "c1024", "rss")
+PHASES = ("stream", "latency", "c1024", "rss", "longstream", "overload", "prefix")
+#: phases that start their own simulators and contenders (benchmarks/bench_phases.py)
+OWN_SIMS = ("longstream", "overload", "prefix")
 BARE = "direct, ascend-pd client"
 
 
@@ -328,6 +330,39 @@ def phase_rss(args: argparse.Namespace, via: Client, proxy_pid: int,
                  f"errors {errs}, {args.requests / secs:,.0f} req/s"))
 
 
+def own_phases(args: argparse.Namespace, phases: set[str],
+               rows: list[tuple[str, str, str, str]], results: dict[str, float]) -> None:
+    """The phases with their own simulators (benchmarks/bench_phases.py)."""
+    import bench_phases as bp
+
+    def proxy_with(*extra: str) -> Callable[[list[str], list[str]],
+                                            tuple[subprocess.Popen[bytes], str]]:
+        return lambda p, d: start_proxy(p, d, uvloop=args.uvloop, extra=extra)
+
+    def router_with(**kw: object) -> Callable[[list[str], list[str]],
+                                              tuple[subprocess.Popen[bytes], str]]:
+        return lambda p, d: bp.start_router(p, d, **kw)
+
+    router = {"vllm-router": router_with()} if args.router else {}
+    if "longstream" in phases:
+        bp.phase_longstream(args, rows, results, {"proxy": proxy_with(), **router})
+    if "overload" in phases:
+        limit = args.overload_limit
+        # Ours: per backend. vllm-router's limit is global (2 decodes, 2 prefills: 2x).
+        limited = {"proxy": proxy_with("--max-in-flight", str(limit), "--queue-size", "2048",
+                                       "--queue-timeout", "30")}
+        if args.router:
+            limited["vllm-router"] = router_with(max_concurrent=2 * limit, queue_size=2048,
+                                                 queue_timeout_s=30)
+        bp.phase_overload(args, rows, results, limited)
+    if "prefix" in phases:
+        policies = {"proxy least_loaded": proxy_with("--policy-prefill", "least_loaded"),
+                    "proxy cache_aware": proxy_with("--policy-prefill", "cache_aware")}
+        if args.router:
+            policies["vllm-router cache_aware"] = router_with(prefill_policy="cache_aware")
+        bp.phase_prefix(args, rows, results, policies)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=100_000, help="RSS phase length")
@@ -349,6 +384,22 @@ def main() -> int:
                     help="also measure minimal relays (hot path only, both upstream clients)")
     ap.add_argument("--bare-direct", action="store_true",
                     help="c=1 phase: also a direct client on the proxy's own HTTP client")
+    ap.add_argument("--router", action="store_true",
+                    help="also measure vllm-router (PD mode, round_robin; installed into a "
+                    "cached venv on first use, see benchmarks/vllm_router.py)")
+    ap.add_argument("--long-streams", type=int, default=1024)
+    ap.add_argument("--long-tokens", type=int, default=256)
+    ap.add_argument("--overload-requests", type=int, default=4096)
+    ap.add_argument("--overload-limit", type=int, default=256,
+                    help="in-flight requests each backend may be sent")
+    ap.add_argument("--prefix-systems", type=int, default=16)
+    ap.add_argument("--prefix-users", type=int, default=64)
+    ap.add_argument("--prefix-words", type=int, default=700,
+                    help="system prompt words (3 sim tokens each)")
+    ap.add_argument("--prefix-concurrency", type=int, default=32)
+    ap.add_argument("--prefix-cache-blocks", type=int, default=160,
+                    help="per prefill: fewer than all system prompts take")
+    ap.add_argument("--prefix-prefill-ms-per-1k", type=float, default=20.0)
     ap.add_argument("--json", action="store_true", help="print results as JSON too")
     args = ap.parse_args()
     phases = set(args.phases.split(","))
@@ -372,6 +423,12 @@ def main() -> int:
             sl_proc, sl_url = start_starlette(prefills, decodes)
             others.append(sl_proc)
             candidates.append(("starlette+httpx relay", ViaProxy(sl_url)))
+        if args.router:
+            from bench_phases import start_router
+
+            router_proc, router_url = start_router(prefills, decodes)
+            others.append(router_proc)
+            candidates.append(("vllm-router", ViaProxy(router_url)))
         if args.floor:
             for client in ("aiohttp", "upstream"):
                 floor_proc, floor_url = start_minimal_relay(prefills, decodes, client,
@@ -398,6 +455,8 @@ def main() -> int:
             stop(proc)
         for server in servers:
             server.stop()
+    if phases & set(OWN_SIMS):
+        own_phases(args, phases, rows, results)
 
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     print(f"proxy benchmark: 2 prefill + 2 decode sims, max_tokens {args.max_tokens}, "

@@ -13,7 +13,7 @@ from ascend_pd.proxy.trace import LOG_FIELDS, Trace, finish_trace, new_request_i
 
 def test_access_line_has_the_documented_fields_and_no_private_state():
     trace = Trace("rid-1", "/v1/completions", stream=True, prefill="10.0.0.1:8100")
-    trace.kv_pending = {"remote_block_ids": [1, 2, 3]}
+    trace.kv_pending.append(({"prompt": "secret"}, {"remote_block_ids": [1, 2, 3]}))
     trace.failed_decodes.append(Backend(BackendAddress("10.0.0.3", 8200), "decode"))
     line = json.loads(trace.line())
     assert tuple(line) == LOG_FIELDS

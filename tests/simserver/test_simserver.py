@@ -24,7 +24,7 @@ def _prefill(server: SimServerProcess, rid: str, prompt: str = "a b c") -> dict:
 
 @pytest.fixture(scope="module")
 def pair():
-    with SimServerProcess("prefill", model=MODEL, kv_abort_timeout_s=0.4) as p, \
+    with SimServerProcess("prefill", model=MODEL, kv_abort_timeout_s=2) as p, \
             SimServerProcess("decode", model=MODEL, decode_ms_per_token=0) as d:
         yield p, d
 
@@ -86,7 +86,7 @@ def test_decode_rejects_blocks_no_prefill_holds(pair):
 def test_unpulled_blocks_are_force_freed_after_the_abort_timeout(pair):
     prefill, _ = pair
     _prefill(prefill, "r3")
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 10
     while httpx.get(prefill.url + "/sim/state", timeout=5).json()["held_blocks"]:
         assert time.monotonic() < deadline, "blocks never freed"
         time.sleep(0.05)
@@ -119,3 +119,23 @@ def test_generated_text_retokenizes_to_the_same_count():
     text = "".join(generated_tokens("seed", 0, 37))
     assert count_text(text) == 37
     assert count_text("abcdefghi jk") == 4
+
+
+def test_api_key_guards_v1_like_vllm_but_not_health():
+    with SimServerProcess("decode", model=MODEL, api_key="sk-1") as server:
+        assert httpx.get(server.url + "/health", timeout=5).status_code == 200
+        denied = httpx.get(server.url + "/v1/models", timeout=5)
+        assert (denied.status_code, denied.json()) == (401, {"error": "Unauthorized"})
+        ok = httpx.get(server.url + "/v1/models", headers={"Authorization": "Bearer sk-1"},
+                       timeout=5)
+        assert ok.status_code == 200
+
+
+def test_no_kv_params_prefill_answers_without_them():
+    with SimServerProcess("prefill", model=MODEL, no_kv_params=True) as server:
+        resp = httpx.post(server.url + "/v1/completions", timeout=5,
+                          json={"model": MODEL, "prompt": "a b", "max_tokens": 1,
+                                "kv_transfer_params": {"do_remote_decode": True}})
+        assert resp.status_code == 200
+        assert resp.json()["kv_transfer_params"] is None
+        assert httpx.get(server.url + "/sim/state", timeout=5).json()["held_blocks"] == 0

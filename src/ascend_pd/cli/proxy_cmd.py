@@ -12,9 +12,55 @@ from ascend_pd.cli.output import finish
 from ascend_pd.cli.session import Session, common, pass_session, spec_option
 from ascend_pd.errors import UsageError
 from ascend_pd.proxy import BackendAddress, ProxyConfig, proxy_config_from_spec, serve
-from ascend_pd.proxy.config import POLICIES, secret_from_env
+from ascend_pd.proxy.config import FLOWS, POLICIES, secret_from_env
 
 _policy = click.Choice(list(POLICIES))
+#: option name -> ProxyConfig field, for the admission / hygiene / admin / worker options
+_EDGE = {"max_in_flight": "max_in_flight", "queue_size": "queue_size",
+         "queue_timeout": "queue_timeout_s", "breaker_failures": "breaker_failures",
+         "breaker_open": "breaker_open_s", "max_connections": "max_connections",
+         "header_timeout": "header_timeout_s", "body_timeout": "body_timeout_s",
+         "idle_timeout": "idle_timeout_s", "max_json_depth": "max_json_depth",
+         "admin_network": "admin_networks", "workers": "workers"}
+
+
+def _edge_options(f: Any) -> Any:
+    """Admission control, connection hygiene, admin allow-list and workers (docs/proxy.md)."""
+    options = [
+        click.option("--max-in-flight", type=int, default=None,
+                     help="Requests one backend is sent at once (0: no limit; default 512)."),
+        click.option("--queue-size", type=int, default=None,
+                     help="Requests that may wait for a slot (default 2048); beyond: 429."),
+        click.option("--queue-timeout", type=float, default=None,
+                     help="Seconds a request may wait for a slot (default 30); then 503."),
+        click.option("--breaker-failures", type=int, default=None,
+                     help="Consecutive failed legs that open a backend's breaker (5)."),
+        click.option("--breaker-open", type=float, default=None,
+                     help="Seconds a breaker stays open before one probe (10)."),
+        click.option("--max-connections", type=int, default=None,
+                     help="Open client connections per worker (default 4096)."),
+        click.option("--header-timeout", type=float, default=None,
+                     help="Seconds for a whole request head (default 10)."),
+        click.option("--body-timeout", type=float, default=None,
+                     help="Seconds for a whole request body (default 30)."),
+        click.option("--idle-timeout", type=float, default=None,
+                     help="Seconds an idle client connection stays open (default 60)."),
+        click.option("--max-json-depth", type=int, default=None,
+                     help="Deepest JSON nesting accepted in a body (default 64)."),
+        click.option("--admin-network", multiple=True, metavar="CIDR",
+                     help="Only backends in these networks may be added (repeat)."),
+        click.option("--workers", type=int, default=None,
+                     help="Processes serving the port (SO_REUSEPORT; default 1)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _edge_overrides(edge: dict[str, Any]) -> dict[str, Any]:
+    values = {_EDGE[k]: v for k, v in edge.items() if k in _EDGE}
+    values["admin_networks"] = tuple(values.get("admin_networks") or ()) or None
+    return values
 
 
 @click.command("proxy")
@@ -36,15 +82,23 @@ _policy = click.Choice(list(POLICIES))
 @click.option("--read-timeout", type=float, default=None,
               help="Seconds: prefill answer / longest decode silence.")
 @click.option("--health-interval", type=float, default=None, help="Seconds between probes.")
+@click.option("--flow", type=click.Choice(list(FLOWS)), default=None,
+              help="prefill-first (default; MooncakeConnectorV1, NIXL) or decode-first "
+                   "(MooncakeLayerwiseConnector: D first, then P via /v1/metaserver).")
+@click.option("--metaserver-url", metavar="URL", default=None,
+              help="decode-first: the URL the decodes POST to (required with a wildcard "
+                   "--host; default http://HOST:PORT/v1/metaserver).")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration and exit.")
+@_edge_options
 @common
 @pass_session
-def command(session: Session, prefill: tuple[str, ...], decode: tuple[str, ...],
+def command(session: Session, /, prefill: tuple[str, ...], decode: tuple[str, ...],
             host: str | None, port: int | None, policy_prefill: str | None,
             policy_decode: str | None, admin_token_env: str | None,
             backend_api_key_env: str | None, max_retries: int | None,
             connect_timeout: float | None, read_timeout: float | None,
-            health_interval: float | None, dry_run: bool) -> None:
+            health_interval: float | None, flow: str | None, metaserver_url: str | None,
+            dry_run: bool, **edge: Any) -> None:
     """Serve one OpenAI endpoint that runs every request as prefill then decode.
 
     Backends come from --prefill/--decode or from the spec (-c pd.yaml: each instance's
@@ -56,6 +110,8 @@ def command(session: Session, prefill: tuple[str, ...], decode: tuple[str, ...],
         "connect_timeout_s": connect_timeout, "prefill_timeout_s": read_timeout,
         "decode_read_timeout_s": read_timeout, "health_interval_s": health_interval,
         "backend_api_key": secret_from_env(backend_api_key_env, "backend API key"),
+        **_edge_overrides(edge),
+        "flow": flow, "metaserver_url": metaserver_url,
     }
     if admin_token_env:
         overrides["admin_token"] = secret_from_env(admin_token_env, "admin token")

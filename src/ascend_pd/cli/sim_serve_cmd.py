@@ -7,7 +7,7 @@ import click
 
 from ascend_pd.cli.output import finish
 from ascend_pd.cli.session import Session, common, pass_session
-from ascend_pd.simserver.config import SimServerConfig
+from ascend_pd.simserver.config import BAD_ANSWERS, SimServerConfig
 from ascend_pd.simserver.serve import run
 
 
@@ -27,6 +27,17 @@ from ascend_pd.simserver.serve import run
 @click.option("--recompute-rate", type=float, default=0.0,
               help="Decode: probability of stop_reason=recomputed half-way.")
 @click.option("--seed", type=int, default=0)
+@click.option("--max-model-len", type=int, default=32768, show_default=True)
+@click.option("--api-key", default=None, help="Require Authorization: Bearer KEY on /v1.")
+@click.option("--no-kv-params", is_flag=True, help="Prefill: answer without kv_transfer_params.")
+@click.option("--layerwise", is_flag=True,
+              help="MooncakeLayerwiseConnector: decode first, via the proxy's metaserver.")
+@click.option("--bad-answer", type=click.Choice(list(BAD_ANSWERS)), default=None,
+              help="Answer completions broken on purpose.")
+@click.option("--prefix-cache-blocks", type=int, default=4096, show_default=True,
+              help="Prefill prefix-cache capacity in 128-token blocks (0: off).")
+@click.option("--compute-lanes", type=int, default=0, show_default=True,
+              help="Prefills computed at once, FIFO (0: unbounded).")
 @common
 @pass_session
 def command(session: Session, /, **options: object) -> None:

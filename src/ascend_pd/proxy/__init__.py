@@ -9,10 +9,11 @@ aiohttp's client and starlette/uvicorn + httpx (docs/proxy.md).
 
 from __future__ import annotations
 
-from ascend_pd.proxy.app import ProxyState, create_app
+from ascend_pd.proxy.app import create_app
 from ascend_pd.proxy.balancer import Backend, Pool
 from ascend_pd.proxy.config import BackendAddress, ProxyConfig, proxy_config_from_spec
 from ascend_pd.proxy.server import RunningProxy, serve, start_proxy
+from ascend_pd.proxy.state import ProxyState
 
 __all__ = [
     "Backend",

@@ -11,10 +11,11 @@ backends a linear scan beats any heap and cannot break an invariant
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ascend_pd.proxy.affinity import PrefixAffinity
 from ascend_pd.proxy.config import BackendAddress, Policy
 
 Role = Literal["prefill", "decode"]
@@ -51,6 +52,8 @@ class Pool:
     policy: Policy = "least_loaded"
     backends: list[Backend] = field(default_factory=list)
     rng: random.Random = field(default_factory=random.Random)
+    #: prefix -> backend table of the ``cache_aware`` policy
+    affinity: PrefixAffinity = field(default_factory=PrefixAffinity)
     _cursor: int = 0
 
     @classmethod
@@ -78,6 +81,7 @@ class Pool:
         if backend is not None:
             self.backends.remove(backend)
             backend.removed = True
+            self.affinity.forget(backend)
         return backend
 
     def healthy(self) -> list[Backend]:
@@ -85,22 +89,33 @@ class Pool:
 
     def choose(self, exclude: Iterable[Backend] = ()) -> Backend | None:
         """Pick a healthy backend not in ``exclude``; None when there is none."""
+        picked = self.choose_for(exclude)
+        return picked[0] if picked is not None else None
+
+    def choose_for(self, exclude: Iterable[Backend] = (), keys: Sequence[int] = (),
+                   tokens: int = 0) -> tuple[Backend, int] | None:
+        """Pick for a request of ``tokens`` prompt tokens whose prefix chain is ``keys``
+        (``affinity.prefix_keys``; ``cache_aware`` only): the backend and the tokens to
+        charge it (fewer than ``tokens`` when ``cache_aware`` expects a cached prefix)."""
         skip = set(map(id, exclude))
         candidates = [b for b in self.backends if b.healthy and id(b) not in skip]
         if not candidates:
             return None
-        if len(candidates) == 1:
-            return candidates[0]
+        if len(candidates) == 1 and self.policy != "cache_aware":
+            return candidates[0], tokens
         self._cursor += 1
         if self.policy == "round_robin":
-            return candidates[self._cursor % len(candidates)]
+            return candidates[self._cursor % len(candidates)], tokens
         if self.policy == "power_of_two":
             a, b = self.rng.sample(candidates, 2)
-            return a if (a.load, a.in_flight) <= (b.load, b.in_flight) else b
+            return (a if (a.load, a.in_flight) <= (b.load, b.in_flight) else b), tokens
         # least_loaded: scan from a rotating start so ties spread instead of piling on one.
         start = self._cursor % len(candidates)
         ordered = candidates[start:] + candidates[:start]
-        return min(ordered, key=lambda b: (b.load, b.in_flight))
+        least = min(ordered, key=lambda b: (b.load, b.in_flight))
+        if self.policy == "cache_aware":
+            return self.affinity.choose(candidates, keys, least, tokens)
+        return least, tokens
 
     @staticmethod
     def acquire(backend: Backend, tokens: int = 0) -> None:

@@ -17,8 +17,11 @@ from typing import Any, Literal
 from ascend_pd.errors import ProxyConfigError, ProxyError
 from ascend_pd.spec.models import ClusterSpec
 
-Policy = Literal["least_loaded", "round_robin", "power_of_two"]
-POLICIES: tuple[Policy, ...] = ("least_loaded", "round_robin", "power_of_two")
+Policy = Literal["least_loaded", "round_robin", "power_of_two", "cache_aware"]
+POLICIES: tuple[Policy, ...] = ("least_loaded", "round_robin", "power_of_two", "cache_aware")
+Flow = Literal["prefill-first", "decode-first"]
+FLOWS: tuple[Flow, ...] = ("prefill-first", "decode-first")
+WILDCARDS = ("", "0.0.0.0", "::", "[::]")
 
 
 @dataclass(frozen=True, order=True)
@@ -75,8 +78,12 @@ class ProxyConfig:
         prefill, decode: backend addresses per role (at least one each).
         host, port: where the proxy listens.
         policy_prefill, policy_decode: ``least_loaded`` (outstanding prompt tokens for
-            prefill, outstanding requests for decode), ``round_robin`` or ``power_of_two``.
-        admin_token: required as ``Authorization: Bearer`` on /instances/* when set.
+            prefill, outstanding requests for decode), ``round_robin``, ``power_of_two``, or
+            for prefill ``cache_aware`` (prefix affinity bounded by load, ``proxy.affinity``).
+        admin_token: required as ``Authorization: Bearer`` on /instances/* when set. Without
+            one the admin endpoints answer only when the proxy listens on loopback only.
+        admin_networks: when set, ``/instances/add`` accepts only backends whose address
+            lies in one of these networks (CIDR, e.g. ``10.0.0.0/8``).
         backend_api_key: sent to backends instead of the client's Authorization.
         connect_timeout_s: per-leg TCP connect timeout.
         prefill_timeout_s: the whole prefill answer must arrive within this.
@@ -89,6 +96,23 @@ class ProxyConfig:
         max_recomputes: rounds of re-prefill for ``stop_reason: "recomputed"``.
         drain_on_disconnect: after an abandoned request, send a 1-token decode leg so the
             prefill frees the KV blocks now instead of at its abort timeout.
+        flow: ``prefill-first`` (P then D with P's kv_transfer_params: MooncakeConnectorV1,
+            NIXL) or ``decode-first`` (D first; D POSTs its block info to the proxy's
+            ``/v1/metaserver``, which then runs P: MooncakeLayerwiseConnector).
+        metaserver_url: decode-first only: the URL the decode instances POST to. Required
+            when ``host`` is a wildcard; else ``http://<host>:<bound port>/v1/metaserver``.
+        max_in_flight: requests one backend is sent at once (0: no limit; drains excepted).
+        queue_size: requests that may wait for a backend slot, over all roles; beyond: 429.
+        queue_timeout_s: the longest wait for a slot; then 503 (both with Retry-After).
+        breaker_failures, breaker_open_s: consecutive failed legs (network error or 5xx) that
+            open a backend's circuit breaker, and how long it stays open before one probe.
+        max_connections: open client connections per process (idle ones are evicted first).
+        header_timeout_s: a request head must arrive whole within this once it started.
+        body_timeout_s: a request body must arrive whole within this (408).
+        idle_timeout_s: a client connection with no request in progress is closed after this.
+        max_json_depth: request bodies nesting JSON deeper get 400 (``inbound.parse_body``).
+        workers: processes serving the same port (SO_REUSEPORT), each with its own pools,
+            limits and health checks (``proxy.server``).
     """
 
     prefill: tuple[BackendAddress, ...]
@@ -111,15 +135,70 @@ class ProxyConfig:
     max_recomputes: int = 8
     drain_on_disconnect: bool = True
     drain_timeout_s: float = 60.0
+    flow: Flow = "prefill-first"
+    metaserver_url: str | None = None
+    # admission, connection hygiene, admin surface, processes (docs/proxy.md, security.md)
+    admin_networks: tuple[str, ...] = ()
+    max_in_flight: int = 512
+    queue_size: int = 2048
+    queue_timeout_s: float = 30.0
+    breaker_failures: int = 5
+    breaker_open_s: float = 10.0
+    max_connections: int = 4096
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    idle_timeout_s: float = 60.0
+    max_json_depth: int = 64
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if not self.prefill or not self.decode:
             raise ProxyConfigError("the proxy needs at least one prefill and one decode backend",
                              hint="pass --prefill HOST:PORT and --decode HOST:PORT, or -c pd.yaml")
+        if self.flow not in FLOWS:
+            raise UsageError(f"unknown proxy flow {self.flow!r}",
+                             hint="use one of: " + ", ".join(FLOWS))
+        if self.flow == "decode-first" and not self.metaserver_url \
+                and self.host in WILDCARDS:
+            raise UsageError(
+                f"the decode-first flow needs a metaserver URL the decode instances can "
+                f"reach; the proxy listens on the wildcard address {self.host!r}",
+                hint="pass --metaserver-url http://ADDR:PORT/v1/metaserver (ADDR: this "
+                     "host's address on the decodes' network), or --host ADDR")
+        if self.metaserver_url is not None and not self.metaserver_url.startswith("http://"):
+            raise UsageError(f"metaserver URL {self.metaserver_url!r} is not http://...",
+                             hint="write e.g. http://10.0.0.9:8000/v1/metaserver")
         for policy in (self.policy_prefill, self.policy_decode):
             if policy not in POLICIES:
                 raise ProxyConfigError(f"unknown policy {policy!r}",
                                  hint="use one of: " + ", ".join(POLICIES))
+        if self.policy_decode == "cache_aware":
+            # Decode reuses the KV it pulls, not a prefix cache: load is what matters there.
+            raise UsageError("cache_aware is a prefill policy",
+                             hint="use least_loaded (or round_robin) for --policy-decode")
+        for name in ("max_in_flight", "queue_size"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"{name} must be 0 or more", hint="0 means no limit")
+        for name in ("queue_timeout_s", "breaker_open_s", "header_timeout_s",
+                     "body_timeout_s", "idle_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise UsageError(f"{name} must be more than 0 seconds")
+        for name in ("breaker_failures", "max_connections", "max_json_depth", "workers"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"{name} must be at least 1")
+        for net in self.admin_networks:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise UsageError(f"admin network {net!r} is not a network",
+                                 hint="write CIDR, e.g. 10.0.0.0/8 or fd00::/8") from None
+
+    def metaserver_for(self, port: int) -> str:
+        """The metaserver URL once the proxy listens on ``port`` (the bound one for 0)."""
+        if self.metaserver_url:
+            return self.metaserver_url
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{port}/v1/metaserver"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -168,5 +247,16 @@ def proxy_config_from_spec(spec: ClusterSpec, *, environ: Mapping[str, str] | No
         "policy_decode": spec.proxy.policy_decode,
         "admin_token": secret_from_env(spec.proxy.admin_token_env, "admin token", environ),
     }
+    # Spec keys named like the fields (the spec model may not define them all yet).
+    for key in SPEC_KEYS:
+        value = getattr(spec.proxy, key, None)
+        if value is not None:
+            values[key] = tuple(value) if isinstance(value, list) else value
     values.update({k: v for k, v in overrides.items() if v is not None})
     return ProxyConfig(**values)
+
+
+#: ProxyConfig fields a spec's ``proxy:`` section may set under the same name
+SPEC_KEYS = ("admin_networks", "max_in_flight", "queue_size", "queue_timeout_s",
+             "breaker_failures", "breaker_open_s", "max_connections", "header_timeout_s",
+             "body_timeout_s", "idle_timeout_s", "max_json_depth", "workers")

@@ -80,6 +80,13 @@ def requested_max_tokens(body: dict[str, Any]) -> int:
     return DEFAULT_MAX_TOKENS
 
 
+def wants_usage(body: dict[str, Any]) -> bool:
+    """Whether a streaming client asked for usage events (``stream_options``)."""
+    options = body.get("stream_options")
+    return isinstance(options, dict) and bool(options.get("include_usage")
+                                              or options.get("continuous_usage_stats"))
+
+
 def can_recompute(body: dict[str, Any]) -> bool:
     """A recompute continuation is only well defined for one choice of one text prompt."""
     if body.get("n", 1) not in (1, None):

@@ -59,6 +59,7 @@ class ProxyMetrics:
         "ascend_pd_proxy_prefill_latency_seconds": "Prefill leg duration.",
         "ascend_pd_proxy_decode_first_byte_seconds": "Decode leg start to first byte.",
         "ascend_pd_proxy_e2e_latency_seconds": "Client request start to last byte.",
+        "ascend_pd_proxy_queue_wait_seconds": "Time queued requests waited for a slot.",
     }
 
     def inc(self, name: str, value: float = 1.0, **labels: str) -> None:

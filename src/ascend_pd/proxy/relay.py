@@ -1,18 +1,22 @@
 """One client request through the proxy: the prefill leg, the decode leg, and what can go wrong.
 
-Rules this module keeps (defects of load_balance_proxy_server_example.py):
+Rules this module keeps (every leg goes through ``legs.Legs.send``):
 
-* Accounting is released in ``finally`` on every path: success, upstream error, timeout and
-  client cancellation (``CancelledError`` from aiohttp's handler cancellation).
+* Accounting is released on every path: success, upstream error, timeout and client
+  cancellation (``CancelledError`` from aiohttp's handler cancellation).
 * A leg is retried on *another* backend for connect errors, timeouts and 5xx -- never for
   4xx, and never once the first byte reached the client.
 * Upstream errors reach the client with their status and body; a prefill answer without
   ``kv_transfer_params`` is a 502, not a silent local prefill on D.
 * Decode bytes are relayed as received, with the decode's content type. A decode dying
   mid-stream ends the client stream with an SSE ``error`` event and no ``[DONE]``.
-* A request abandoned after P answered (client gone, or every decode failed) gets a *drain*
-  leg: the same kv_transfer_params sent to a decode with max_tokens 1, output discarded, so
-  P frees its blocks now rather than at its abort timeout. It works against real vLLM too.
+* **KV accounting is a guarantee**: every prefill that answered is either consumed by a
+  decode that answered 2xx or *drained* (its kv_transfer_params sent to a decode with
+  max_tokens 1, output discarded, so P frees the blocks now rather than at its abort
+  timeout) -- after a decode 4xx/5xx, a client gone at any moment (a running prefill is
+  let finish, then drained), or no decode left. No prefill starts when no decode is
+  healthy. A decode that failed after it got the request (it may have pulled the KV) is
+  not retried with the same KV: the request is re-prefilled for another pair.
 """
 
 from __future__ import annotations
@@ -20,18 +24,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
-from ascend_pd.proxy import contract
-from ascend_pd.proxy.balancer import Backend
+from ascend_pd.proxy import contract, inbound, multiprompt
+from ascend_pd.proxy.affinity import prefix_keys
+from ascend_pd.proxy.decode_first import DecodeFirst
+from ascend_pd.proxy.legs import Answer, Leg, LegFailed, Legs, passthrough
+from ascend_pd.proxy.state import ProxyState
 from ascend_pd.proxy.stream import (
     StreamPump,
     UpstreamBroken,
     merge_recomputed,
+    prompt_cached_tokens,
     recomputed_choice,
+    set_cached_tokens,
 )
 from ascend_pd.proxy.trace import (
     JSON_TYPE,
@@ -41,16 +49,6 @@ from ascend_pd.proxy.trace import (
     finish_trace,
     new_request_id,
 )
-from ascend_pd.proxy.upstream import (
-    ConnectFailed,
-    UpstreamClosed,
-    UpstreamError,
-    UpstreamResponse,
-    UpstreamTimeout,
-)
-
-if TYPE_CHECKING:
-    from ascend_pd.proxy.app import ProxyState
 
 log = logging.getLogger("ascend_pd.proxy")
 
@@ -60,26 +58,29 @@ class Relay:
 
     def __init__(self, state: ProxyState) -> None:
         self.state = state
+        self.legs = Legs(state)
+        self.decode_first = (DecodeFirst(state, self.legs)
+                             if state.config.flow == "decode-first" else None)
 
     # -- entry -------------------------------------------------------------------------
     async def handle(self, request: web.Request, endpoint: str) -> web.StreamResponse:
         """Serve one ``/v1/completions`` or ``/v1/chat/completions`` request."""
-        rid = request.headers.get("X-Request-Id") or new_request_id()
-        trace = Trace(rid, endpoint)
+        trace = Trace(new_request_id(), endpoint)  # the client's id once it is checked
         metrics = self.state.metrics
         response: web.StreamResponse | None = None
-        body: dict[str, Any] | None = None
+        headers: dict[str, str] = {}
         try:
             try:
-                body = await self._read_body(request, rid)
+                body = await self._read(request, trace)
                 trace.stream = bool(body.get("stream"))
-                headers = self._backend_headers(request, rid)
-                kv = await self.prefill(body, headers, trace)
-                trace.kv_pending = kv
-                if trace.stream:
-                    response = await self.stream_decode(request, body, kv, headers, trace)
+                headers = self.state.backend_headers(request.headers, trace.request_id)
+                subs = self._split(body, trace)
+                if subs is not None:
+                    response = await self.split_request(body, subs, headers, trace)
+                elif trace.stream:
+                    response = await self.stream_decode(request, body, headers, trace)
                 else:
-                    response = await self.decode_full(body, kv, headers, trace)
+                    response = await self.decode_full(body, headers, trace)
             except Reply as reply:
                 trace.outcome = reply.outcome
                 response = reply.response
@@ -90,7 +91,7 @@ class Relay:
                 await response.write_eof()
         except asyncio.CancelledError:
             # aiohttp cancels the handler when the client goes away; the in-flight leg's
-            # connection is closed by the unwinding ``async with`` / ``finally`` blocks.
+            # connection is closed by the unwinding ``finally`` blocks.
             trace.outcome, trace.status = "client_disconnected", 499
             metrics.inc("ascend_pd_proxy_client_disconnects_total")
             raise
@@ -99,215 +100,194 @@ class Relay:
             trace.outcome, trace.status = "client_disconnected", 499
             metrics.inc("ascend_pd_proxy_client_disconnects_total")
             response = web.Response(status=499)
+        except web.HTTPException as exc:  # aiohttp's own answers (413 above max_body_bytes)
+            trace.outcome, trace.status = "bad_request", exc.status
+            raise
+        except Exception:  # a bug, or an input nobody foresaw: a logged 500, never "ok"
+            log.exception("request %s failed in the proxy", trace.request_id)
+            trace.outcome, trace.status = "error", 500
+            response = error_response(500, "internal proxy error (logged with the request "
+                                      "id)", "InternalServerError", trace.request_id)
         finally:
             if response is not None:
                 trace.status = trace.status or response.status
-            if trace.kv_pending is not None and self.state.config.drain_on_disconnect:
-                self.state.spawn(self.drain(body, trace))
+            if trace.kv_pending and self.state.config.drain_on_disconnect:
+                self.state.spawn(self.drain(headers, trace))
             finish_trace(trace, metrics)
         return response
 
-    async def _read_body(self, request: web.Request, rid: str) -> dict[str, Any]:
+    async def _read(self, request: web.Request, trace: Trace) -> dict[str, Any]:
+        """The client's body; sets the trace's request id to the client's, once checked."""
         raw = await request.read()  # aiohttp answers 413 itself above client_max_size
         try:
-            body = json.loads(raw)
-        except ValueError:
-            raise Reply(error_response(400, "request body is not valid JSON",
-                                       "BadRequestError", rid), "bad_request") from None
-        if not isinstance(body, dict):
-            raise Reply(error_response(400, "request body must be a JSON object",
-                                       "BadRequestError", rid), "bad_request")
+            body = inbound.parse_body(raw, self.state.config.max_json_depth)
+            rid = inbound.request_id(request.headers.get("X-Request-Id"), body)
+            inbound.check_authorization(request.headers.get("Authorization"))
+        except inbound.BadRequest as exc:
+            raise Reply(error_response(400, str(exc), "BadRequestError", trace.request_id),
+                        "bad_request") from None
+        trace.request_id = rid or trace.request_id
         return body
 
-    def _backend_headers(self, request: web.Request, rid: str) -> dict[str, str]:
-        headers = {"Content-Type": JSON_TYPE, "X-Request-Id": rid}
-        key = self.state.config.backend_api_key
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        elif "Authorization" in request.headers:  # never invent one ('Bearer None')
-            headers["Authorization"] = request.headers["Authorization"]
-        return headers
+    def _split(self, body: dict[str, Any], trace: Trace) -> list[dict[str, Any]] | None:
+        try:
+            return multiprompt.split(body)
+        except inbound.BadRequest as exc:
+            raise Reply(error_response(400, str(exc), "BadRequestError", trace.request_id),
+                        "bad_request") from None
 
-    # -- helpers -----------------------------------------------------------------------
-    def _leg_failed(self, backend: Backend, role: str, exc: BaseException | None) -> None:
-        self.state.metrics.inc("ascend_pd_proxy_errors_total", role=role,
-                               backend=str(backend.address))
-        if isinstance(exc, ConnectFailed):
-            # A refused connect is as good as a failed probe: stop sending traffic sooner.
-            self.state.record_probe(backend, ok=False)
+    async def split_request(self, body: dict[str, Any], subs: list[dict[str, Any]],
+                            headers: dict[str, str], trace: Trace) -> web.StreamResponse:
+        """A list of prompts or n > 1: one P/D pair per (prompt, sample), merged in order."""
+        traces = [Trace(f"{trace.request_id}-{i}", trace.endpoint) for i in range(len(subs))]
+        sub_headers = [{**headers, "X-Request-Id": t.request_id} for t in traces]
 
-    def _pick(self, role: str, tried: list[Backend], trace: Trace) -> Backend | None:
-        """The next backend for an attempt (not one already tried), recorded as tried, in
-        the trace and in the metrics; None when none is left."""
-        backend = self.state.pools[role].choose(exclude=tried)
-        if backend is None:
-            return None
-        if tried:
-            trace.retries += 1
-            self.state.metrics.inc("ascend_pd_proxy_retries_total", role=role)
-        tried.append(backend)
-        setattr(trace, role, str(backend.address))
-        self.state.metrics.inc("ascend_pd_proxy_requests_total", role=role,
-                               backend=str(backend.address))
-        return backend
+        async def one(i: int) -> web.StreamResponse:
+            try:
+                return await self.decode_full(subs[i], sub_headers[i], traces[i])
+            except Reply as reply:
+                return reply.response
 
-    def _passthrough(self, status: int, data: bytes, headers: dict[str, str], rid: str,
-                     ) -> web.Response:
-        out = {"Content-Type": headers.get("content-type", JSON_TYPE), "X-Request-Id": rid}
-        return web.Response(status=status, body=data, headers=out)
-
-    @staticmethod
-    def _unavailable(role: str, last: web.Response | None, rid: str) -> web.Response:
-        return last or error_response(
-            503, f"no healthy {role} backend (all ejected or all attempts failed)",
-            "ServiceUnavailableError", rid)
+        try:
+            responses = await asyncio.gather(*(one(i) for i in range(len(subs))))
+        finally:
+            for sub, sub_head in zip(traces, sub_headers, strict=True):
+                if sub.kv_pending and self.state.config.drain_on_disconnect:
+                    self.state.spawn(self.drain(sub_head, sub))
+                trace.retries += sub.retries
+                trace.recomputes += sub.recomputes
+            trace.prefill, trace.decode = traces[0].prefill, traces[0].decode
+            trace.prefill_ms, trace.first_byte_ms = traces[0].prefill_ms, traces[0].first_byte_ms
+        failed = next((r for r in responses if r.status != 200), None)
+        if failed is not None:
+            trace.outcome = "split_request_failed"
+            return failed
+        bodies = [r.body if isinstance(r, web.Response) else None for r in responses]
+        merged = multiprompt.merge([json.loads(b) for b in bodies if isinstance(b, bytes)],
+                                   prompts=multiprompt.prompt_count(body))
+        merged["id"] = ("chatcmpl-" if "messages" in body else "cmpl-") + trace.request_id
+        return web.Response(text=json.dumps(merged), content_type=JSON_TYPE,
+                            headers={"X-Request-Id": trace.request_id})
 
     # -- prefill -----------------------------------------------------------------------
     async def prefill(self, body: dict[str, Any], headers: dict[str, str], trace: Trace,
                       ) -> dict[str, Any]:
-        """Run the prefill leg (with retries); the kv_transfer_params P returned."""
-        state, pool = self.state, self.state.pools["prefill"]
-        tokens = contract.estimate_prompt_tokens(body)
-        payload = json.dumps(contract.prefill_body(body)).encode()
-        tried: list[Backend] = []
-        last: web.Response | None = None
-        for _attempt in range(state.config.max_retries + 1):
-            backend = self._pick("prefill", tried, trace)
-            if backend is None:
-                break
-            name = str(backend.address)
-            pool.acquire(backend, tokens)
-            t = time.perf_counter()
-            cfg = state.config
-            try:
-                async with await state.upstream.request(
-                        "POST", backend.address, trace.endpoint,
-                        body=payload, headers=headers, connect_timeout=cfg.connect_timeout_s,
-                        read_timeout=cfg.prefill_timeout_s,
-                        total_timeout=cfg.prefill_timeout_s) as resp:
-                    data = await resp.read()
-            except UpstreamError as exc:
-                self._leg_failed(backend, "prefill", exc)
-                status = 504 if isinstance(exc, UpstreamTimeout) else 502
-                last = error_response(status, f"prefill {name} failed: {exc}",
-                                      "BadGatewayError", trace.request_id)
-                continue
-            finally:
-                pool.release(backend, tokens)
-                elapsed = time.perf_counter() - t
-                state.metrics.observe("ascend_pd_proxy_prefill_latency_seconds", elapsed,
-                                      backend=name)
-            if resp.status >= 400:
-                self._leg_failed(backend, "prefill", None)
-                last = self._passthrough(resp.status, data, resp.headers, trace.request_id)
-                if resp.status >= 500:
-                    continue
-                raise Reply(last, "prefill_rejected")
-            trace.prefill_ms = round(elapsed * 1000, 3)
-            try:
-                kv = json.loads(data).get("kv_transfer_params")
-            except (ValueError, AttributeError):
-                kv = None
-            if not isinstance(kv, dict):
-                state.metrics.inc("ascend_pd_proxy_missing_kv_params_total", backend=name)
-                log.error("prefill %s answered request %s without kv_transfer_params",
-                          name, trace.request_id)
-                raise Reply(error_response(
-                    502, f"prefill {name} returned no kv_transfer_params; is it started with "
-                    "kv_role kv_producer and a KV connector?", "BadGatewayError",
-                    trace.request_id), "missing_kv_params")
-            return kv
-        raise Reply(self._unavailable("prefill", last, trace.request_id), "prefill_failed")
+        """Run the prefill leg (with retries); the kv_transfer_params P returned, which
+        stay in ``trace.kv_pending`` until a decode consumed them."""
+        if not self.state.config.drain_on_disconnect:
+            return await self._prefill(body, headers, trace)
+        task = asyncio.ensure_future(self._prefill(body, headers, trace))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # The client left mid-prefill. Closing the leg would abort a prefill that is
+            # still running, but one that has just finished holds its blocks whether or not
+            # anyone reads its answer, and a closed connection cannot tell which: let it
+            # finish (bounded by prefill_timeout_s) and drain what it returns.
+            self.state.spawn(self._drain_when_done(task, headers, trace))
+            raise
+
+    async def _prefill(self, body: dict[str, Any], headers: dict[str, str], trace: Trace,
+                       ) -> dict[str, Any]:
+        leg = Leg("prefill", trace.endpoint, json.dumps(contract.prefill_body(body)).encode(),
+                  headers, tokens=contract.estimate_prompt_tokens(body),
+                  attempts=self.state.config.max_retries + 1,
+                  keys=prefix_keys(body) if self.state.config.policy_prefill == "cache_aware"
+                  else ())
+        answer = await self.legs.send(leg, trace)
+        kv = (answer.json or {}).get("kv_transfer_params")
+        if not isinstance(kv, dict):
+            name = str(answer.backend.address)
+            self.state.metrics.inc("ascend_pd_proxy_missing_kv_params_total", backend=name)
+            log.error("prefill %s answered request %s without kv_transfer_params",
+                      name, trace.request_id)
+            raise Reply(error_response(
+                502, f"prefill {name} returned no kv_transfer_params; is it started with "
+                "kv_role kv_producer and a KV connector?", "BadGatewayError",
+                trace.request_id), "missing_kv_params")
+        trace.kv_pending.append((body, kv))
+        if trace.cached_tokens is None:
+            trace.cached_tokens = prompt_cached_tokens(answer.json)
+        return kv
+
+    async def _drain_when_done(self, task: asyncio.Future[dict[str, Any]],
+                               headers: dict[str, str], trace: Trace) -> None:
+        try:
+            await task
+        except (Reply, asyncio.CancelledError):
+            return  # no KV to drain (failed, refused, or the proxy is shutting down)
+        await self.drain(headers, trace)
 
     # -- decode ------------------------------------------------------------------------
-    async def _decode_attempts(self, payload: bytes, headers: dict[str, str], trace: Trace,
-                               endpoint: str, stream: bool,
-                               ) -> tuple[Backend, UpstreamResponse, bytes]:
-        """Open a decode leg (with retries) until its first bytes (stream) or whole body.
+    def _require_decode(self, trace: Trace) -> None:
+        """Refuse before prefilling when no decode could take the KV (it would only leak)."""
+        if not self.state.pools["decode"].healthy():
+            raise Reply(error_response(
+                503, "no healthy decode backend: the request was not prefilled",
+                "ServiceUnavailableError", trace.request_id), "no_decode")
 
-        Returns the backend (acquired: the caller releases it), the response and the bytes.
+    async def _pair(self, body: dict[str, Any], headers: dict[str, str], trace: Trace, *,
+                    stream: bool) -> Answer:
+        """Prefill, then decode with its KV: the decode's 2xx Answer (stream still open).
+        (The decode-first flow has its own pair: ``decode_first.DecodeFirst.pair``.)
+
+        A decode that failed after it got the request may have pulled the KV (a retry with
+        the same kv_transfer_params would find P's blocks gone): the request is prefilled
+        again for another decode, up to ``max_retries`` extra pairs. Raises Reply with the
+        client's answer when no pair succeeds.
         """
-        state, pool = self.state, self.state.pools["decode"]
-        tried: list[Backend] = []
-        last: web.Response | None = None
-        for _attempt in range(state.config.max_retries + 1):
-            backend = self._pick("decode", tried, trace)
-            if backend is None:
-                break
-            name = str(backend.address)
-            pool.acquire(backend)
-            t = time.perf_counter()
-            resp: UpstreamResponse | None = None
-            keep = False
-            cfg = state.config
+        if self.decode_first is not None:
+            return await self.decode_first.pair(body, headers, trace, stream=stream)
+        pairs = self.state.config.max_retries + 1
+        for pair in range(pairs):
+            self._require_decode(trace)
+            kv = await self.prefill(body, headers, trace)
+            leg = Leg("decode", trace.endpoint,
+                      json.dumps(contract.decode_body(body, kv)).encode(), headers,
+                      stream=stream, attempts=self.state.config.max_retries + 1,
+                      avoid=list(trace.failed_decodes), unsent_only=True)
             try:
-                resp = await state.upstream.request(
-                    "POST", backend.address, endpoint,
-                    body=payload, headers=headers, connect_timeout=cfg.connect_timeout_s,
-                    read_timeout=cfg.decode_read_timeout_s)
-                if resp.status >= 400:
-                    data = await resp.read()
-                    self._leg_failed(backend, "decode", None)
-                    last = self._passthrough(resp.status, data, resp.headers, trace.request_id)
-                    if resp.status >= 500:
-                        trace.failed_decodes.append(backend)
-                        continue
-                    trace.kv_pending = None  # D saw the params and refused them
-                    raise Reply(last, "decode_rejected")
-                first = await (resp.readany() if stream else resp.read())
-                if stream and not first:
-                    raise UpstreamClosed("decode ended its stream before any byte")
-                state.metrics.observe("ascend_pd_proxy_decode_first_byte_seconds",
-                                      time.perf_counter() - t, backend=name)
-                if trace.first_byte_ms is None:
-                    trace.first_byte_ms = round((time.perf_counter() - trace.t0) * 1000, 3)
-                keep = True
-                return backend, resp, first
-            except asyncio.CancelledError:
-                trace.failed_decodes.append(backend)  # it may hang: drain elsewhere
-                raise
-            except UpstreamError as exc:
-                self._leg_failed(backend, "decode", exc)
-                trace.failed_decodes.append(backend)
-                status = 504 if isinstance(exc, UpstreamTimeout) else 502
-                last = error_response(status, f"decode {name} failed: {exc}",
-                                      "BadGatewayError", trace.request_id)
-            finally:
-                if not keep:
-                    pool.release(backend)
-                    if resp is not None:
-                        resp.close()
-        raise Reply(self._unavailable("decode", last, trace.request_id), "decode_failed")
+                answer = await self.legs.send(leg, trace)
+            except LegFailed as failed:
+                if not failed.sent or pair + 1 == pairs:
+                    raise LegFailed(_after_kv(failed.response, trace), failed.outcome,
+                                    sent=failed.sent) from None
+                trace.retries += 1
+                self.state.metrics.inc("ascend_pd_proxy_retries_total", role="pair")
+                continue  # its KV stays pending: drained when the request ends
+            trace.kv_pending.remove((body, kv))  # consumed by the decode that answered
+            return answer
+        raise AssertionError("unreachable: the last pair returns or raises")
 
-    async def decode_full(self, body: dict[str, Any], kv: dict[str, Any],
-                          headers: dict[str, str], trace: Trace) -> web.Response:
-        """Non-streaming decode leg, with recompute rounds merged into one answer."""
+    async def decode_full(self, body: dict[str, Any], headers: dict[str, str], trace: Trace,
+                          ) -> web.Response:
+        """Non-streaming request, with recompute rounds merged into one answer."""
         parts: list[dict[str, Any]] = []
         current = body
         while True:
-            payload = json.dumps(contract.decode_body(current, kv)).encode()
-            backend, resp, data = await self._decode_attempts(
-                payload, headers, trace, trace.endpoint, stream=False)
-            self.state.pools["decode"].release(backend)
-            resp.close()
-            trace.kv_pending = None
+            answer = await self._pair(current, headers, trace, stream=False)
+            answer.close()
+            data, parsed = answer.data, answer.json or {}
             choice = recomputed_choice(data) if contract.can_recompute(body) else None
             if choice is None or trace.recomputes >= self.state.config.max_recomputes:
-                if not parts:
-                    return self._passthrough(resp.status, data, resp.headers, trace.request_id)
-                parts.append(json.loads(data))
-                merged = merge_recomputed(parts, chat="messages" in body)
-                return web.Response(status=resp.status, text=json.dumps(merged),
+                cached = trace.cached_tokens
+                if not parts and (cached is None or not set_cached_tokens(parsed, cached)):
+                    return passthrough(answer.status, data, answer.headers, trace.request_id)
+                parts.append(parsed)
+                merged = merge_recomputed(parts, chat="messages" in body) if len(parts) > 1 \
+                    else parsed
+                if cached is not None:
+                    set_cached_tokens(merged, cached)
+                return web.Response(status=answer.status, text=json.dumps(merged),
                                     content_type=JSON_TYPE,
                                     headers={"X-Request-Id": trace.request_id})
-            parts.append(json.loads(data))
-            merged = merge_recomputed(parts, chat="messages" in body)
-            current, kv = await self._recompute(body, merged, headers, trace)
+            parts.append(parsed)
+            current = self._continuation(body, merge_recomputed(parts, chat="messages" in body),
+                                         trace)
 
-    async def _recompute(self, body: dict[str, Any], merged: dict[str, Any],
-                         headers: dict[str, str], trace: Trace,
-                         ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Re-prefill prompt + generated text; returns the continuation body and its kv."""
+    def _continuation(self, body: dict[str, Any], merged: dict[str, Any], trace: Trace,
+                      ) -> dict[str, Any]:
+        """The body that continues a recomputed request after what it generated so far."""
         trace.recomputes += 1
         self.state.metrics.inc("ascend_pd_proxy_recomputes_total")
         choice = merged["choices"][0]
@@ -315,24 +295,17 @@ class Relay:
             else choice.get("text")
         done = int((merged.get("usage") or {}).get("completion_tokens") or 0)
         remaining = max(1, contract.requested_max_tokens(body) - done)
-        current = contract.continuation_body(body, text or "", remaining)
-        kv = await self.prefill(current, headers, trace)
-        trace.kv_pending = kv
-        return current, kv
+        return contract.continuation_body(body, text or "", remaining)
 
     async def stream_decode(self, request: web.Request, body: dict[str, Any],
-                            kv: dict[str, Any], headers: dict[str, str], trace: Trace,
-                            ) -> web.StreamResponse:
-        """Streaming decode leg: relay bytes; recompute rounds continue the same stream."""
-        pool = self.state.pools["decode"]
+                            headers: dict[str, str], trace: Trace) -> web.StreamResponse:
+        """Streaming request: relay bytes; recompute rounds continue the same stream."""
         recompute = contract.can_recompute(body)
         pump: StreamPump | None = None
         current = body
         while True:
-            payload = json.dumps(contract.decode_body(current, kv)).encode()
             try:
-                backend, resp, first = await self._decode_attempts(
-                    payload, headers, trace, trace.endpoint, stream=True)
+                answer = await self._pair(current, headers, trace, stream=True)
             except Reply as reply:
                 if pump is None:
                     raise
@@ -340,67 +313,89 @@ class Relay:
                 await pump.fail(f"recompute continuation failed: HTTP {reply.response.status}")
                 trace.outcome = "recompute_failed"
                 return pump.response
-            trace.kv_pending = None
             try:
                 if pump is None:
-                    pump = StreamPump(request, resp, trace.request_id,
+                    pump = StreamPump(request, answer.response, trace.request_id,
                                       recompute and self.state.config.max_recomputes > 0)
+                    if contract.wants_usage(body):
+                        pump.cached_tokens = trace.cached_tokens
                     await pump.start()
-                result = await pump.relay(resp, first,
+                result = await pump.relay(answer.response, answer.data,
                                           allow_recompute=recompute and trace.recomputes
                                           < self.state.config.max_recomputes)
             except UpstreamBroken as broken:
-                self._leg_failed(backend, "decode", broken.cause)
+                self.legs.failed_mid_stream(answer, "decode", trace, broken.cause)
                 trace.outcome = "decode_died_mid_stream"
                 assert pump is not None
-                await pump.fail(f"decode {backend.address} failed mid-stream: {broken.cause!r}")
+                await pump.fail(f"decode {answer.backend.address} failed mid-stream: "
+                                f"{broken.cause!r}")
+                return pump.response
+            except ConnectionResetError:
+                raise  # the client left (handle() counts it)
+            except Exception:
+                if pump is None or not pump.response.prepared:
+                    raise
+                log.exception("request %s failed in the proxy mid-stream", trace.request_id)
+                trace.outcome, trace.status = "error", 500
+                await pump.fail("internal proxy error (logged with the request id)")
                 return pump.response
             finally:
-                pool.release(backend)
-                resp.close()
+                answer.close()
             if result is None:
+                if not pump.complete:
+                    # A stream cut short without [DONE] is not a success, whatever its
+                    # status line said: the client gets an error event, not silence.
+                    self.legs.failed_mid_stream(answer, "decode", trace, None)
+                    trace.outcome = "decode_stream_truncated"
+                    await pump.fail(f"decode {answer.backend.address} ended its stream "
+                                    "without [DONE]")
+                    return pump.response
                 await pump.finish()
                 return pump.response
             text, done = result
             merged = {"choices": [{"text": text, "message": {"content": text}}],
                       "usage": {"completion_tokens": done}}
-            try:
-                current, kv = await self._recompute(body, merged, headers, trace)
-            except Reply as reply:
-                await pump.fail(f"recompute re-prefill failed: HTTP {reply.response.status}")
-                trace.outcome = "recompute_failed"
-                return pump.response
+            current = self._continuation(body, merged, trace)
 
     # -- drain -------------------------------------------------------------------------
-    async def drain(self, body: dict[str, Any] | None, trace: Trace) -> None:
-        """Send the abandoned kv_transfer_params to a decode with max_tokens 1; discard output."""
-        kv, pool = trace.kv_pending, self.state.pools["decode"]
-        if kv is None or body is None:
-            return
-        backend = pool.choose(exclude=trace.failed_decodes) or pool.choose()
-        if backend is None:
-            log.warning("cannot drain request %s: no healthy decode", trace.request_id)
-            return
-        payload = json.dumps(contract.drain_body(body, kv)).encode()
-        headers = {"Content-Type": JSON_TYPE, "X-Request-Id": trace.request_id}
-        if self.state.config.backend_api_key:
-            headers["Authorization"] = f"Bearer {self.state.config.backend_api_key}"
-        pool.acquire(backend)
-        outcome = "error"
-        cfg = self.state.config
-        try:
-            async with await self.state.upstream.request(
-                    "POST", backend.address, trace.endpoint,
-                    body=payload, headers=headers, connect_timeout=cfg.connect_timeout_s,
-                    read_timeout=cfg.drain_timeout_s, total_timeout=cfg.drain_timeout_s) as resp:
-                await resp.read()
-                outcome = "ok" if resp.status < 400 else f"http_{resp.status}"
-        except UpstreamError as exc:
-            log.warning("drain of request %s via %s failed: %r", trace.request_id,
-                        backend.address, exc)
-        finally:
-            pool.release(backend)
+    async def drain(self, headers: dict[str, str], trace: Trace) -> None:
+        """Drain every pending KV of ``trace``: a 1-token decode leg each, output discarded."""
+        while trace.kv_pending:
+            body, kv = trace.kv_pending.pop()
+            if not self.state.pools["decode"].healthy():
+                log.warning("cannot drain request %s: no healthy decode", trace.request_id)
+                self.state.metrics.inc("ascend_pd_proxy_drains_total", outcome="no_decode")
+                continue
+            # Retried on another decode whatever failed: if the failed one had pulled the
+            # blocks after all, the next answers 400 (nothing held), which is harmless.
+            leg = Leg("drain", trace.endpoint,
+                      json.dumps(contract.drain_body(body, kv)).encode(), headers,
+                      attempts=self.state.config.max_retries + 1,
+                      avoid=list(trace.failed_decodes))
+            try:
+                answer = await self.legs.send(leg, trace)
+                outcome, where = "ok", str(answer.backend.address)
+            except Reply as reply:
+                status = reply.response.status
+                outcome = f"http_{status}" if reply.outcome == "drain_rejected" else "error"
+                where = "-"
             self.state.metrics.inc("ascend_pd_proxy_drains_total", outcome=outcome)
-        log.info("drained KV of abandoned request %s via %s: %s", trace.request_id,
-                 backend.address, outcome)
+            log.info("drained KV of abandoned request %s via %s: %s", trace.request_id, where,
+                     outcome)
 
+
+def _after_kv(response: web.StreamResponse, trace: Trace) -> web.StreamResponse:
+    """The client's answer when no decode could serve a prefilled request: a clear 502/503/504
+    that says so, rather than a decode's 400 about KV it could not find."""
+    if response.status < 500:
+        return response
+    text = getattr(response, "text", None) or ""
+    try:
+        detail = json.loads(text)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        detail = text[:200]
+    return error_response(
+        response.status, f"no decode could serve the request after its prefill "
+        f"(tried {len(trace.failed_decodes)}): {detail}",
+        "ServiceUnavailableError" if response.status == 503 else "BadGatewayError",
+        trace.request_id)

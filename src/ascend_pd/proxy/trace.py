@@ -73,9 +73,13 @@ class Trace:
     first_byte_ms: float | None = None
     total_ms: float | None = None
     t0: float = field(default_factory=time.perf_counter, repr=False)
-    #: kv_transfer_params P returned that no decode has consumed yet (drain candidates)
-    kv_pending: dict[str, Any] | None = field(default=None, repr=False)
+    #: (prefill body, kv_transfer_params) of every prefill that answered and whose KV no
+    #: decode is known to have consumed yet: drained when the request ends (KV accounting)
+    kv_pending: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list,
+                                                                     repr=False)
     failed_decodes: list[Backend] = field(default_factory=list, repr=False)
+    #: the (first) prefill's usage.prompt_tokens_details.cached_tokens, for the answer
+    cached_tokens: int | None = field(default=None, repr=False)
 
     def line(self) -> str:
         """The JSON access-log line (a flat dict of the fields above, no private state)."""

@@ -4,7 +4,8 @@ Why not aiohttp's client: at concurrency 1 it was most of what the proxy added t
 (+0.6 of +0.8 ms, docs/proxy.md); the same relay on this client adds ~0.1 ms. It covers what
 a vLLM API server needs and nothing more: GET/POST over plain HTTP, bodies framed by
 Content-Length, chunked or connection close, keep-alive reuse, connect/read/total timeouts
-and flow control for long streams. No TLS, redirects, cookies or decompression: the bytes a
+and flow control for long streams (the response framing is the pure ``response.ResponseDecoder``).
+No TLS, redirects, cookies or decompression: the bytes a
 backend sends are the bytes the proxy relays.
 
 Errors: ``ConnectFailed`` (no connection: refused, unreachable, connect timeout),
@@ -20,9 +21,8 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Protocol
 
-from ascend_pd.proxy.chunked import ChunkedDecoder
+from ascend_pd.proxy.response import Head, ResponseDecoder, ResponseError
 
-MAX_HEAD = 64 * 1024
 #: Body bytes buffered before the socket stops being read (a slow client slows its decode).
 HIGH_WATER = 256 * 1024
 
@@ -54,7 +54,7 @@ class UpstreamClosed(UpstreamError):
 
 
 class _Connection(asyncio.Protocol):
-    """One TCP connection; carries one request at a time."""
+    """One TCP connection; carries one request at a time. Parsing is ``ResponseDecoder``'s."""
 
     def __init__(self, pool: list[_Connection], registry: set[_Connection]) -> None:
         self.pool = pool  # the idle list it returns to (and leaves when the peer closes)
@@ -69,15 +69,23 @@ class _Connection(asyncio.Protocol):
         self.reset()
 
     def reset(self) -> None:
-        self.raw = bytearray()  # bytes before the head is complete
-        self.head: tuple[int, dict[str, str]] | None = None
+        self.decoder = ResponseDecoder()
         self.body = bytearray()
-        self.remaining = -1  # Content-Length left; -1 = not length-framed
-        self.chunked: ChunkedDecoder | None = None
-        self.until_close = False
-        self.done = False
-        self.keep_alive = True
+        self.keep_alive = True  # false once the proxy gave up on this exchange
         self.paused = False
+
+    @property
+    def head(self) -> Head | None:
+        return self.decoder.head
+
+    @property
+    def done(self) -> bool:
+        return self.decoder.done
+
+    @property
+    def reusable(self) -> bool:
+        return (self.decoder.done and self.decoder.keep_alive and self.keep_alive
+                and self.error is None and not self.closed)
 
     # -- asyncio.Protocol ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -85,15 +93,17 @@ class _Connection(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        if self.head is None:
-            self.raw += data
-            if not self._parse_head():
-                return
-            data, self.raw = bytes(self.raw), bytearray()
-            if not data:
-                self._wake()
-                return
-        self._feed_body(data)
+        try:
+            body = self.decoder.feed(data)
+        except ResponseError as exc:
+            self._fail(str(exc))
+            self._wake()
+            return
+        if body:
+            self.body += body
+            if len(self.body) > HIGH_WATER and not self.done and self.transport is not None:
+                self.transport.pause_reading()
+                self.paused = True
         self._wake()
 
     def eof_received(self) -> bool | None:
@@ -105,9 +115,7 @@ class _Connection(asyncio.Protocol):
         self.registry.discard(self)
         if self in self.pool:
             self.pool.remove(self)
-        if self.until_close and self.head is not None:
-            self.done = True
-        elif not self.done and self.error is None:
+        if not self.decoder.eof() and self.error is None:
             when = "before answering" if self.head is None else "in the middle of the body"
             self.error = UpstreamClosed(f"the backend closed the connection {when}"
                                         + (f": {exc}" if exc else ""))
@@ -119,80 +127,11 @@ class _Connection(asyncio.Protocol):
     def resume_writing(self) -> None:
         pass
 
-    # -- parsing -------------------------------------------------------------------------
     def _fail(self, message: str) -> None:
         self.error = UpstreamClosed(message)
         self.keep_alive = False
         if self.transport is not None:
             self.transport.close()
-
-    def _parse_head(self) -> bool:
-        end = self.raw.find(b"\r\n\r\n")
-        if end < 0:
-            if len(self.raw) > MAX_HEAD:
-                self._fail("response head larger than 64 KiB")
-            return False
-        lines = self.raw[:end].decode("latin-1").split("\r\n")
-        del self.raw[:end + 4]
-        try:
-            version, code = lines[0].split(" ", 2)[:2]
-            status = int(code)
-        except ValueError:
-            self._fail(f"malformed status line {lines[0][:80]!r}")
-            return False
-        if 100 <= status < 200:  # interim answer (100 Continue): the real one follows
-            return self._parse_head() if self.raw else False
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if sep:
-                headers[name.strip().lower()] = value.strip()
-        connection = headers.get("connection", "").lower()
-        self.keep_alive = ("close" not in connection if version == "HTTP/1.1"
-                           else "keep-alive" in connection)
-        if status in (204, 304):
-            self.done = True
-        elif "chunked" in headers.get("transfer-encoding", "").lower():
-            self.chunked = ChunkedDecoder()
-        elif "content-length" in headers:
-            try:
-                self.remaining = int(headers["content-length"])
-            except ValueError:
-                self._fail("malformed Content-Length")
-                return False
-            self.done = self.remaining == 0
-        else:
-            self.until_close = True
-            self.keep_alive = False
-        self.head = (status, headers)
-        return True
-
-    def _feed_body(self, data: bytes) -> None:
-        if self.done:
-            if data:  # unasked-for bytes (also on an idle connection): never reuse it
-                self._fail("bytes after the end of the response")
-            return
-        if self.chunked is not None:
-            try:
-                self.body += self.chunked.feed(data)
-            except ValueError as exc:
-                self._fail(f"bad chunked body: {exc}")
-                return
-            self.done = self.chunked.done
-            if self.done and self.chunked.leftover:
-                self.keep_alive = False
-        elif self.remaining >= 0:
-            take = data[:self.remaining]
-            self.body += take
-            self.remaining -= len(take)
-            self.done = self.remaining == 0
-            if len(data) > len(take):
-                self.keep_alive = False
-        else:
-            self.body += data
-        if len(self.body) > HIGH_WATER and not self.done and self.transport is not None:
-            self.transport.pause_reading()
-            self.paused = True
 
     def _wake(self) -> None:
         if self.waiter is not None and not self.waiter.done():
@@ -244,7 +183,7 @@ class UpstreamResponse:
     def __init__(self, conn: _Connection, client: UpstreamClient, read_timeout: float,
                  deadline: float) -> None:
         assert conn.head is not None
-        self.status, self.headers = conn.head
+        self.status, self.headers = conn.head.status, conn.head.headers
         self._conn: _Connection | None = conn
         self._client = client
         self._read_timeout = read_timeout
@@ -380,9 +319,7 @@ class UpstreamClient:
         """Back to the idle list when the exchange finished cleanly; closed otherwise."""
         conn.stop_timer()
         idle = conn.pool
-        reusable = (conn.done and conn.keep_alive and conn.error is None and not conn.closed
-                    and len(idle) < self.max_idle)
-        if reusable:
+        if conn.reusable and len(idle) < self.max_idle:
             conn.last_used = time.monotonic()
             idle.append(conn)
             return

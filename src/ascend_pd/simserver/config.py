@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Role = Literal["prefill", "decode"]
+BadAnswer = Literal["empty", "garbage", "no_done", "huge_header"]
+BAD_ANSWERS: tuple[BadAnswer, ...] = ("empty", "garbage", "no_done", "huge_header")
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,20 @@ class SimServerConfig:
             ``stop_reason: "recomputed"`` (as vLLM-Ascend's recompute scheduler does).
         seed: seeds the fault and recompute dice, so runs repeat.
         max_model_len: prompt + max_tokens above this is a 400, like vLLM.
+        api_key: like vLLM's ``--api-key``: every ``/v1`` request must carry
+            ``Authorization: Bearer <key>``, else 401 ``{"error": "Unauthorized"}``.
+        bad_answer: answer completions broken on purpose (what a faulty backend or a
+            middlebox can send): ``empty`` (200, no body), ``garbage`` (200, not JSON),
+            ``no_done`` (a stream that ends cleanly without ``data: [DONE]``),
+            ``huge_header`` (a 100 KiB response header).
+        layerwise: behave like vllm-ascend's MooncakeLayerwiseConnector (decode first: D
+            posts its blocks to the proxy's metaserver, P pushes the KV; simserver.layerwise).
+        no_kv_params: prefill only; answer without ``kv_transfer_params`` (a prefill started
+            without a KV connector), so the proxy's refusal of such an answer is testable.
+        prefix_cache_blocks: prefill only; LRU capacity (blocks of 128 tokens) of the prefix
+            cache: cached leading blocks of a prompt cost no prefill time (0: no cache).
+        compute_lanes: prefill only; prompts computed at once, FIFO (0: unbounded, each
+            prefill just sleeps its time).
     """
 
     role: Role
@@ -48,6 +64,12 @@ class SimServerConfig:
     seed: int = 0
     max_model_len: int = 32768
     tp_size: int = 1
+    api_key: str | None = None
+    no_kv_params: bool = False
+    bad_answer: BadAnswer | None = None
+    layerwise: bool = False
+    prefix_cache_blocks: int = 4096
+    compute_lanes: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

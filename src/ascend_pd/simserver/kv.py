@@ -22,6 +22,9 @@ BLOCK_SIZE: Final[int] = 128
 class Held:
     block_ids: list[int]
     expires_at: float
+    #: what the blocks were computed from: a decode that pulls them generates from it, so a
+    #: decode fed another prompt's KV answers visibly wrong, as real vLLM would
+    seed: str = ""
 
 
 @dataclass
@@ -42,7 +45,8 @@ class KvLedger:
     def held_blocks(self) -> int:
         return sum(len(h.block_ids) for h in self.held.values())
 
-    def hold(self, request_id: str, prompt_tokens: int) -> tuple[str, list[int]]:
+    def hold(self, request_id: str, prompt_tokens: int, seed: str = "",
+             ) -> tuple[str, list[int]]:
         """Allocate blocks for a prompt and hold them; returns the (unique) id and block ids."""
         key = request_id
         n = 1
@@ -52,18 +56,18 @@ class KvLedger:
         count = max(1, -(-prompt_tokens // BLOCK_SIZE))
         blocks = list(range(self.next_block, self.next_block + count))
         self.next_block += count
-        self.held[key] = Held(blocks, self._now() + self.abort_timeout_s)
+        self.held[key] = Held(blocks, self._now() + self.abort_timeout_s, seed)
         log.info("Delaying free of %d blocks for request %s", count, key)
         return key, blocks
 
-    def pull(self, request_id: str, block_ids: list[int]) -> bool:
-        """A decode pulled the blocks: free them. False when they are not held (any more)."""
+    def pull(self, request_id: str, block_ids: list[int]) -> Held | None:
+        """A decode pulled the blocks: free them. None when they are not held (any more)."""
         held = self.held.get(request_id)
         if held is None or held.block_ids != block_ids:
-            return False
+            return None
         del self.held[request_id]
         self.pulled_total += 1
-        return True
+        return held
 
     def expire(self) -> int:
         """Force-free every request past its abort timeout; returns how many were freed."""

@@ -104,6 +104,12 @@ class SimServerProcess:
         except subprocess.TimeoutExpired:
             return None
 
+    def kill(self) -> None:
+        """SIGKILL (a crashing engine: connections dropped, nothing cleaned up), then reap."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+        self.stop()
+
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM, then SIGKILL after ``timeout`` seconds."""
         if self._proc is None:

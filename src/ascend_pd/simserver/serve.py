@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from ascend_pd.simserver.app import SimServer
-from ascend_pd.simserver.config import SimServerConfig
+from ascend_pd.simserver.config import BAD_ANSWERS, SimServerConfig
 
 VLLM_VERSION = "0.11.0"
 
@@ -96,6 +96,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--error-rate", type=float, default=0.0)
     p.add_argument("--recompute-rate", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-model-len", type=int, default=32768)
+    p.add_argument("--api-key", default=None, help="require Authorization: Bearer KEY on /v1")
+    p.add_argument("--bad-answer", choices=BAD_ANSWERS, default=None,
+                   help="answer completions broken on purpose")
+    p.add_argument("--layerwise", action="store_true",
+                   help="MooncakeLayerwiseConnector: decode first, via the proxy's metaserver")
+    p.add_argument("--no-kv-params", action="store_true",
+                   help="prefill: answer without kv_transfer_params (no KV connector)")
+    p.add_argument("--prefix-cache-blocks", type=int, default=4096)
+    p.add_argument("--compute-lanes", type=int, default=0)
     return p
 
 

@@ -22,6 +22,11 @@ VOCAB: Final[tuple[str, ...]] = (
 CHAT_MESSAGE_OVERHEAD: Final[int] = 3
 
 
+def pieces(text: str) -> list[str]:
+    """The tokens of ``text``, as ``count_text`` counts them (for the prefix cache)."""
+    return [word[i:i + PIECE] for word in text.split() for i in range(0, len(word), PIECE)]
+
+
 def count_text(text: str) -> int:
     """Tokens in ``text``: each whitespace word counts ceil(len/4)."""
     return sum(-(-len(word) // PIECE) for word in text.split())
