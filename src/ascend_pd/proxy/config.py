@@ -156,17 +156,17 @@ class ProxyConfig:
             raise ProxyConfigError("the proxy needs at least one prefill and one decode backend",
                              hint="pass --prefill HOST:PORT and --decode HOST:PORT, or -c pd.yaml")
         if self.flow not in FLOWS:
-            raise UsageError(f"unknown proxy flow {self.flow!r}",
+            raise ProxyConfigError(f"unknown proxy flow {self.flow!r}",
                              hint="use one of: " + ", ".join(FLOWS))
         if self.flow == "decode-first" and not self.metaserver_url \
                 and self.host in WILDCARDS:
-            raise UsageError(
+            raise ProxyConfigError(
                 f"the decode-first flow needs a metaserver URL the decode instances can "
                 f"reach; the proxy listens on the wildcard address {self.host!r}",
                 hint="pass --metaserver-url http://ADDR:PORT/v1/metaserver (ADDR: this "
                      "host's address on the decodes' network), or --host ADDR")
         if self.metaserver_url is not None and not self.metaserver_url.startswith("http://"):
-            raise UsageError(f"metaserver URL {self.metaserver_url!r} is not http://...",
+            raise ProxyConfigError(f"metaserver URL {self.metaserver_url!r} is not http://...",
                              hint="write e.g. http://10.0.0.9:8000/v1/metaserver")
         for policy in (self.policy_prefill, self.policy_decode):
             if policy not in POLICIES:
@@ -174,23 +174,23 @@ class ProxyConfig:
                                  hint="use one of: " + ", ".join(POLICIES))
         if self.policy_decode == "cache_aware":
             # Decode reuses the KV it pulls, not a prefix cache: load is what matters there.
-            raise UsageError("cache_aware is a prefill policy",
+            raise ProxyConfigError("cache_aware is a prefill policy",
                              hint="use least_loaded (or round_robin) for --policy-decode")
         for name in ("max_in_flight", "queue_size"):
             if getattr(self, name) < 0:
-                raise UsageError(f"{name} must be 0 or more", hint="0 means no limit")
+                raise ProxyConfigError(f"{name} must be 0 or more", hint="0 means no limit")
         for name in ("queue_timeout_s", "breaker_open_s", "header_timeout_s",
                      "body_timeout_s", "idle_timeout_s"):
             if getattr(self, name) <= 0:
-                raise UsageError(f"{name} must be more than 0 seconds")
+                raise ProxyConfigError(f"{name} must be more than 0 seconds")
         for name in ("breaker_failures", "max_connections", "max_json_depth", "workers"):
             if getattr(self, name) < 1:
-                raise UsageError(f"{name} must be at least 1")
+                raise ProxyConfigError(f"{name} must be at least 1")
         for net in self.admin_networks:
             try:
                 ipaddress.ip_network(net, strict=False)
             except ValueError:
-                raise UsageError(f"admin network {net!r} is not a network",
+                raise ProxyConfigError(f"admin network {net!r} is not a network",
                                  hint="write CIDR, e.g. 10.0.0.0/8 or fd00::/8") from None
 
     def metaserver_for(self, port: int) -> str:
