@@ -28,10 +28,8 @@ from ascend_pd.fsutil import atomic_write_text
 from ascend_pd.k8s import objects as ob
 from ascend_pd.k8s.pods import InstancePods, instance_pods
 from ascend_pd.k8s.preflight import preflight_files
-from ascend_pd.render.deploy import DeployCheck, RenderedFile
-from ascend_pd.render.plan import build_plan
+from ascend_pd.render.deploy import DeployCheck, RenderedFile, prepare
 from ascend_pd.spec.models import ClusterSpec
-from ascend_pd.validate import validate_spec
 
 MANIFEST: Final[str] = "manifest.json"
 SCRIPT_MODE: Final[int] = 0o755
@@ -78,8 +76,10 @@ def _kustomization(spec: ClusterSpec, instances: list[InstancePods], resources: 
     }
 
 
-def k8s_files(spec: ClusterSpec, *, spec_path: str | None = None) -> list[RenderedFile]:
-    """Every file of the kustomize directory, in memory (nothing is written).
+def k8s_files(spec: ClusterSpec, *, spec_path: str | None = None
+              ) -> tuple[list[RenderedFile], list[str]]:
+    """Every file of the kustomize directory, in memory (nothing is written), and the
+    validation warnings.
 
     Raises:
         SpecError: validation found errors, or the spec is a simulation.
@@ -88,13 +88,8 @@ def k8s_files(spec: ClusterSpec, *, spec_path: str | None = None) -> list[Render
         raise SpecError(f"spec '{spec.name}' is a simulation (sim:); the k8s target renders "
                         "real vLLM-Ascend servers",
                         hint="remove the sim: section, or use `ascend-pd render` (SSH)")
-    report = validate_spec(spec)
-    if report.errors:
-        raise SpecError(f"spec '{spec.name}' has {len(report.errors)} error(s); nothing "
-                        "rendered", hint="see `ascend-pd validate -c <spec>`",
-                        problems=[f.line() for f in report.errors])
+    plan, report = prepare(spec)
     k8s = spec.k8s
-    plan = build_plan(spec)
     instances = instance_pods(spec, plan, k8s, spec_path)
     head = _header(spec_path)
     files: list[RenderedFile] = [
@@ -128,7 +123,7 @@ def k8s_files(spec: ClusterSpec, *, spec_path: str | None = None) -> list[Render
                               for i in instances],
                 "files": [*sorted(f.name for f in files), MANIFEST]}
     files.append(RenderedFile(MANIFEST, json.dumps(manifest, indent=2) + "\n", DATA_MODE))
-    return files
+    return files, [w.line() for w in report.warnings]
 
 
 def _previous(out: Path) -> set[str]:
@@ -145,7 +140,7 @@ def render_k8s(spec: ClusterSpec, out_dir: str | Path, spec_path: str | None = N
                ) -> K8sRenderResult:
     """Render the kustomize directory of ``spec`` into ``out_dir`` (files written atomically)."""
     out = Path(out_dir)
-    files = k8s_files(spec, spec_path=spec_path)
+    files, warnings = k8s_files(spec, spec_path=spec_path)
     previous = _previous(out)
     changed = []
     for f in files:
@@ -163,7 +158,6 @@ def render_k8s(spec: ClusterSpec, out_dir: str | Path, spec_path: str | None = N
     for name in removed:
         (out / name).unlink()
     manifest = json.loads(files[-1].text)
-    warnings = [w.line() for w in validate_spec(spec).warnings]
     return K8sRenderResult(out_dir=str(out), files=[f.name for f in files], changed=changed,
                            removed=removed, objects=manifest["objects"], warnings=warnings)
 
@@ -173,7 +167,7 @@ def check_k8s(spec: ClusterSpec, out_dir: str | Path, spec_path: str | None = No
     """Compare ``out_dir`` with what :func:`render_k8s` would write (``render --check``)."""
     out = Path(out_dir)
     result = DeployCheck(out_dir=str(out))
-    files = k8s_files(spec, spec_path=spec_path)
+    files, _ = k8s_files(spec, spec_path=spec_path)
     diffs: list[str] = []
     for f in files:
         dest = out / f.name
