@@ -166,7 +166,7 @@ def instance_objects(spec: ClusterSpec, k8s: K8sSpec, inst: InstancePods) -> lis
     """The Service(s) and the workload of one instance (its ConfigMap comes from kustomize)."""
     name, hosts = inst.name, inst.instance.hosts
     headless: Obj = {"apiVersion": "v1", "kind": "Service",
-                     "metadata": _meta(f"{name}-api" if inst.multi_pod else name, spec, k8s,
+                     "metadata": _meta(f"{name}-api" if inst.lws else name, spec, k8s,
                                        **_selector(inst)),
                      "spec": {"clusterIP": "None",
                               "selector": {**_selector(inst)},
@@ -174,13 +174,13 @@ def instance_objects(spec: ClusterSpec, k8s: K8sSpec, inst: InstancePods) -> lis
                                          "targetPort": inst.api_port}]}}
     objects: list[Obj] = [headless]
     if k8s.volcano:
-        group: Obj = {"minMember": len(inst.pods),
-                      "minResources": {k8s.npu_resource: str(inst.npus * len(inst.pods))}}
+        gang: Obj = {"minMember": len(inst.pods),
+                     "minResources": {k8s.npu_resource: str(inst.npus * len(inst.pods))}}
         if k8s.volcano_queue:
-            group["queue"] = k8s.volcano_queue
+            gang["queue"] = k8s.volcano_queue
         objects.append({"apiVersion": PODGROUP_API, "kind": "PodGroup",
-                        "metadata": _meta(name, spec, k8s), "spec": group})
-    if not inst.multi_pod:
+                        "metadata": _meta(name, spec, k8s), "spec": gang})
+    if not inst.lws:
         engine: Obj = {"valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
         objects.append({
             "apiVersion": "apps/v1", "kind": "StatefulSet",
@@ -198,19 +198,24 @@ def instance_objects(spec: ClusterSpec, k8s: K8sSpec, inst: InstancePods) -> lis
     engine = {"value": f"{name}-$(LWS_GROUP_INDEX)"}
     leader = _template(spec, k8s, inst, inst.head, inst.head.script, engine,
                        _pinned(spec, k8s, hosts[:1]))
-    # Workers differ only in their DP start rank: each runs the script of its index.
-    worker = _template(spec, k8s, inst, inst.pods[1], "pod-$(LWS_WORKER_INDEX).sh", engine,
-                       _pinned(spec, k8s, hosts[1:]))
-    for template in (leader, worker):
-        template["spec"]["containers"][0]["env"].insert(0, group_index)
+    group: Obj = {"size": len(inst.pods), "restartPolicy": "RecreateGroupOnPodRestart"}
+    if len(inst.pods) == 1:
+        # A group of one: LWS runs the worker template as the leader.
+        group["workerTemplate"] = leader
+    else:
+        # Workers differ only in their DP start rank: each runs the script of its index.
+        group["leaderTemplate"] = leader
+        group["workerTemplate"] = _template(spec, k8s, inst, inst.pods[1],
+                                            "pod-$(LWS_WORKER_INDEX).sh", engine,
+                                            _pinned(spec, k8s, hosts[1:]))
+    for template in (group.get("leaderTemplate"), group["workerTemplate"]):
+        if template is not None:
+            template["spec"]["containers"][0]["env"].insert(0, group_index)
     objects.append({
         "apiVersion": LWS_API, "kind": "LeaderWorkerSet",
         "metadata": _meta(name, spec, k8s, **_selector(inst)),
         "spec": {"replicas": 1, "startupPolicy": "LeaderCreated",
-                 "leaderWorkerTemplate": {"size": len(inst.pods),
-                                          "restartPolicy": "RecreateGroupOnPodRestart",
-                                          "leaderTemplate": leader,
-                                          "workerTemplate": worker}}})
+                 "leaderWorkerTemplate": group}})
     # The API Service selects leaders only: workers run headless and serve no HTTP.
     headless["spec"]["selector"][LWS_WORKER_LABEL] = "0"
     return objects
@@ -218,7 +223,7 @@ def instance_objects(spec: ClusterSpec, k8s: K8sSpec, inst: InstancePods) -> lis
 
 def discovery_name(inst: InstancePods, namespace: str) -> str:
     """The DNS name of an instance's API Service: one A record per ready API pod."""
-    service = f"{inst.name}-api" if inst.multi_pod else inst.name
+    service = f"{inst.name}-api" if inst.lws else inst.name
     return f"{service}.{namespace}.svc"
 
 

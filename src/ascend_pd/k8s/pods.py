@@ -95,9 +95,8 @@ class InstancePods:
     def head(self) -> PodProcess:
         return self.pods[0]
 
-    @property
-    def multi_pod(self) -> bool:
-        return len(self.pods) > 1
+    #: a LeaderWorkerSet (spans pods, or the spec asks for one) instead of a StatefulSet
+    lws: bool
 
     @property
     def api_port(self) -> int:
@@ -200,5 +199,6 @@ def instance_pods(spec: ClusterSpec, plan: DeploymentPlan, k8s: K8sSpec,
         pods = [pod_process(p, j, spec, k8s) for j, p in enumerate(procs)]
         name = object_name(inst.name)
         out.append(InstancePods(role=role, instance=inst, name=name, pods=pods,
-                                files=_files(pods, role, name, spec_path)))
+                                files=_files(pods, role, name, spec_path),
+                                lws=k8s.workload == "leaderworkerset" or len(pods) > 1))
     return out

@@ -26,6 +26,7 @@ from ascend_pd import __version__
 from ascend_pd.errors import SpecError
 from ascend_pd.fsutil import atomic_write_text
 from ascend_pd.k8s import objects as ob
+from ascend_pd.k8s.checks import k8s_findings
 from ascend_pd.k8s.pods import InstancePods, instance_pods
 from ascend_pd.k8s.preflight import preflight_files
 from ascend_pd.render.deploy import DeployCheck, RenderedFile, prepare
@@ -89,6 +90,8 @@ def k8s_files(spec: ClusterSpec, *, spec_path: str | None = None
                         "real vLLM-Ascend servers",
                         hint="remove the sim: section, or use `ascend-pd render` (SSH)")
     plan, report = prepare(spec)
+    report.findings.extend(k8s_findings(plan))
+    report.raise_for_errors()
     k8s = spec.k8s
     instances = instance_pods(spec, plan, k8s, spec_path)
     head = _header(spec_path)
@@ -116,7 +119,7 @@ def k8s_files(spec: ClusterSpec, *, spec_path: str | None = None
                 "spec": spec_path, "name": plan.name, "namespace": k8s.namespace,
                 "objects": objects,
                 "instances": [{"name": i.name, "role": i.role, "pods": len(i.pods),
-                               "workload": "LeaderWorkerSet" if i.multi_pod
+                               "workload": "LeaderWorkerSet" if i.lws
                                else "StatefulSet",
                                "service": ob.discovery_name(i, k8s.namespace),
                                "port": i.api_port, "npus_per_pod": i.npus}
