@@ -23,6 +23,7 @@ from aiohttp import web
 from ascend_pd.errors import UsageError
 from ascend_pd.proxy.balancer import Backend, Pool
 from ascend_pd.proxy.config import BackendAddress, ProxyConfig
+from ascend_pd.proxy.discovery import make_discovery
 from ascend_pd.proxy.metrics import ProxyMetrics
 from ascend_pd.proxy.relay import Relay
 from ascend_pd.proxy.trace import JSON_TYPE, error_response
@@ -80,6 +81,11 @@ class ProxyState:
     async def lifecycle(self, _app: web.Application) -> AsyncIterator[None]:
         self._upstream = UpstreamClient()
         checker = asyncio.create_task(self._health_loop())
+        if self.config.discover:
+            # The first look-up before serving: a DNS-only proxy starts with its backends.
+            discovery = make_discovery(self.config, self.pools)
+            await discovery.refresh_all()
+            self.spawn(discovery.run())
         yield
         checker.cancel()
         for task in list(self.tasks):
