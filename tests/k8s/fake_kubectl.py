@@ -18,7 +18,7 @@ from typing import Any
 
 sys.path.insert(0, os.environ["FAKE_KUBECTL_ROOT"])
 
-from tests.k8s.validators import kustomize, problems  # noqa: E402
+from tests.k8s.validators import kustomize, problems
 
 KINDS = {"configmap": "ConfigMap", "service": "Service", "statefulset": "StatefulSet",
          "deployment": "Deployment", "leaderworkersets.leaderworkerset.x-k8s.io":
