@@ -2,16 +2,21 @@
 
 Each Job runs ``ascend-pd doctor`` for its own node with the local backend, the node's
 ``/etc/hccn.conf``, driver tools and ``npu-smi`` mounted, and prints the JSON envelope to
-its log. ``kubectl apply -k deploy/preflight`` starts them; ``kubectl logs job/<name>``
-reads the reports back.
+its log. ``kubectl apply -k deploy/preflight`` starts them; the saved logs are read back
+by :func:`read_reports` (``ascend-pd doctor --from-k8s-logs DIR``).
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Final
 
 import yaml
 
+from ascend_pd.doctor.checks import CheckResult
+from ascend_pd.doctor.report import DoctorReport, HostDoctor
+from ascend_pd.errors import UsageError
 from ascend_pd.k8s import objects as ob
 from ascend_pd.k8s.pods import object_name
 from ascend_pd.render.deploy import RenderedFile
@@ -74,3 +79,31 @@ def preflight_files(spec: ClusterSpec, header: str) -> list[RenderedFile]:
         RenderedFile("preflight/kustomization.yaml",
                      header + ob.dump_yaml([kustomization]), 0o644),
     ]
+
+
+def read_reports(directory: str | Path) -> DoctorReport:
+    """The preflight Jobs' logs (``kubectl logs job/preflight-<node> > DIR/<node>.json``)
+    as one doctor report. A log without a report is that node's error, not an exception."""
+    report = DoctorReport()
+    files = sorted(p for p in Path(directory).iterdir() if p.is_file())
+    if not files:
+        raise UsageError(f"no preflight logs in {directory}",
+                         hint="save them first: kubectl logs -n <ns> job/preflight-<node> "
+                              "> DIR/<node>.json (docs/kubernetes.md)")
+    for path in files:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        start = text.find("{")
+        try:
+            envelope = json.loads(text[start:]) if start >= 0 else None
+            hosts = envelope["data"]["hosts"] if envelope else None
+        except (ValueError, KeyError, TypeError):
+            hosts = None
+        if not isinstance(hosts, list):
+            report.hosts.append(HostDoctor(path.stem, error=f"{path.name} holds no doctor JSON "
+                                           "report (did the Job finish? see kubectl logs)"))
+            continue
+        for host in hosts:
+            report.hosts.append(HostDoctor(
+                str(host["host"]), error=host.get("error"),
+                checks=[CheckResult(**c) for c in host.get("checks", [])]))
+    return report
