@@ -196,6 +196,7 @@ def build_workspace(runbook: str, work: Path) -> Workspace:
     inside.parent.mkdir(parents=True, exist_ok=True)
     inside.symlink_to(state, target_is_directory=True)
     host = build_sysroot(work / "sysroot", model_path=spec["model"]["path"], w8a8=False,
+                         release=spec["connector"]["vllm_ascend_version"],
                          nics={"lo": ["127.0.0.1/8"] + [f"{a}/8" for _n, a in HOSTS]},
                          state_dir=str(state))
     env = {**os.environ, **host.env}

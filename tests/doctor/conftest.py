@@ -27,8 +27,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: The release the simulated hosts run unless a test says otherwise (a Mooncake release that
+#: the renderer on this branch accepts; the sysroot derives every version from its facts).
+RELEASE = "0.23.0"
+
+
 def write_spec(path: Path, host: SimHost, *, ports: Iterable[int], quantization: str = "ascend",
-               runtime: str = "host", model_path: str = "/models/Qwen3-32B-W8A8") -> Path:
+               runtime: str = "host", model_path: str = "/models/Qwen3-32B-W8A8",
+               connector: str = "mooncake", version: str = RELEASE) -> Path:
     """A one-host 1P1D spec whose host commands see ``host``'s sysroot."""
     p_port, d_port = list(ports)
     host_entry: dict[str, object] = {
@@ -41,6 +47,7 @@ def write_spec(path: Path, host: SimHost, *, ports: Iterable[int], quantization:
         "version": 1, "name": "doctor-test", "hardware": "a2",
         "hosts": [host_entry],
         "model": {"path": model_path, "served_name": "qwen3", "quantization": quantization},
+        "connector": {"type": connector, "vllm_ascend_version": version},
         "prefill": [{"name": "prefill-0", "hosts": ["node0"], "devices": [0, 1, 2, 3],
                      "tp": 4, "port": p_port}],
         "decode": [{"name": "decode-0", "hosts": ["node0"], "devices": [4, 5, 6, 7],
@@ -58,8 +65,10 @@ def sim_spec(tmp_path: Path) -> SimFactory:
     """``sim_spec(faults=..., **spec_kw) -> (SimHost, spec path)`` with free planned ports."""
 
     def make(faults: Iterable[str] = (), ports: Iterable[int] | None = None,
-             **spec_kw: str) -> tuple[SimHost, Path]:
-        host = build_sysroot(tmp_path / "root", faults=faults)
+             release: str = RELEASE, cann_version: str | None = None,
+             sources: dict[str, Path] | None = None, **spec_kw: str) -> tuple[SimHost, Path]:
+        host = build_sysroot(tmp_path / "root", faults=faults, release=release,
+                             cann_version=cann_version, sources=sources)
         chosen = list(ports) if ports is not None else [free_port(), free_port()]
         return host, write_spec(tmp_path / "pd.yaml", host, ports=chosen, **spec_kw)
 

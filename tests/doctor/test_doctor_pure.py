@@ -1,23 +1,32 @@
-"""Pure parts of doctor: npu-smi health parsing, version ordering, checks over facts."""
+"""Pure parts of doctor: npu-smi health parsing, checks over facts and release facts."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from ascend_pd.doctor.checks import (
+    CheckResult,
     HostPlan,
-    check_cann_version,
     check_npu_health,
+    check_packages,
     check_ports,
     planned_ports,
 )
-from ascend_pd.doctor.compat import base_version, load_compat, version_key
 from ascend_pd.doctor.facts import Facts, parse_facts
 from ascend_pd.doctor.npu_health import device_health
+from ascend_pd.doctor.release_checks import (
+    check_cann_version,
+    check_connector,
+    check_python_version,
+    check_torch_npu_build,
+    check_vllm_pair,
+)
 from ascend_pd.doctor.simroot import npu_smi_a2_table
 from ascend_pd.errors import ParseError
+from ascend_pd.releases import known_releases, resolve
 from ascend_pd.spec.models import ClusterSpec
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "doctor"
@@ -44,14 +53,6 @@ def test_garbage_is_a_parse_error_quoting_the_line() -> None:
     assert info.value.line.startswith("dcmi module")
 
 
-def test_versions_order_like_releases() -> None:
-    assert version_key("8.2.RC1") < version_key("8.3.RC1") < version_key("8.3.0")
-    assert version_key("0.10.0rc1") < version_key("0.10.0") < version_key("0.10.0.post1")
-    assert version_key("2.7.1.dev20250724") < version_key("2.7.1") == version_key("2.7.1+cpu")
-    assert base_version("2.5.1.post1+cpu") == "2.5.1"
-    assert load_compat().release("0.11.0") is not None
-
-
 def _spec(connector: str = "llmdatadist", version: str = "0.11.0") -> ClusterSpec:
     return ClusterSpec.model_validate({
         "hosts": [{"name": "n0", "address": "192.0.2.11", "devices": list(range(8))}],
@@ -73,26 +74,66 @@ def test_planned_ports_name_their_listener() -> None:
                                             8000: "proxy"}
 
 
-def test_mooncake_needs_cann_8_3() -> None:
-    facts = Facts({"cann.version": ("8.2.RC1",)})
-    llm = check_cann_version(facts, _plan(_spec("llmdatadist", "0.10.1rc1")))
-    assert llm.status == "pass"
-    moon = check_cann_version(facts, _plan(_spec("mooncake", "0.10.1rc1")))
-    assert moon.status == "fail"
-    assert "8.3.RC1" in moon.expected
-    assert "Mooncake" in moon.expected
+def _check(check: Callable[[Facts, HostPlan], CheckResult], facts: dict[str, str],
+           connector: str = "mooncake", version: str = "0.23.0") -> CheckResult:
+    values = {k: (v,) for k, v in facts.items()}
+    return check(Facts(values), _plan(_spec(connector, version)))
 
 
-def test_cann_minimum_comes_from_the_release_row() -> None:
-    # vllm-ascend 0.11.0 documents CANN 8.3.RC2 (8.3.RC1 was only its rc1).
-    plan = _plan(_spec("llmdatadist", "0.11.0"))
-    old = check_cann_version(Facts({"cann.version": ("8.3.RC1",)}), plan)
-    assert old.status == "fail" and "8.3.RC2" in old.expected
-    assert check_cann_version(Facts({"cann.version": ("8.3.RC2",)}), plan).status == "pass"
+def test_cann_minimum_is_the_releases_stable_cann() -> None:
+    # 0.23.0's row in upstream's matrix: stable CANN 9.1.0 (harvested, not typed here).
+    needed = resolve("0.23.0").facts.compat.cann
+    old = _check(check_cann_version, {"cann.version": "8.3.RC2"})
+    assert old.status == "fail" and f"CANN >= {needed}" in old.expected
+    assert f"Install CANN {needed}" in old.fix
+    assert _check(check_cann_version, {"cann.version": needed or ""}).status == "pass"
 
 
-def test_every_compat_row_is_verified() -> None:
-    assert all(row.verified for row in load_compat().releases.values())
+def test_cann_of_an_unknown_release_is_unknown_not_an_old_floor() -> None:
+    newest = known_releases()[-1]
+    result = _check(check_cann_version, {"cann.version": "8.3.RC2"}, version="99.1.0")
+    assert result.status == "warn"
+    assert f"using the facts of {newest}" in result.expected
+
+
+def test_vllm_pairing_comes_from_the_matrix_not_the_same_xyz() -> None:
+    # v0.14.0rc1 is built against vLLM v0.14.1.
+    ok = _check(check_vllm_pair, {"py.vllm": "0.14.1", "py.vllm_ascend": "0.14.0rc1"},
+                version="0.14.0rc1")
+    assert ok.status == "pass"
+    bad = _check(check_vllm_pair, {"py.vllm": "0.14.0", "py.vllm_ascend": "0.14.0rc1"},
+                 version="0.14.0rc1")
+    assert bad.status == "fail" and "pip install vllm==0.14.1" in bad.fix
+
+
+def test_connector_missing_from_the_installed_release_fails() -> None:
+    # LLMDataDist was removed in 0.12.0rc1; a 0.23.0.post1 host cannot serve it.
+    result = _check(check_connector, {"py.vllm_ascend": "0.23.0.post1"}, "llmdatadist", "0.11.0")
+    assert result.status == "fail"
+    assert "LLMDataDistCMgrConnector" in result.observed
+    assert "MooncakeConnectorV1" in result.expected and "0.23.0.post1" in result.expected
+
+
+def test_torch_npu_build_older_than_the_release_names_fails() -> None:
+    wanted = resolve("0.23.0.post1").facts.compat.torch_npu
+    result = _check(check_torch_npu_build, {"py.vllm_ascend": "0.23.0.post1",
+                                            "py.torch_npu": "2.10.0"})
+    assert result.status == "fail" and f"torch-npu=={wanted}" in result.fix
+
+
+def test_python_outside_the_releases_range_fails() -> None:
+    result = _check(check_python_version, {"py.python": "3.13.1",
+                                           "py.vllm_ascend": "0.23.0.post1"})
+    assert result.status == "fail" and "<3.13" in result.expected
+
+
+def test_either_mooncake_distribution_counts() -> None:
+    base = {"py.python": "3.11.7", "py.torch": "2.10.0", "py.torch_npu": "2.10.0.post4",
+            "py.vllm": "0.23.0", "py.vllm_ascend": "0.23.0.post1"}
+    missing = _check(check_packages, base)
+    assert missing.status == "warn" and "mooncake-transfer-engine-npu" in missing.expected
+    found = _check(check_packages, {**base, "py.mooncake_transfer_engine_npu": "0.3.11.post1"})
+    assert found.status == "pass" and "mooncake-transfer-engine-npu 0.3.11.post1" in found.observed
 
 
 @pytest.mark.parametrize(("value", "status"), [("Warning", "warn"), ("Critical", "fail"),

@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
+from tests.doctor.conftest import RELEASE
 
 from ascend_pd.cli import cli
+from ascend_pd.doctor import CHECKS
 from ascend_pd.doctor.simroot import build_sysroot
 
 pytestmark = pytest.mark.rig
@@ -20,7 +22,7 @@ def test_doctor_over_ssh(rig: Any, tmp_path: Path) -> None:
     hosts = []
     for i, spec_host in enumerate(rig.spec_hosts()):
         faults = ["vllm_mismatch"] if i == 1 else []
-        root = build_sysroot(tmp_path / f"root{i}", faults=faults,
+        root = build_sysroot(tmp_path / f"root{i}", faults=faults, release=RELEASE,
                              nics={"eth0": [f"{spec_host['address']}/24"]})
         hosts.append({**spec_host, "env": root.env})
     names = [h["name"] for h in hosts]
@@ -28,6 +30,7 @@ def test_doctor_over_ssh(rig: Any, tmp_path: Path) -> None:
         "name": "doctor-rig", "hardware": "a2", "backend": "ssh", "ssh": rig.ssh_spec(),
         "hosts": hosts,
         "model": {"path": "/models/Qwen3-32B-W8A8", "served_name": "q", "quantization": "ascend"},
+        "connector": {"type": "mooncake", "vllm_ascend_version": RELEASE},
         "prefill": [{"name": "p0", "hosts": [names[0]], "devices": list(range(8)), "tp": 8,
                      "port": 8100}],
         "decode": [{"name": "d0", "hosts": [names[1]], "devices": list(range(8)), "tp": 8,
@@ -42,7 +45,7 @@ def test_doctor_over_ssh(rig: Any, tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output
     by_host = {h["host"]: h for h in json.loads(result.output)["data"]["hosts"]}
     assert by_host[names[0]]["ok"] is True
-    assert len(by_host[names[0]]["checks"]) == 14
+    assert len(by_host[names[0]]["checks"]) == len(CHECKS)
     failed = [(c["check"], c["status"]) for c in by_host[names[1]]["checks"]
               if c["status"] != "pass"]
     assert failed == [("vllm-pair", "fail")]

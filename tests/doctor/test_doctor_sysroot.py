@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ascend_pd.doctor import DoctorReport, run_doctor
+from ascend_pd.doctor import CHECKS, DoctorReport, run_doctor
 from ascend_pd.doctor.simroot import FAULTS, SimHost
 from ascend_pd.runners.factory import runner_factory
 from ascend_pd.runners.fanout import RunnerPool
@@ -34,7 +34,7 @@ def test_healthy_host_passes_every_check(sim_spec: SimFactory) -> None:
     _, spec = sim_spec()
     report = doctor(spec)
     assert [(c.check, c.status) for c in report.checks if c.status != "pass"] == []
-    assert len(report.checks) == 14
+    assert len(report.checks) == len(CHECKS) == 17
     assert report.exit_code == 0
 
 
@@ -96,7 +96,7 @@ def test_cli_json_and_exit_code(sim_spec: SimFactory) -> None:
     assert proc.returncode == 1, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["command"] == "doctor"
-    assert doc["data"]["summary"] == {"pass": 13, "warn": 0, "fail": 1, "host_errors": 0}
+    assert doc["data"]["summary"] == {"pass": 16, "warn": 0, "fail": 1, "host_errors": 0}
     (host,) = doc["data"]["hosts"]
     assert host["facts"]["hccn_conf"] == "absent"
 
@@ -108,7 +108,7 @@ def test_cli_human_output_lists_fix(sim_spec: SimFactory) -> None:
          "--host", "node0"], capture_output=True, text=True, check=False, timeout=120)
     assert proc.returncode == 1
     assert "node0 disk: FAIL: /var/lib/ascend-pd: 0.5 GiB free" in proc.stdout
-    assert "doctor: 1 host(s), 13 pass, 0 warn, 1 fail" in proc.stdout
+    assert "doctor: 1 host(s), 16 pass, 0 warn, 1 fail" in proc.stdout
 
 
 def test_unknown_host_is_a_usage_error(sim_spec: SimFactory) -> None:
@@ -118,3 +118,25 @@ def test_unknown_host_is_a_usage_error(sim_spec: SimFactory) -> None:
          "--host", "nodeX"], capture_output=True, text=True, check=False, timeout=60)
     assert proc.returncode == 2
     assert "use one of: node0" in proc.stderr
+
+
+def test_a_0_23_0_post1_host_on_cann_8_3_rc2_fails_it_needs_9_1_0(sim_spec: SimFactory) -> None:
+    # The current stable release, on the CANN of the 0.11/0.12 line.
+    _, spec = sim_spec(release="0.23.0.post1", cann_version="8.3.RC2")
+    by_name = {c.check: c for c in doctor(spec).checks}
+    cann = by_name["cann-version"]
+    assert (cann.status, cann.observed) == ("fail", "CANN 8.3.RC2")
+    assert "CANN >= 9.1.0" in cann.expected
+    # the host's packages are the release's own row: torch-npu build and vLLM pair pass
+    assert by_name["torch-npu-build"].observed == "torch_npu 2.10.0.post4"
+    assert by_name["torch-npu-build"].status == "pass"
+    assert "mooncake-transfer-engine-npu 0.3.11.post1" in by_name["python-packages"].observed
+
+
+def test_a_connector_the_installed_release_does_not_register_fails(sim_spec: SimFactory) -> None:
+    _, spec = sim_spec(release="0.23.0.post1", connector="llmdatadist", version="0.11.0")
+    report = doctor(spec)
+    connector = next(c for c in report.checks if c.check == "connector")
+    assert connector.status == "fail"
+    assert "LLMDataDistCMgrConnector on vllm-ascend 0.23.0.post1 (installed)" in connector.observed
+    assert report.exit_code == 1

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ascend_pd.resources import data_dir
+from ascend_pd.examples import example_spec, shapes
 from ascend_pd.spec import ClusterSpec, parse_spec
 
 HERE = Path(__file__).resolve().parent
@@ -30,11 +30,12 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
 
 
 def spec_text(name: str) -> str:
-    """Text of a shipped example (templates/specs) or a test spec (tests/render/specs)."""
-    for folder in (data_dir("templates") / "specs", HERE / "specs"):
-        path = folder / f"{name}.yaml"
-        if path.is_file():
-            return path.read_text(encoding="utf-8")
+    """Text of a shipped example (as `init` writes it) or a test spec (tests/render/specs)."""
+    if name in shapes():
+        return example_spec(name)
+    path = HERE / "specs" / f"{name}.yaml"
+    if path.is_file():
+        return path.read_text(encoding="utf-8")
     raise FileNotFoundError(name)
 
 

@@ -27,7 +27,10 @@ def only(found: list[Finding], severity: str) -> list[str]:
     return [f"{f.key}: {f.message}" for f in found if f.severity == severity]
 
 
-@pytest.mark.parametrize("name", ["a3-seed", "a2-1p1d-single", "a2-1p1d", "a3-2p1d",
+LEGACY = "a2-1p1d-legacy-llmdatadist"
+
+
+@pytest.mark.parametrize("name", ["a3-seed", "a2-1p1d-single", "a2-1p1d", "a3-2p1d", LEGACY,
                                   "a2-2p1d-dp", "a2-sim"])
 def test_shipped_and_test_specs_are_clean(name: str) -> None:
     assert findings(name, lambda d: None) == []
@@ -66,7 +69,7 @@ CASES: list[tuple[str, str, Edit, str]] = [
         _set("model.attention", "mla"), _set("prefill.0.tp", 2), _set("prefill.0.dp", 2)),
      "prefill[0].tp: prefill 'prefill-0' tp=2, decode 'decode-0' tp=4: prefill TP must be "
      ">= decode TP"),
-    ("gqa unequal TP", "a2-1p1d-single", _both(_set("decode.0.tp", 2), _set("decode.0.dp", 2)),
+    ("gqa unequal TP", LEGACY, _both(_set("decode.0.tp", 4), _set("decode.0.dp", 2)),
      "LLMDataDist needs equal TP for gqa models"),
     ("mooncake P tp not a multiple", "a3-2p1d", _both(
         _set("prefill.0.devices", list(range(12))), _set("prefill.0.tp", 12),
@@ -77,18 +80,29 @@ CASES: list[tuple[str, str, Edit, str]] = [
     ("mooncake P sizes differ", "a3-2p1d", _both(_set("prefill.1.tp", 16),
                                                   _set("prefill.1.dp", 1)),
      "prefill: prefill instances differ in tp/dp [(8, 2), (16, 1)]"),
-    ("llmdatadist removed", "a3-seed", _set("connector.vllm_ascend_version", "0.12.0"),
-     "connector.type: vllm-ascend 0.12.0 has no LLMDataDist connector"),
-    ("mooncake too old", "a3-2p1d", _set("connector.vllm_ascend_version", "0.10.0rc1"),
-     "connector.type: vllm-ascend 0.10.0rc1 has no Mooncake connector (added in 0.10.1rc1)"),
+    # vllm-ascend 0.13.0 vllm_ascend/distributed/__init__.py registers no LLMDataDist.
+    ("llmdatadist removed", LEGACY, _set("connector.vllm_ascend_version", "0.13.0"),
+     "connector.type: vllm-ascend 0.13.0 has no LLMDataDist connector and reads no rank table"),
+    # MooncakeHybridConnector is registered from 0.20.2rc1 (kv_transfer/__init__.py).
+    ("hybrid before it exists", "a3-2p1d", _both(
+        _set("connector.vllm_ascend_version", "0.18.0"),
+        _set("connector.mooncake_connector", "MooncakeHybridConnector")),
+     "connector.mooncake_connector: vllm-ascend 0.18.0 does not register "
+     "MooncakeHybridConnector"),
+    ("V2 before it exists", "a3-2p1d", _set("connector.mooncake_connector", "MooncakeConnectorV2"),
+     "does not register MooncakeConnectorV2"),
     ("version unparsable", "a3-seed", _set("connector.vllm_ascend_version", "latest"),
      "connector.vllm_ascend_version: 'latest' is not a vllm-ascend version"),
-    ("old RPC env name", "a3-seed", _set("prefill.0.env", {"VLLM_LLMDD_RPC_PORT": "5559"}),
+    ("version older than the data", "a3-seed", _set("connector.vllm_ascend_version", "0.9.0"),
+     "connector.vllm_ascend_version: vllm-ascend 0.9.0 is older than every release"),
+    ("old RPC env name", LEGACY, _set("prefill.0.env", {"VLLM_LLMDD_RPC_PORT": "5559"}),
      "prefill[0].env.VLLM_LLMDD_RPC_PORT: vllm-ascend 0.11.0 reads VLLM_ASCEND_LLMDD_RPC_PORT"),
-    ("new RPC env name on 0.10.0rc1", "a3-seed", _both(
-        _set("connector.vllm_ascend_version", "0.10.0rc1"),
-        _set("decode.0.env", {"VLLM_ASCEND_LLMDD_RPC_PORT": "5559"})),
-     "decode[0].env.VLLM_ASCEND_LLMDD_RPC_PORT: vllm-ascend 0.10.0rc1 reads VLLM_LLMDD_RPC_PORT"),
+    # 0.30.0rc2 validates additional_config with extra="forbid" (vllm_ascend/config_utils.py).
+    ("torchair key on a strict release", "a3-2p1d", _both(
+        _set("connector.vllm_ascend_version", "0.30.0rc2"),
+        _set("decode.0.additional_config", {"torchair_graph_config": {"enabled": True}})),
+     "decode[0].additional_config.torchair_graph_config: vllm-ascend 0.30.0rc2 rejects unknown "
+     "additional_config keys"),
     ("three dashes", "a3-seed", _set("prefill.0.extra_args", ["---max-num-batched-tokens", "8"]),
      "prefill[0].extra_args[0]: '---max-num-batched-tokens' has three dashes"),
     ("flag and value in one item", "a3-seed", _set("decode.0.extra_args", ["--max-num-seqs 8"]),
@@ -99,9 +113,9 @@ CASES: list[tuple[str, str, Edit, str]] = [
      "decode[0].extra_args[0]: '-max-num-seqs' is a long option with a single dash"),
     ("plan-owned flag", "a3-seed", _set("decode.0.extra_args", ["--tensor-parallel-size", "8"]),
      "decode[0].extra_args: '--tensor-parallel-size' is set by the plan from tp"),
-    ("port clash with RPC range", "a2-1p1d-single", _set("proxy.port", 5658),
-     "proxy.port: the proxy port (5658 on 'node0') overlaps the LLMDataDist RPC range of "
-     "'decode-0' (5657-5660 on 'node0')"),
+    ("port clash with RPC range", LEGACY, _set("proxy.port", 5558),
+     "proxy.port: the proxy port (5558 on 'node-p') overlaps the LLMDataDist RPC range of "
+     "'prefill-0' (5557-5564 on 'node-p')"),
     ("kv_port in random range", "a3-2p1d", _set("connector.kv_port_base", 30000),
      "connector.kv_port_base: the Mooncake kv_port range of 'prefill-0' (30000-30015 on 'p0') "
      "is inside the transfer engine's random range 20000-35999"),
@@ -121,19 +135,32 @@ def test_inconsistency_is_an_error(name: str, edit: Edit, message: str) -> None:
 
 
 WARNINGS: list[tuple[str, str, Edit, str]] = [
-    ("VLLM_USE_V1 on 0.12", "a3-2p1d", _set("decode.0.env", {"VLLM_USE_V1": "1"}),
-     "decode[0].env.VLLM_USE_V1: VLLM_USE_V1 is ignored by vllm-ascend 0.12.0"),
+    # envs.py of 0.30.0rc2 no longer defines VLLM_ASCEND_ENABLE_MLAPO (now additional_config).
+    ("variable the release dropped", "a3-2p1d", _both(
+        _set("connector.vllm_ascend_version", "0.30.0rc2"),
+        _set("decode.0.env", {"VLLM_ASCEND_ENABLE_MLAPO": "1"})),
+     "decode[0].env.VLLM_ASCEND_ENABLE_MLAPO: vllm-ascend 0.30.0rc2 does not read "
+     "VLLM_ASCEND_ENABLE_MLAPO (read by 0.11.0, 0.13.0, 0.18.0, 0.23.0.post1)"),
     ("PHYSICAL_DEVICES", "a3-2p1d", _set("hosts.0.env", {"PHYSICAL_DEVICES": "0,1"}),
-     "hosts[0].env.PHYSICAL_DEVICES: PHYSICAL_DEVICES is not read"),
-    ("use_ascend_direct on 0.12", "a3-2p1d",
+     "hosts[0].env.PHYSICAL_DEVICES: vllm-ascend 0.23.0.post1 does not read PHYSICAL_DEVICES"),
+    ("use_ascend_direct after 0.11", "a3-2p1d",
      _set("prefill.0.additional_config", {"use_ascend_direct": True}),
-     "prefill[0]: use_ascend_direct only applies to Mooncake on 0.11.x (this is 0.12.0)"),
-    ("RPC env overrides plan", "a3-seed",
+     "prefill[0]: use_ascend_direct is not read by Mooncake on vllm-ascend 0.23.0.post1"),
+    ("RPC env overrides plan", LEGACY,
      _set("prefill.0.env", {"VLLM_ASCEND_LLMDD_RPC_PORT": "6000"}),
      "prefill[0].env.VLLM_ASCEND_LLMDD_RPC_PORT: overrides the port plan"),
-    ("no P-side expiry", "a3-seed", _both(_set("connector.vllm_ascend_version", "0.10.1rc1"),
-                                          _set("connector.abort_request_timeout_s", 300)),
-     "connector.abort_request_timeout_s: vllm-ascend 0.10.1rc1 has no P-side KV expiry"),
+    # torchair was removed in 0.12.0rc1; 0.13.0 … 0.25.x ignore the key silently.
+    ("torchair asked for where it is gone", "a3-seed", _set("decode.0.torchair_graph", True),
+     "decode[0].torchair_graph: vllm-ascend 0.23.0.post1 has no torchair graph mode"),
+    ("torchair key on a lenient release", "a3-seed",
+     _set("decode.0.additional_config", {"torchair_graph_config": {"enabled": True}}),
+     "decode[0].additional_config.torchair_graph_config: vllm-ascend 0.23.0.post1 does not "
+     "read 'torchair_graph_config'"),
+    ("release newer than the data", "a3-seed", _set("connector.vllm_ascend_version", "0.31.0"),
+     "connector.vllm_ascend_version: vllm-ascend 0.31.0 is newer than the newest known "
+     "release 0.30.0rc2; using the facts of 0.30.0rc2"),
+    ("release the data never saw", "a3-seed", _set("connector.vllm_ascend_version", "0.20.0"),
+     "using the facts of 0.18.0"),
 ]
 
 
@@ -147,7 +174,7 @@ def test_stale_setting_is_a_warning(name: str, edit: Edit, message: str) -> None
 
 def test_tp_spanning_hosts_is_rejected_for_llmdatadist() -> None:
     # The spec loader already refuses this shape; the P/D check states the real reason.
-    data = yaml.safe_load(spec_text("a2-1p1d"))
+    data = yaml.safe_load(spec_text(LEGACY))
     data["prefill"][0].update(hosts=["node-p", "node-d"], devices=[0, 1, 2, 3], tp=8)
     data["decode"][0].update(hosts=["node-p", "node-d"], devices=[4, 5, 6, 7], tp=8)
     spec = ClusterSpec.model_validate(data)

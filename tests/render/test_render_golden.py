@@ -10,29 +10,62 @@ from pathlib import Path
 
 import pytest
 
+from ascend_pd import releases
 from ascend_pd.render import check_deploy, render_deploy
+from ascend_pd.spec import parse_spec
 
-from .conftest import GOLDEN, lint_scripts, load
+from .conftest import GOLDEN, lint_scripts, load, spec_text
 
-CASES = ["a3-seed", "a2-1p1d-single", "a2-2p1d-dp", "a3-2p1d"]
+CASES = ["a3-seed", "a2-1p1d-single", "a2-2p1d-dp", "a3-2p1d", "a2-1p1d-legacy-llmdatadist",
+         "a3-external-dp"]
+#: one spec rendered for each release: what the release facts decide, traced to upstream in
+#: tests/golden/render/SOURCES.md
+RELEASES = ["0.11.0", "0.13.0", "0.18.0", "0.23.0.post1", "0.30.0rc2"]
+
+
+def _compare(out: Path, golden: Path, files: list[str], update: bool) -> None:
+    if update:
+        shutil.rmtree(golden, ignore_errors=True)
+        shutil.copytree(out, golden)
+    rendered = sorted(p.name for p in out.iterdir())
+    assert rendered == sorted(files)
+    assert rendered == sorted(p.name for p in golden.iterdir()), (
+        "file set differs; regenerate with: pytest tests/render --update-golden")
+    for name in rendered:
+        assert (out / name).read_text() == (golden / name).read_text(), (
+            f"{golden.name}/{name} differs from the golden file; if intended, "
+            "regenerate with: pytest tests/render --update-golden")
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_render_matches_golden(case: str, tmp_path: Path, update_golden: bool) -> None:
     out = tmp_path / "deploy"
     result = render_deploy(load(case), out, f"{case}.yaml")
-    golden = GOLDEN / case
-    if update_golden:
-        shutil.rmtree(golden, ignore_errors=True)
-        shutil.copytree(out, golden)
-    rendered = sorted(p.name for p in out.iterdir())
-    assert rendered == sorted(result.files)
-    assert rendered == sorted(p.name for p in golden.iterdir()), (
-        "file set differs; regenerate with: pytest tests/render --update-golden")
-    for name in rendered:
-        assert (out / name).read_text() == (golden / name).read_text(), (
-            f"{case}/{name} differs from the golden file; if intended, "
-            "regenerate with: pytest tests/render --update-golden")
+    _compare(out, GOLDEN / case, result.files, update_golden)
+
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_each_release_renders_what_it_reads(release: str, tmp_path: Path,
+                                            update_golden: bool) -> None:
+    text = spec_text("release-golden").replace("@version@", release)
+    spec = parse_spec(text, "release-golden.yaml")
+    out = tmp_path / "deploy"
+    result = render_deploy(spec, out, "release-golden.yaml")
+    assert result.warnings == []  # every one of them is a release the data knows exactly
+    _compare(out, GOLDEN / f"release-{release}", result.files, update_golden)
+    lint_scripts(sorted(out.glob("*.sh")) + sorted(out.glob("*.env")))
+
+
+def test_release_sources_match_the_data() -> None:
+    text = (GOLDEN / "SOURCES.md").read_text()
+    sections = {part.split("\n", 1)[0].strip(): part for part in text.split("\n## ")[1:]}
+    data = releases.load().by_version()
+    for release in RELEASES:
+        section = sections[release]
+        facts = data[release]
+        assert f"`{facts.connectors['MooncakeConnectorV1'].source}`" in section, release
+        assert f"`{facts.sources['mooncake_abort_timeout_env']}`" in section, release
+        assert f"{facts.mooncake_abort_timeout_env}=600" in section, release
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -61,7 +94,8 @@ def test_seed_recipe_shape(tmp_path: Path) -> None:
     decode = (tmp_path / "decode-0@node-d.sh").read_text()
     assert "--enforce-eager" in prefill
     assert "--enforce-eager" not in decode
-    assert '"graph_batch_sizes":[32]' in decode
+    assert '{"cudagraph_mode":"FULL_DECODE_ONLY","cudagraph_capture_sizes":[32]}' in decode
+    assert "torchair" not in decode
     assert "--tensor-parallel-size 16" in prefill
     assert "--tensor-parallel-size 16" in decode
 

@@ -112,8 +112,9 @@ def test_docker_runtime_mounts_what_the_npu_needs(tmp_path: Path) -> None:
                    "/etc/hccn.conf:/etc/hccn.conf:ro",
                    "/usr/local/Ascend/driver/tools/hccn_tool:", "/usr/local/dcmi:",
                    "/usr/local/bin/npu-smi:", "/models/Qwen3-8B:/models/Qwen3-8B:ro",
-                   "/etc/ascend-pd/ranktable.json:", "-e VLLM_HOST_IP"):
+                   "-e VLLM_HOST_IP"):
         assert needed in joined, needed
+    assert "ranktable" not in joined  # Mooncake reads no rank table
     assert docker[-1] == "quay.io/ascend/vllm-ascend:v0.11.0"
 
 

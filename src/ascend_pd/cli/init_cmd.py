@@ -11,8 +11,10 @@ from ascend_pd.fsutil import atomic_write_text
 
 
 @click.command("init")
-@click.option("--shape", type=click.Choice(examples.shapes()), default="a2-1p1d",
-              show_default=True, help="Which example topology to write.")
+@click.option("--shape", type=click.Choice(examples.shapes()), default=examples.DEFAULT_SHAPE,
+              show_default=True,
+              help="Which example topology to write (all but the *-legacy-* shape use Mooncake "
+                   "on the newest stable vllm-ascend release).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Write to this file (default: stdout).")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 from ascend_pd.doctor.checks import CHECKS, CheckResult, HostPlan, planned_ports, run_checks
-from ascend_pd.doctor.compat import CompatTable, load_compat, version_key
 from ascend_pd.doctor.facts import Facts, parse_facts
 from ascend_pd.doctor.report import DoctorReport, HostDoctor, probe_argv, run_doctor
 
 __all__ = [
     "CHECKS",
     "CheckResult",
-    "CompatTable",
     "DoctorReport",
     "Facts",
     "HostDoctor",
     "HostPlan",
-    "load_compat",
     "parse_facts",
     "planned_ports",
     "probe_argv",
     "run_checks",
     "run_doctor",
-    "version_key",
 ]

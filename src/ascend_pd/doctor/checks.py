@@ -10,9 +10,19 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Final, Literal
 
-from ascend_pd.doctor.compat import CompatTable, base_version, load_compat, version_key
+from packaging.version import InvalidVersion, Version
+
 from ascend_pd.doctor.facts import Facts
 from ascend_pd.doctor.npu_health import device_health
+from ascend_pd.doctor.release_checks import (
+    check_cann_version,
+    check_connector,
+    check_python_version,
+    check_torch_npu_build,
+    check_vllm_pair,
+    mooncake_expected,
+    mooncake_installed,
+)
 from ascend_pd.errors import ParseError
 from ascend_pd.spec.models import ClusterSpec, HostSpec
 
@@ -47,7 +57,6 @@ class HostPlan:
     host: HostSpec
     #: port -> what listens there once deployed
     ports: dict[int, str] = field(default_factory=dict)
-    compat: CompatTable = field(default_factory=load_compat)
 
     @property
     def docker(self) -> bool:
@@ -122,27 +131,6 @@ def check_driver(facts: Facts, plan: HostPlan) -> CheckResult:
     return _result(plan, "driver", "pass", observed, expected)
 
 
-def check_cann_version(facts: Facts, plan: HostPlan) -> CheckResult:
-    cann = facts.get("cann.version", "absent") or "absent"
-    connector = plan.spec.connector
-    release = plan.compat.release(connector.vllm_ascend_version)
-    minimum = release.cann_min if release else None
-    if connector.type == "mooncake" and (
-        minimum is None or version_key(plan.compat.mooncake_cann_min) > version_key(minimum)
-    ):
-        minimum = plan.compat.mooncake_cann_min
-    expected = f"CANN >= {minimum}" if minimum else "CANN installed"
-    fix = f"Install CANN {minimum or ''} or newer (toolkit and NNAL of the same version)."
-    fix = fix.replace("  ", " ")
-    if cann == "absent":
-        return _result(plan, "cann-version", "fail",
-                       "no ascend_toolkit_install.info or version.cfg", expected, fix)
-    if minimum and version_key(cann) < version_key(minimum):
-        why = " (Mooncake ascend-direct)" if connector.type == "mooncake" else ""
-        return _result(plan, "cann-version", "fail", f"CANN {cann}", expected + why, fix)
-    return _result(plan, "cann-version", "pass", f"CANN {cann}", expected)
-
-
 def check_packages(facts: Facts, plan: HostPlan) -> CheckResult:
     expected = "python3 with " + ", ".join(PACKAGES)
     if plan.docker:
@@ -150,19 +138,32 @@ def check_packages(facts: Facts, plan: HostPlan) -> CheckResult:
                        "(packages live in the image)", expected)
     if facts.get("py.python", "absent") == "absent":
         return _result(plan, "python-packages", "fail", "python3 not found", expected,
-                       "Install Python 3.10/3.11, or set ASCEND_PD_PYTHON in hosts[].env.")
+                       "Install Python (the python-version check names the range), or set "
+                       "ASCEND_PD_PYTHON in hosts[].env.")
     missing = [p for p in PACKAGES if facts.get(f"py.{p}", "absent") == "absent"]
     found = ", ".join(f"{p} {facts.get(f'py.{p}')}" for p in PACKAGES if p not in missing)
     if missing:
         return _result(plan, "python-packages", "fail", f"missing: {', '.join(missing)}",
                        expected, "pip install the missing packages at the versions of "
-                       "docs/doctor.md (torch-npu must match torch).")
-    if plan.spec.connector.type == "mooncake" and facts.get("py.mooncake_transfer_engine",
-                                                            "absent") == "absent":
-        return _result(plan, "python-packages", "warn", found + "; mooncake not installed",
-                       expected + ", mooncake-transfer-engine",
-                       "Install Mooncake built with -DUSE_ASCEND_DIRECT=ON.")
+                       "vllm-ascend's compatibility matrix (torch-npu must match torch).")
+    if plan.spec.connector.type == "mooncake":
+        mooncake = mooncake_installed(facts)
+        wanted = mooncake_expected(facts, plan)
+        if mooncake is None:
+            return _result(plan, "python-packages", "warn", found + "; mooncake not installed",
+                           f"{expected}, {wanted}",
+                           f"pip install {wanted.replace(' ', '==')} (or build Mooncake with "
+                           "-DUSE_ASCEND_DIRECT=ON).")
+        found += f", {mooncake}"
     return _result(plan, "python-packages", "pass", found, expected)
+
+
+def _base(version: str) -> str | None:
+    """X.Y.Z of a version (``2.7.1.post1+cpu`` -> ``2.7.1``), None when unparsable."""
+    try:
+        return Version(version).base_version
+    except InvalidVersion:
+        return None
 
 
 def check_torch_pair(facts: Facts, plan: HostPlan) -> CheckResult:
@@ -172,43 +173,12 @@ def check_torch_pair(facts: Facts, plan: HostPlan) -> CheckResult:
     if plan.docker or "absent" in (torch, npu):
         return _result(plan, "torch-npu-pair", "warn", f"torch {torch}, torch_npu {npu}: "
                        "cannot compare", expected)
-    if base_version(torch) != base_version(npu):
+    if _base(torch) != _base(npu):
         return _result(plan, "torch-npu-pair", "fail", f"torch {torch}, torch_npu {npu}", expected,
-                       f"pip install torch=={base_version(npu)} (or the torch-npu built for "
-                       f"torch {base_version(torch)}), then reinstall vllm without upgrading "
+                       f"pip install torch=={_base(npu)} (or the torch-npu built for "
+                       f"torch {_base(torch)}), then reinstall vllm without upgrading "
                        "torch.")
     return _result(plan, "torch-npu-pair", "pass", f"torch {torch}, torch_npu {npu}", expected)
-
-
-def check_vllm_pair(facts: Facts, plan: HostPlan) -> CheckResult:
-    vllm, ascend = facts.get("py.vllm", "absent") or "absent", facts.get("py.vllm_ascend", "absent")
-    ascend = ascend or "absent"
-    connector = plan.spec.connector
-    if plan.docker or "absent" in (vllm, ascend):
-        return _result(plan, "vllm-pair", "warn", f"vllm {vllm}, vllm_ascend {ascend}: "
-                       "cannot compare", "vllm matching vllm-ascend")
-    release = plan.compat.release(ascend)
-    want = release.vllm if release else ascend
-    expected = f"vllm {base_version(want)}.x for vllm-ascend {ascend}"
-    observed = f"vllm {vllm}, vllm_ascend {ascend}"
-    if base_version(vllm) != base_version(want):
-        return _result(plan, "vllm-pair", "fail", observed, expected,
-                       f"pip install vllm=={want} (VLLM_TARGET_DEVICE=empty), or the vllm-ascend "
-                       f"release built for vllm {vllm}.")
-    if release is not None and connector.type not in release.connectors:
-        return _result(plan, "vllm-pair", "fail", f"{observed}; connector {connector.type}",
-                       f"a vllm-ascend with the {connector.type} connector "
-                       f"({', '.join(release.connectors)} in {ascend})",
-                       "Use connector.type from the table in docs/doctor.md, or another release.")
-    if ascend.split("+", 1)[0] != connector.vllm_ascend_version:
-        return _result(plan, "vllm-pair", "warn", observed,
-                       f"vllm-ascend {connector.vllm_ascend_version} "
-                       "(connector.vllm_ascend_version)",
-                       "Set connector.vllm_ascend_version to the installed version: env names "
-                       "and flags are rendered for it.")
-    if release is None:
-        return _result(plan, "vllm-pair", "warn", observed + " (not in the table)", expected)
-    return _result(plan, "vllm-pair", "pass", observed, expected)
 
 
 def check_model(facts: Facts, plan: HostPlan) -> CheckResult:
@@ -340,7 +310,8 @@ def check_npu_health(facts: Facts, plan: HostPlan) -> CheckResult:
 
 CHECKS: Final[tuple[Check, ...]] = (
     check_cann_env, check_nnal_env, check_driver, check_cann_version, check_packages,
-    check_torch_pair, check_vllm_pair, check_model, check_model_dtype, check_host_ip,
+    check_python_version, check_torch_pair, check_torch_npu_build, check_vllm_pair,
+    check_connector, check_model, check_model_dtype, check_host_ip,
     check_hccn_conf, check_ports, check_disk, check_npu_health,
 )
 

@@ -59,7 +59,8 @@ if command -v "$py" >/dev/null 2>&1; then
 import glob, json, os, sys
 import importlib.metadata as md
 print("py.python=%d.%d.%d" % sys.version_info[:3])
-for name in ("torch", "torch_npu", "vllm", "vllm_ascend", "mooncake-transfer-engine"):
+for name in ("torch", "torch_npu", "vllm", "vllm_ascend", "mooncake-transfer-engine",
+             "mooncake-transfer-engine-npu"):
     try:
         version = md.version(name)
     except md.PackageNotFoundError:

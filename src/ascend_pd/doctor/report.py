@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any, Final
 
 from ascend_pd.doctor.checks import CheckResult, HostPlan, planned_ports, run_checks
-from ascend_pd.doctor.compat import CompatTable, load_compat
 from ascend_pd.doctor.facts import Facts, parse_facts
 from ascend_pd.errors import ParseError, UsageError
 from ascend_pd.runners.base import CommandRunner
@@ -115,7 +114,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
                      for row in cells)
 
 
-def _host_result(spec: ClusterSpec, outcome: Outcome, compat: CompatTable) -> HostDoctor:
+def _host_result(spec: ClusterSpec, outcome: Outcome) -> HostDoctor:
     name = outcome.job.host
     if outcome.error is not None:
         return HostDoctor(name, error=outcome.error.message)
@@ -128,7 +127,7 @@ def _host_result(spec: ClusterSpec, outcome: Outcome, compat: CompatTable) -> Ho
         facts = parse_facts(result.stdout)
     except ParseError as exc:
         return HostDoctor(name, error=f"{exc.message}: {exc.line}")
-    plan = HostPlan(spec, spec.host(name), planned_ports(spec, name), compat)
+    plan = HostPlan(spec, spec.host(name), planned_ports(spec, name))
     return HostDoctor(name, run_checks(facts, plan), facts=facts)
 
 
@@ -137,7 +136,6 @@ def run_doctor(
     runner_for: Callable[[str], CommandRunner],
     hosts: Sequence[str] | None = None,
     *,
-    compat: CompatTable | None = None,
     on_done: Callable[[Outcome, int, int], None] | None = None,
 ) -> DoctorReport:
     """Probe ``hosts`` (default: all spec hosts) in parallel and check each.
@@ -146,7 +144,6 @@ def run_doctor(
         spec: the cluster spec (model path, NICs, ports, connector version).
         runner_for: host name -> runner, e.g. ``RunnerPool(runner_factory(spec)).get``.
         hosts: spec host names to check.
-        compat: the compatibility table (default: the packaged one).
         on_done: progress callback, one call per host.
 
     Returns:
@@ -162,7 +159,6 @@ def run_doctor(
     if unknown:
         raise UsageError(f"no host {', '.join(map(repr, unknown))} in the spec",
                          hint=f"use one of: {', '.join(sorted(known))}")
-    table_ = compat or load_compat()
     jobs = [Job(n, probe_argv(spec, n), timeout=PROBE_TIMEOUT_S) for n in names]
     outcomes = fan_out(jobs, runner_for, on_done=on_done, retry_if=lambda _r: False)
-    return DoctorReport([_host_result(spec, o, table_) for o in outcomes])
+    return DoctorReport([_host_result(spec, o) for o in outcomes])

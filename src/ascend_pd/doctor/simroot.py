@@ -21,6 +21,7 @@ from typing import Final
 
 from ascend_pd.errors import UsageError
 from ascend_pd.fsutil import atomic_write_text
+from ascend_pd.releases import known_releases, newest_stable, resolve
 
 #: fault knob -> the doctor check it breaks
 FAULTS: Final[dict[str, str]] = {
@@ -37,9 +38,19 @@ FAULTS: Final[dict[str, str]] = {
     "npu_unhealthy": "npu-health",
 }
 
-HEALTHY_VERSIONS: Final[dict[str, str]] = {
-    "torch": "2.7.1", "torch_npu": "2.7.1", "vllm": "0.11.0", "vllm_ascend": "0.11.0",
-}
+
+
+def healthy_versions(release: str) -> tuple[dict[str, str], str]:
+    """Package versions and CANN of a healthy host for a vllm-ascend release, from its facts
+    (the matrix row: vLLM, torch, torch-npu build, stable CANN, Mooncake package)."""
+    facts = resolve(release).facts
+    row = facts.compat
+    vllm = (row.vllm or release).split("/")[0].removeprefix("v")
+    pkgs = {"torch": row.torch or "", "torch_npu": row.torch_npu or "", "vllm": vllm,
+            "vllm_ascend": release}
+    if row.mooncake_package:
+        pkgs[row.mooncake_package] = row.mooncake_version or "0"
+    return {k: v for k, v in pkgs.items() if v}, row.cann or ""
 
 # npu-smi 24.1.0.3 on an Atlas 800T A2 (hccn-cli-formats.md §5.1); {h0}..{h7} = Health.
 _A2_TABLE: Final[str] = """\
@@ -85,7 +96,8 @@ def _write(path: Path, text: str, mode: int | None = None) -> None:
 
 
 def _dist_info(site: Path, name: str, version: str) -> None:
-    meta = site / f"{name}-{version.split('+')[0]}.dist-info"
+    # importlib.metadata finds "<name with underscores>-<version>.dist-info"
+    meta = site / f"{name.replace('-', '_')}-{version.split('+')[0]}.dist-info"
     _write(meta / "METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
     _write(meta / "RECORD", "")
 
@@ -99,7 +111,9 @@ def build_sysroot(
     nics: Mapping[str, Iterable[str]] | None = None,
     state_dir: str = "/var/lib/ascend-pd",
     versions: Mapping[str, str] | None = None,
-    cann_version: str = "8.3.RC2",
+    cann_version: str | None = None,
+    release: str | None = None,
+    sources: Mapping[str, Path] | None = None,
 ) -> SimHost:
     """Write a simulated Ascend A2 host under ``dest``.
 
@@ -111,8 +125,12 @@ def build_sysroot(
         nics: NIC -> addresses with prefix the ``ip`` stand-in reports
             (default ``{"eth0": ["192.0.2.11/24"]}``).
         state_dir: the spec's state_dir (created, for ``df``).
-        versions: override package versions (keys of :data:`HEALTHY_VERSIONS`).
-        cann_version: the toolkit version written to the install info.
+        versions: override package versions (distribution name -> version).
+        cann_version: the toolkit version (default: the release's stable CANN).
+        release: the vllm-ascend release the host runs (default: the newest stable); every
+            other version is the one its compatibility row names.
+        sources: package -> a real source tree holding it (e.g. an unpacked sdist with
+            ``vllm_ascend/``), linked into site-packages so ``doctor --deep`` reads real code.
 
     Raises:
         UsageError: an unknown fault name.
@@ -122,6 +140,8 @@ def build_sysroot(
     if unknown:
         raise UsageError(f"unknown sysroot fault(s): {', '.join(unknown)}",
                          hint=f"use: {', '.join(FAULTS)}")
+    healthy, stable_cann = healthy_versions(release or newest_stable())
+    cann_version = cann_version or stable_cann
     root = Path(dest).resolve()
     ascend = root / "usr/local/Ascend"
     home = f"{ascend}/ascend-toolkit/latest"
@@ -137,17 +157,23 @@ def build_sysroot(
     _write(Path(home) / "x86_64-linux/ascend_toolkit_install.info",
            f"package_name=Ascend-cann-toolkit\nversion={cann_version}\narch=x86_64\n")
 
-    pkgs = dict(HEALTHY_VERSIONS) | dict(versions or {})
+    pkgs = healthy | dict(versions or {})
     if "torch_mismatch" in wanted:
-        pkgs["torch"] = "2.8.0"
+        # a torch one minor release away from the one torch-npu is built for
+        major, minor, *_ = pkgs["torch"].split(".")
+        pkgs["torch"] = f"{major}.{int(minor) + 1}.0"
     if "vllm_mismatch" in wanted:
-        pkgs["vllm"] = "0.10.2"
+        pkgs["vllm"] = resolve(known_releases()[0]).facts.compat.vllm or "0.0.1"
     if "torch_npu_missing" in wanted:
         pkgs.pop("torch_npu")
     site = root / "usr/local/lib/python3/site-packages"
     site.mkdir(parents=True, exist_ok=True)
     for name, version in pkgs.items():
         _dist_info(site, name, version)
+    for package, tree in (sources or {}).items():
+        link = site / package
+        if not link.exists():
+            link.symlink_to(Path(tree).resolve() / package, target_is_directory=True)
 
     model = root / model_path.lstrip("/")
     config: dict[str, object] = {"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3",

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
-from ascend_pd.render import versions as v
+from ascend_pd.releases import ReleaseFacts, known_releases, load
 from ascend_pd.render.args import PLAN_OWNED, arg_problems, flag_values
 from ascend_pd.render.findings import Finding, ValidationReport
 from ascend_pd.render.plan import DeploymentPlan, shared_hosts
@@ -33,26 +33,46 @@ def _instances(spec: ClusterSpec) -> Iterator[tuple[str, InstanceSpec]]:
             yield f"{role}[{i}]", inst
 
 
-def check_version(plan: DeploymentPlan) -> list[Finding]:
-    """The version parses and ships the chosen connector."""
-    spec = plan.spec
+def check_release(plan: DeploymentPlan) -> list[Finding]:
+    """The version resolves to known release facts (said when they are another release's)."""
     key = "connector.vllm_ascend_version"
-    version = plan.version
-    text = spec.connector.vllm_ascend_version
-    if version is None:
-        return [Finding("error", key, f"'{text}' is not a vllm-ascend version",
-                        "write the release tag, e.g. \"0.11.0\" or \"0.10.1rc1\"")]
-    kind = spec.connector.type
-    if v.connector_supported(kind, version):
+    if plan.release_error is not None:
+        return [Finding("error", key, plan.release_error.message, plan.release_error.hint)]
+    assert plan.release is not None
+    if plan.release.note:
+        return [Finding("warning", key, plan.release.note,
+                        f"known releases: {', '.join(known_releases())}")]
+    return []
+
+
+def check_connector(plan: DeploymentPlan) -> list[Finding]:
+    """The release registers the connector the spec asks for."""
+    spec, facts = plan.spec, plan.facts
+    if facts is None:
         return []
-    if kind == "llmdatadist":
+    text = plan.release.basis if plan.release else plan.vllm_ascend_version
+    if spec.connector.type == "llmdatadist":
+        if any(c.family == "llmdatadist" for c in facts.connectors.values()):
+            return []
         return [Finding("error", "connector.type",
-                        f"vllm-ascend {text} has no LLMDataDist connector (it exists from "
-                        f"{v.LLMDD_FIRST} through 0.11.x)",
-                        "use type: mooncake, or a 0.11.x release for LLMDataDist")]
-    return [Finding("error", "connector.type",
-                    f"vllm-ascend {text} has no Mooncake connector (added in {v.MOONCAKE_FIRST})",
-                    "use type: llmdatadist, or vllm-ascend >= 0.10.1rc1")]
+                        f"vllm-ascend {text} has no LLMDataDist connector and reads no rank "
+                        "table", "use type: mooncake (no gen-ranktable step), or a release "
+                        "that ships LLMDataDist: "
+                        + ", ".join(_releases_with(lambda f: f.reads_ranktable)))]
+    name = spec.connector.mooncake_connector
+    if facts.connector(name) is not None:
+        return []
+    mooncake = sorted(c.name for c in facts.connectors.values() if c.family == "mooncake")
+    return [Finding("error", "connector.mooncake_connector",
+                    f"vllm-ascend {text} does not register {name}"
+                    + (f" (it has {', '.join(mooncake)})" if mooncake else ""),
+                    "pick one it registers, or a release that has it: "
+                    + (", ".join(_releases_with(lambda f: f.connector(name) is not None))
+                       or "none known"))]
+
+
+def _releases_with(pred: Callable[[ReleaseFacts], bool]) -> list[str]:
+    return [r.version for r in load().releases if pred(r)]
 
 
 def check_extra_args(plan: DeploymentPlan) -> list[Finding]:
@@ -133,6 +153,12 @@ def check_parallelism(plan: DeploymentPlan) -> list[Finding]:
                     "use the same tp on prefill and decode (or attention: mla if it is MLA)"))
     if not mooncake:
         for key, inst in _instances(spec):
+            if inst.dp_mode == "external" and inst.dp > 1:
+                out.append(Finding(
+                    "error", f"{key}.dp_mode",
+                    "external DP is rendered for Mooncake only (LLMDataDist derives its RPC "
+                    "ports from the local DP rank, which external DP makes global)",
+                    "use dp_mode: internal with LLMDataDist"))
             if inst.tp > len(inst.devices):
                 out.append(Finding(
                     "error", f"{key}.tp",
@@ -153,13 +179,9 @@ def _walk_keys(value: Any) -> Iterator[str]:
 
 
 def check_stale_settings(plan: DeploymentPlan) -> list[Finding]:
-    """Env vars and flags this vllm-ascend version ignores (they fail silently)."""
-    spec, version = plan.spec, plan.version
-    if version is None:
-        return []
+    """Env vars and flags this vllm-ascend release ignores (they fail silently)."""
+    spec, facts = plan.spec, plan.facts
     out: list[Finding] = []
-    rpc_env = v.rpc_port_env(version)
-    text = version.text
     envs = [(f"hosts[{i}].env", h.env) for i, h in enumerate(spec.hosts)]
     envs += [(f"{key}.env", inst.env) for key, inst in _instances(spec)]
     for key, env in envs:
@@ -167,40 +189,88 @@ def check_stale_settings(plan: DeploymentPlan) -> list[Finding]:
             if not _ENV_NAME.match(name):
                 out.append(Finding("error", key, f"'{name}' is not an environment variable name",
                                    "use letters, digits and _ (not starting with a digit)"))
-            elif name in (v.OLD_RPC_ENV, v.NEW_RPC_ENV) and name != rpc_env:
-                out.append(Finding(
-                    "error", f"{key}.{name}",
-                    f"vllm-ascend {text} reads {rpc_env}, so {name} is silently ignored and "
-                    "every instance binds the default 5557",
-                    "remove it; the renderer sets the right variable from connector.rpc_port_base"))
-            elif name == rpc_env:
-                out.append(Finding(
-                    "warning", f"{key}.{name}",
-                    "overrides the port plan; instances sharing a host may get the same range",
-                    "remove it and set connector.rpc_port_base instead"))
-            elif name == "VLLM_USE_V1" and version >= v.Version(v.USE_V1_REMOVED):
-                out.append(Finding("warning", f"{key}.{name}",
-                                   f"VLLM_USE_V1 is ignored by vllm-ascend {text} (V1 only)",
-                                   "remove it"))
-            elif name == "PHYSICAL_DEVICES" and (
-                    spec.connector.type == "llmdatadist" or version >= v.Version("0.11.0rc1")):
-                out.append(Finding("warning", f"{key}.{name}",
-                                   f"PHYSICAL_DEVICES is not read by this setup ({text})",
-                                   "remove it; ASCEND_RT_VISIBLE_DEVICES selects the devices"))
-    if not v.needs_ascend_direct(version) or spec.connector.type != "mooncake":
+            elif facts is not None:
+                out.extend(_env_findings(plan, facts, f"{key}.{name}", name))
+    if facts is None:
+        return out
+    text = facts.version
+    if not facts.use_ascend_direct or spec.connector.type != "mooncake":
         for key, inst in _instances(spec):
             if ("use_ascend_direct" in _walk_keys(inst.additional_config)
                     or any("use_ascend_direct" in a for a in inst.extra_args)):
                 out.append(Finding(
                     "warning", key,
-                    f"use_ascend_direct only applies to Mooncake on 0.11.x (this is {text})",
-                    "remove it; the renderer adds it where the version needs it"))
-    if (spec.connector.abort_request_timeout_s is not None
-            and v.abort_timeout_env(spec.connector.type, version) is None):
+                    f"use_ascend_direct is not read by Mooncake on vllm-ascend {text}",
+                    "remove it; the renderer adds it where the release reads it"))
+    abort = (facts.llmdd_abort_timeout_env if spec.connector.type == "llmdatadist"
+             else facts.mooncake_abort_timeout_env)
+    if spec.connector.abort_request_timeout_s is not None and abort is None:
         out.append(Finding(
             "warning", "connector.abort_request_timeout_s",
-            f"vllm-ascend {text} has no P-side KV expiry for LLMDataDist; blocks of requests "
-            "whose decode fails are never freed", "use vllm-ascend >= 0.11.0rc0"))
+            f"vllm-ascend {text} has no P-side KV expiry for this connector; blocks of "
+            "requests whose decode fails are never freed", "use a newer release"))
+    return out
+
+
+def _env_findings(plan: DeploymentPlan, facts: ReleaseFacts, key: str,
+                  name: str) -> list[Finding]:
+    """A variable another known release reads but this one does not, or an RPC-port override."""
+    text = facts.version
+    rpc_env = facts.llmdd_rpc_port_env
+    if name.endswith("LLMDD_RPC_PORT") and rpc_env and name != rpc_env:
+        return [Finding("error", key,
+                        f"vllm-ascend {text} reads {rpc_env}, so {name} is silently ignored "
+                        "and every instance binds the default 5557",
+                        "remove it; the renderer sets the right variable from "
+                        "connector.rpc_port_base")]
+    if name == rpc_env:
+        return [Finding("warning", key,
+                        "overrides the port plan; instances sharing a host may get the same "
+                        "range", "remove it and set connector.rpc_port_base instead")]
+    if name in facts.env_vars or name in _renamed_abort(facts):
+        return []
+    readers = _releases_with(lambda f: name in f.env_vars)
+    if not readers:
+        return []
+    return [Finding("warning", key,
+                    f"vllm-ascend {text} does not read {name} (read by {', '.join(readers)})",
+                    "remove it, or use what this release reads instead")]
+
+
+def _renamed_abort(facts: ReleaseFacts) -> set[str]:
+    # The abort timeout is read from vLLM's envs, not vllm-ascend's: never "unknown" here.
+    return {n for n in (facts.mooncake_abort_timeout_env, facts.llmdd_abort_timeout_env) if n}
+
+
+def check_graph_mode(plan: DeploymentPlan) -> list[Finding]:
+    """torchair where the release has none; additional_config keys the release does not read."""
+    facts = plan.facts
+    if facts is None:
+        return []
+    text = facts.version
+    out: list[Finding] = []
+    for key, inst in _instances(plan.spec):
+        if inst.torchair_graph and not facts.torchair:
+            out.append(Finding(
+                "warning", f"{key}.torchair_graph",
+                f"vllm-ascend {text} has no torchair graph mode (removed in 0.12.0rc1); "
+                "decode runs ACL graph (cudagraph_mode FULL_DECODE_ONLY) instead",
+                "remove torchair_graph"))
+        for name in inst.additional_config:
+            if name in facts.additional_config_keys:
+                continue
+            if facts.additional_config_strict:
+                out.append(Finding(
+                    "error", f"{key}.additional_config.{name}",
+                    f"vllm-ascend {text} rejects unknown additional_config keys "
+                    "(extra=\"forbid\"): the server would not start",
+                    "remove it" + (" and use ACL graph (the renderer's default)"
+                                   if name == "torchair_graph_config" else "")))
+            else:
+                out.append(Finding(
+                    "warning", f"{key}.additional_config.{name}",
+                    f"vllm-ascend {text} does not read '{name}'; it is silently ignored",
+                    "remove it"))
     return out
 
 
@@ -228,8 +298,8 @@ def check_ports(plan: DeploymentPlan) -> list[Finding]:
 
 def check_proxy(plan: DeploymentPlan) -> list[Finding]:
     """The proxy targets exactly the API-serving (DP head) processes."""
-    if plan.version is None:
-        return []  # no processes were planned; check_version reports why
+    if plan.release is None:
+        return []  # no processes were planned; check_release reports why
     if plan.proxy is None:
         return [Finding("warning", "proxy", "no proxy: clients must run the P→D hand-off",
                         "add proxy: {host: <host>, port: 8000}")]
@@ -264,8 +334,9 @@ def check_same_host(plan: DeploymentPlan) -> list[Finding]:
 
 #: every P/D check, in report order (``ascend_pd.validate.validate_plan`` runs them)
 PLAN_CHECKS: Final[tuple[Check, ...]] = (
-    check_version, check_extra_args, check_model_consistency, check_parallelism,
-    check_stale_settings, check_ports, check_proxy, check_same_host,
+    check_release, check_connector, check_extra_args, check_model_consistency,
+    check_parallelism, check_stale_settings, check_graph_mode, check_ports, check_proxy,
+    check_same_host,
 )
 
 

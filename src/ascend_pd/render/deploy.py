@@ -108,7 +108,8 @@ def manifest_of(plan: DeploymentPlan, spec_path: str | None) -> dict[str, Any]:
         proxy = {"name": f"proxy@{plan.proxy.host}", "host": plan.proxy.host,
                  "address": plan.proxy.address, "port": plan.proxy.port,
                  "script": f"proxy@{plan.proxy.host}.sh", "prefill": plan.proxy.prefill,
-                 "decode": plan.proxy.decode, "log": plan.proxy.log, "pid": plan.proxy.pid}
+                 "decode": plan.proxy.decode, "flow": plan.proxy.flow,
+                 "log": plan.proxy.log, "pid": plan.proxy.pid}
     return {
         "ascend_pd_manifest_version": 1,
         "generated_by": f"ascend-pd {__version__}",
@@ -116,6 +117,8 @@ def manifest_of(plan: DeploymentPlan, spec_path: str | None) -> dict[str, Any]:
         "name": plan.name,
         "connector": plan.connector,
         "vllm_ascend_version": plan.vllm_ascend_version,
+        # the known release whose facts were used (differs when the version is unknown)
+        "release_facts": plan.release.basis if plan.release else None,
         "sim": plan.sim,
         "state_dir": spec.state_dir,
         "hosts": {h.name: h.address for h in spec.hosts},

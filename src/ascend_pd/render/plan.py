@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
 from ascend_pd.errors import SpecError
+from ascend_pd.releases import ReleaseFacts, Resolution, resolve
 from ascend_pd.render.docker import container_name, docker_argv
 from ascend_pd.render.ports import PortPlan, dp_local, plan_ports
-from ascend_pd.render.serve import Role, kv_transfer_config, sim_argv, vllm_argv
-from ascend_pd.render.versions import Version, abort_timeout_env, rpc_port_env
+from ascend_pd.render.serve import DPSlot, Role, kv_transfer_config, sim_argv, vllm_argv
 from ascend_pd.spec.models import ClusterSpec, HostSpec, InstanceSpec
 
 log = logging.getLogger(__name__)
@@ -57,10 +57,12 @@ class ProcessPlan:
     container: str | None
     log: str
     pid: str
+    #: the unit name before ``@host``: the instance, or ``<instance>-dp<R>`` in external DP
+    unit: str = ""
 
     @property
     def name(self) -> str:
-        return f"{self.instance}@{self.host}"
+        return f"{self.unit or self.instance}@{self.host}"
 
     @property
     def serving(self) -> str:
@@ -93,6 +95,10 @@ class ProxyPlan:
     decode: list[str]
     log: str
     pid: str
+    #: ``prefill-first`` or ``decode-first`` (layerwise connectors, with the metaserver URL
+    #: the decode instances call back)
+    flow: str = "prefill-first"
+    metaserver_url: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -106,14 +112,20 @@ class DeploymentPlan:
     name: str
     connector: str
     vllm_ascend_version: str
-    #: the parsed version; None when the spec's text is not a version (a finding says so,
-    #: and the plan then has no processes: nothing can be rendered for it)
-    version: Version | None
+    #: which release's facts the plan follows (``release.note`` when not an exact match);
+    #: None when the version cannot be resolved: ``release_error`` says why, and the plan
+    #: then has no processes (nothing can be rendered for it)
+    release: Resolution | None
+    release_error: SpecError | None
     sim: bool
     python: str
     processes: list[ProcessPlan] = field(default_factory=list)
     proxy: ProxyPlan | None = None
     ports: PortPlan = field(default_factory=PortPlan)
+
+    @property
+    def facts(self) -> ReleaseFacts | None:
+        return self.release.facts if self.release else None
 
     def port_owners(self, host: str) -> dict[int, tuple[str, str]]:
         """Every port this plan opens on ``host``: port -> (what, unit ``NAME@HOST``)."""
@@ -145,7 +157,7 @@ def shared_hosts(spec: ClusterSpec) -> set[str]:
 
 def _env(
     spec: ClusterSpec, role: Role, inst: InstanceSpec, host: HostSpec, ports: PortPlan,
-    version: Version, shared: set[str],
+    facts: ReleaseFacts, shared: set[str], devices: list[int],
 ) -> dict[str, str]:
     env = {
         "HCCL_IF_IP": host.address,
@@ -156,22 +168,43 @@ def _env(
         "TP_SOCKET_IFNAME": host.nic,
         "HCCL_SOCKET_IFNAME": host.nic,
         # Exact comma-separated string: the connector compares device ids as strings.
-        "ASCEND_RT_VISIBLE_DEVICES": ",".join(str(d) for d in inst.devices),
+        "ASCEND_RT_VISIBLE_DEVICES": ",".join(str(d) for d in devices),
         "OMP_PROC_BIND": "false",
         "OMP_NUM_THREADS": str(inst.omp_num_threads),
         "HCCL_BUFFSIZE": str(inst.hccl_buffsize or DEFAULT_HCCL_BUFFSIZE[role]),
         "PYTORCH_NPU_ALLOC_CONF": ALLOC_CONF,
     }
     inst_ports = ports.instances[inst.name]
-    if spec.connector.type == "llmdatadist":
+    llmdd = spec.connector.type == "llmdatadist"
+    if llmdd and facts.reads_ranktable:
         env["DISAGGREGATED_PREFILL_RANK_TABLE_PATH"] = spec.connector.ranktable_path
-        env[rpc_port_env(version)] = str(inst_ports.rpc_base)
-    abort = abort_timeout_env(spec.connector.type, version)
-    if abort is not None:
-        env[abort[0]] = str(spec.connector.abort_request_timeout_s or abort[1])
+    if llmdd and facts.llmdd_rpc_port_env:
+        env[facts.llmdd_rpc_port_env] = str(inst_ports.rpc_base)
+    # Only a value the user chose is written, under the name this release reads (renamed
+    # NIXL -> MOONCAKE in 0.18.0); otherwise the release's own default applies.
+    abort = facts.llmdd_abort_timeout_env if llmdd else facts.mooncake_abort_timeout_env
+    if abort is not None and spec.connector.abort_request_timeout_s is not None:
+        env[abort] = str(spec.connector.abort_request_timeout_s)
     if host.name in shared:
         env["HCCL_INTRA_ROCE_ENABLE"] = "1"
     return {**env, **host.env, **inst.env}
+
+
+def dp_slots(inst: InstanceSpec) -> list[tuple[str, str, DPSlot, list[int]]]:
+    """(host, unit name before ``@host``, DP slot, devices) of every process of ``inst``.
+
+    Internal DP (default): one process per host, the first serves the API, the others run
+    ``--headless``. External DP: one process per DP rank (``<instance>-dp<R>``) on its
+    share of the host's devices, API port ``port + local index``.
+    """
+    local = dp_local(inst)
+    if inst.dp_mode == "external" and inst.dp > 1:
+        return [(host, f"{inst.name}-dp{j * local + i}",
+                 DPSlot(inst.port + i, j * local + i, 1, external=True),
+                 list(inst.devices[i * inst.tp:(i + 1) * inst.tp]))
+                for j, host in enumerate(inst.hosts) for i in range(local)]
+    return [(host, inst.name, DPSlot(inst.port if j == 0 else None, j * local, local),
+             list(inst.devices)) for j, host in enumerate(inst.hosts)]
 
 
 def build_plan(spec: ClusterSpec, *, python: str | None = None) -> DeploymentPlan:
@@ -183,53 +216,66 @@ def build_plan(spec: ClusterSpec, *, python: str | None = None) -> DeploymentPla
             (default: this process's ``sys.executable``).
     """
     log.debug("building the deployment plan of '%s'", spec.name)
+    release: Resolution | None = None
+    error: SpecError | None = None
     try:
-        version: Version | None = Version(spec.connector.vllm_ascend_version)
-    except SpecError:
-        version = None
+        release = resolve(spec.connector.vllm_ascend_version)
+    except SpecError as exc:
+        error = exc
     ports = plan_ports(spec)
     shared = shared_hosts(spec)
     sim = spec.sim is not None
     plan = DeploymentPlan(spec, spec.name, spec.connector.type,
-                          spec.connector.vllm_ascend_version, version, sim,
+                          spec.connector.vllm_ascend_version, release, error, sim,
                           python or sys.executable, ports=ports)
-    if version is None:
+    if release is None:
         return plan
+    facts = release.facts
     run_dir = posixpath.join(spec.state_dir, "run")
     log_dir = posixpath.join(spec.state_dir, "logs")
     for role, inst in spec.instances:
         head = spec.host(inst.head)
-        local = dp_local(inst)
-        kv_config = kv_transfer_config(spec, role, inst, ports.instances[inst.name], version)
-        for j, host_name in enumerate(inst.hosts):
+        kv_config = kv_transfer_config(spec, role, inst, ports.instances[inst.name], facts)
+        for host_name, name, slot, devices in dp_slots(inst):
             host = spec.host(host_name)
-            env = _env(spec, role, inst, host, ports, version, shared)
+            env = _env(spec, role, inst, host, ports, facts, shared, devices)
             # Real servers listen everywhere (the recipes' 0.0.0.0); simulated ones bind the
             # host address so several simulated hosts can share one machine.
             bind = host.address if sim else "0.0.0.0"
-            argv = vllm_argv(spec, role, inst, head_address=head.address,
-                             start_rank=j * local, local=local, headless=j > 0, bind=bind,
-                             kv_config=kv_config)
-            name = f"{inst.name}@{host.name}"
+            argv = vllm_argv(spec, role, inst, head_address=head.address, slot=slot, bind=bind,
+                             kv_config=kv_config, facts=facts)
             docker = host.runtime == "docker" and not sim
+            serves = slot.port is not None
             plan.processes.append(ProcessPlan(
                 role=role, instance=inst.name, host=host.name, address=host.address,
-                head=j == 0, dp_size=inst.dp, dp_size_local=local, dp_start_rank=j * local,
-                devices=list(inst.devices), env=env, argv=argv, kv_transfer_config=kv_config,
-                bind=bind,
-                sim_argv=sim_argv(spec, role, inst, bind=bind) if sim and j == 0 else None,
-                docker_argv=docker_argv(spec, host, inst.name, list(env)) if docker else None,
-                container=container_name(spec, host, inst.name) if docker else None,
-                log=posixpath.join(log_dir, f"{name}.log"),
-                pid=posixpath.join(run_dir, f"{name}.pid"),
+                head=serves, dp_size=inst.dp, dp_size_local=slot.local,
+                dp_start_rank=slot.start_rank, devices=devices, env=env, argv=argv,
+                kv_transfer_config=kv_config, bind=bind,
+                sim_argv=(sim_argv(spec, role, inst, bind=bind, port=slot.port)
+                          if sim and slot.port is not None else None),
+                docker_argv=docker_argv(spec, host, name, list(env)) if docker else None,
+                container=container_name(spec, host, name) if docker else None,
+                log=posixpath.join(log_dir, f"{name}@{host.name}.log"),
+                pid=posixpath.join(run_dir, f"{name}@{host.name}.pid"),
+                unit=name,
             ))
     if spec.proxy is not None:
-        plan.proxy = _proxy(spec, plan.processes, run_dir, log_dir)
+        plan.proxy = _proxy(spec, facts, plan.processes, run_dir, log_dir)
     return plan
 
 
+def proxy_flow(spec: ClusterSpec, facts: ReleaseFacts) -> str:
+    """``prefill-first`` or ``decode-first`` (layerwise): what the connector's proxy does,
+    from the release facts (an unregistered connector: prefill-first; a check refuses it)."""
+    connector = facts.connector(spec.connector.mooncake_connector)
+    if spec.connector.type == "mooncake" and connector is not None:
+        return connector.flow
+    return "prefill-first"
+
+
 def _proxy(
-    spec: ClusterSpec, processes: list[ProcessPlan], run_dir: str, log_dir: str
+    spec: ClusterSpec, facts: ReleaseFacts, processes: list[ProcessPlan], run_dir: str,
+    log_dir: str,
 ) -> ProxyPlan:
     assert spec.proxy is not None
     proxy = spec.proxy
@@ -244,8 +290,16 @@ def _proxy(
     args += ["--policy-prefill", proxy.policy_prefill, "--policy-decode", proxy.policy_decode]
     if proxy.admin_token_env:
         args += ["--admin-token-env", proxy.admin_token_env]
+    flow = proxy_flow(spec, facts)
+    metaserver = None
+    if flow == "decode-first":
+        # D calls the proxy back; a wildcard bind is no address D can reach, so the URL
+        # always names the proxy host's address.
+        metaserver = f"http://{endpoint(spec.host(proxy.host).address, proxy.port)}/v1/metaserver"
+        args += ["--flow", flow, "--metaserver-url", metaserver]
     name = f"proxy@{proxy.host}"
     return ProxyPlan(host=proxy.host, address=spec.host(proxy.host).address, port=proxy.port,
                      args=args, prefill=targets["prefill"], decode=targets["decode"],
                      log=posixpath.join(log_dir, f"{name}.log"),
-                     pid=posixpath.join(run_dir, f"{name}.pid"))
+                     pid=posixpath.join(run_dir, f"{name}.pid"), flow=flow,
+                     metaserver_url=metaserver)

@@ -6,7 +6,11 @@ Listeners per instance:
 * LLMDataDist: each worker binds ``VLLM_ASCEND_LLMDD_RPC_PORT + local_dp_rank*tp + tp_rank``,
   so an instance holds ``[base, base + dp_local*tp)`` on each of its hosts;
 * Mooncake: each worker binds ``kv_port + global_dp_rank*tp + tp_rank``, so a host running DP
-  ranks ``[start, start + dp_local)`` holds ``[kv_port + start*tp, kv_port + (start+dp_local)*tp)``.
+  ranks ``[start, start + dp_local)`` holds ``[kv_port + start*tp, kv_port + (start+dp_local)*tp)``;
+* MooncakeConnectorV2 (0.30.0rc1+) also binds a scheduler control port per DP rank at
+  ``kv_port + dp*pp*pcp*tp + dp_rank`` (vllm-ascend v0.30.0rc2
+  ``vllm_ascend/distributed/kv_transfer/kv_p2p/mooncake/base_scheduler.py:78-82``; pp = pcp = 1
+  here), right after the instance's worker range.
 
 Instances get bases ``stride`` apart (a multiple of 100, like the reference recipes' 5559/5659
 and 36000/36100/36200), so instances sharing a host never overlap. Mooncake's transfer engine
@@ -24,6 +28,8 @@ from ascend_pd.spec.models import ClusterSpec, HostSpec, InstanceSpec
 log = logging.getLogger(__name__)
 
 RANDOM_RANGE_START: Final[int] = 20000
+#: the connector with per-DP-rank scheduler control ports (see the module docstring)
+CONTROL_PORT_CONNECTOR: Final[str] = "MooncakeConnectorV2"
 _NPUS_PER_HOST: Final[dict[str, int]] = {"a2": 8, "a3": 16}
 
 
@@ -125,6 +131,7 @@ def plan_ports(spec: ClusterSpec) -> PortPlan:
     log.debug("planning the ports of '%s'", spec.name)
     plan = PortPlan()
     llmdd = spec.connector.type == "llmdatadist"
+    control = not llmdd and spec.connector.mooncake_connector == CONTROL_PORT_CONNECTOR
     rpc_next = spec.connector.rpc_port_base
     kv_next = spec.connector.kv_port_base
     for role, instances in (("prefill", spec.prefill), ("decode", spec.decode)):
@@ -135,30 +142,50 @@ def plan_ports(spec: ClusterSpec) -> PortPlan:
             if llmdd:
                 rpc_base, rpc_next = rpc_next, rpc_next + stride(local * inst.tp)
             else:
-                kv_port, kv_next = kv_next, kv_next + stride(inst.dp * inst.tp)
+                width = inst.dp * inst.tp + (inst.dp if control else 0)
+                kv_port, kv_next = kv_next, kv_next + stride(width)
             ports = InstancePorts(api=inst.port, dp_rpc=inst.dp_rpc_port if inst.dp > 1 else None,
                                   rpc_base=rpc_base, kv_port=kv_port)
             plan.instances[inst.name] = ports
-            head_unit = f"{inst.name}@{inst.head}"
-            plan.claims.append(PortClaim(inst.head, inst.port, inst.port + 1,
-                                         f"the API port of '{inst.name}'", f"{key}.port",
-                                         head_unit))
+            external = inst.dp_mode == "external" and inst.dp > 1
+            head_unit = f"{inst.name}-dp0@{inst.head}" if external else f"{inst.name}@{inst.head}"
+            if external:
+                plan.claims.extend(
+                    PortClaim(host, inst.port + i, inst.port + i + 1,
+                              f"the API port of '{inst.name}' DP rank {j * local + i}",
+                              f"{key}.port", f"{inst.name}-dp{j * local + i}@{host}")
+                    for j, host in enumerate(inst.hosts) for i in range(local))
+            else:
+                plan.claims.append(PortClaim(inst.head, inst.port, inst.port + 1,
+                                             f"the API port of '{inst.name}'", f"{key}.port",
+                                             head_unit))
             if ports.dp_rpc is not None:
                 plan.claims.append(PortClaim(inst.head, ports.dp_rpc, ports.dp_rpc + 1,
                                              f"the DP RPC port of '{inst.name}'",
                                              f"{key}.dp_rpc_port", head_unit))
             for j, host in enumerate(inst.hosts):
-                if rpc_base is not None:
+                units = ([f"{inst.name}-dp{j * local + i}@{host}" for i in range(local)]
+                         if external else [f"{inst.name}@{host}"])
+                width = local * inst.tp // len(units)
+                for u, unit in enumerate(units):
+                    if rpc_base is not None:
+                        first = rpc_base + u * width
+                        plan.claims.append(PortClaim(
+                            host, first, first + width,
+                            f"the LLMDataDist RPC range of '{inst.name}'",
+                            "connector.rpc_port_base", unit))
+                    if kv_port is not None:
+                        first = kv_port + j * local * inst.tp + u * width
+                        plan.claims.append(PortClaim(
+                            host, first, first + width,
+                            f"the Mooncake kv_port range of '{inst.name}'",
+                            "connector.kv_port_base", unit))
+                if kv_port is not None and control:
+                    first = kv_port + inst.dp * inst.tp + j * local
                     plan.claims.append(PortClaim(
-                        host, rpc_base, rpc_base + local * inst.tp,
-                        f"the LLMDataDist RPC range of '{inst.name}'", "connector.rpc_port_base",
-                        f"{inst.name}@{host}"))
-                if kv_port is not None:
-                    first = kv_port + j * local * inst.tp
-                    plan.claims.append(PortClaim(
-                        host, first, first + local * inst.tp,
-                        f"the Mooncake kv_port range of '{inst.name}'", "connector.kv_port_base",
-                        f"{inst.name}@{host}"))
+                        host, first, first + local,
+                        f"the Mooncake control ports of '{inst.name}'", "connector.kv_port_base",
+                        units[0]))
     if spec.proxy is not None:
         plan.proxy = spec.proxy.port
         plan.claims.append(PortClaim(spec.proxy.host, spec.proxy.port, spec.proxy.port + 1,

@@ -1,19 +1,33 @@
 """What one vLLM server is told: the ``vllm serve`` argv, ``--additional-config`` and the
 ``--kv-transfer-config`` for its role, and the simulated server's argv in sim mode.
 
-Values are plain Python strings here; quoting for bash happens once, in the templates.
+Everything that differs between vllm-ascend releases (graph mode, connector names,
+``use_ascend_direct``) comes from the release facts (``ascend_pd.releases``), never from a
+version constant here. Values are plain Python strings; quoting for bash happens once, in
+the templates.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Final, Literal
 
+from ascend_pd.releases import ReleaseFacts
+from ascend_pd.render.args import flag_values
 from ascend_pd.render.ports import InstancePorts
-from ascend_pd.render.versions import Version, needs_ascend_direct
 from ascend_pd.spec.models import ClusterSpec, InstanceSpec
 
 Role = Literal["prefill", "decode"]
+
+#: decode's ACL graph mode: the mode every upstream P/D tutorial from 0.13.0 to 0.30.0rc2
+#: runs D with (e.g. v0.23.0 docs/source/tutorials/*/DeepSeek-V3.1.md); vLLM's default
+#: FULL_AND_PIECEWISE also captures prefill-shaped graphs decode never runs.
+DECODE_CUDAGRAPH_MODE: Final[str] = "FULL_DECODE_ONLY"
+#: the connector that serves hybrid-KV models (DeepSeek-V4): vLLM must keep its hybrid KV
+#: cache manager on (v0.23.0.post1 docs/source/tutorials/models/DeepSeek-V4-Flash.md)
+HYBRID_CONNECTOR: Final[str] = "MooncakeHybridConnector"
+HYBRID_FLAG: Final[str] = "--no-disable-hybrid-kv-cache-manager"
 
 
 def _compact(value: Any) -> str:
@@ -37,17 +51,35 @@ def enforce_eager(role: Role, inst: InstanceSpec) -> bool:
     return inst.enforce_eager if inst.enforce_eager is not None else role == "prefill"
 
 
-def torchair(role: Role, inst: InstanceSpec) -> bool:
-    """Decode runs torchair graph mode by default, unless it was forced eager."""
+def torchair(role: Role, inst: InstanceSpec, facts: ReleaseFacts) -> bool:
+    """Decode runs torchair graph mode where the release has it (<= 0.11.x), unless forced
+    eager or switched off; releases without torchair never get it (checks warn or refuse)."""
+    if not facts.torchair:
+        return False
     if inst.torchair_graph is not None:
         return inst.torchair_graph
     return role == "decode" and not enforce_eager(role, inst)
 
 
-def additional_config(role: Role, inst: InstanceSpec) -> dict[str, Any]:
+def compilation_config(role: Role, inst: InstanceSpec, facts: ReleaseFacts) -> dict[str, Any]:
+    """``--compilation-config`` of decode on an ACL-graph release (empty = flag omitted).
+
+    Capture sizes: exactly the batch size decode runs (``max_num_seqs``), as the
+    tutorials do; the spec's own ``--compilation-config`` in extra_args replaces it.
+    """
+    if (role != "decode" or facts.graph_mode != "aclgraph" or enforce_eager(role, inst)
+            or "--compilation-config" in flag_values(inst.extra_args)):
+        return {}
+    config: dict[str, Any] = {"cudagraph_mode": DECODE_CUDAGRAPH_MODE}
+    if inst.max_num_seqs is not None:
+        config["cudagraph_capture_sizes"] = [inst.max_num_seqs]
+    return config
+
+
+def additional_config(role: Role, inst: InstanceSpec, facts: ReleaseFacts) -> dict[str, Any]:
     """``--additional-config`` for the instance (empty dict = flag omitted)."""
     base: dict[str, Any] = {}
-    if torchair(role, inst):
+    if torchair(role, inst, facts):
         graph: dict[str, Any] = {"enabled": True}
         if inst.max_num_seqs is not None:
             # The graphs must be captured for exactly the batch size decode will run.
@@ -56,15 +88,25 @@ def additional_config(role: Role, inst: InstanceSpec) -> dict[str, Any]:
     return merge(base, inst.additional_config)
 
 
+def connector_name(spec: ClusterSpec, facts: ReleaseFacts) -> str:
+    """The registered connector class the spec asks for in this release (LLMDataDist: the
+    release's own LLMDataDist connector; checks refuse a release without one)."""
+    if spec.connector.type == "mooncake":
+        return spec.connector.mooncake_connector
+    names = [c.name for c in facts.connectors.values() if c.family == "llmdatadist"]
+    return names[0] if names else "LLMDataDistCMgrConnector"
+
+
 def kv_transfer_config(
-    spec: ClusterSpec, role: Role, inst: InstanceSpec, ports: InstancePorts, version: Version
+    spec: ClusterSpec, role: Role, inst: InstanceSpec, ports: InstancePorts,
+    facts: ReleaseFacts,
 ) -> dict[str, Any]:
     """The ``--kv-transfer-config`` dict for ``inst`` (§6 of the reference)."""
     kv_role = "kv_producer" if role == "prefill" else "kv_consumer"
     if spec.connector.type == "llmdatadist":
         # kv_port is ignored by this connector (ports come from the RPC env var), and the
         # plugin registers the class name in every release that ships it: no module path.
-        return {"kv_connector": "LLMDataDistCMgrConnector", "kv_buffer_device": "npu",
+        return {"kv_connector": connector_name(spec, facts), "kv_buffer_device": "npu",
                 "kv_role": kv_role, "kv_parallel_size": 1, "engine_id": inst.name}
     assert ports.kv_port is not None
     # Both roles carry both blocks; each side's own block must equal its launched sizes
@@ -76,11 +118,24 @@ def kv_transfer_config(
         "prefill": {"dp_size": p_inst.dp, "tp_size": p_inst.tp},
         "decode": {"dp_size": d_inst.dp, "tp_size": d_inst.tp},
     }
-    if needs_ascend_direct(version):
+    if facts.use_ascend_direct:
         extra["use_ascend_direct"] = True
-    return {"kv_connector": spec.connector.mooncake_connector, "kv_role": kv_role,
+    return {"kv_connector": connector_name(spec, facts), "kv_role": kv_role,
             "kv_port": str(ports.kv_port), "engine_id": inst.name,
             "kv_connector_extra_config": extra}
+
+
+@dataclass(frozen=True)
+class DPSlot:
+    """Where one server process sits in its instance's data parallelism."""
+
+    #: its API port (None: a headless host of internal DP serves no API)
+    port: int | None
+    #: the first global DP rank it runs, and how many
+    start_rank: int
+    local: int
+    #: external DP: exactly one rank, started with ``--data-parallel-rank``
+    external: bool = False
 
 
 def vllm_argv(
@@ -89,25 +144,31 @@ def vllm_argv(
     inst: InstanceSpec,
     *,
     head_address: str,
-    start_rank: int,
-    local: int,
-    headless: bool,
+    slot: DPSlot,
     bind: str,
     kv_config: dict[str, Any],
+    facts: ReleaseFacts,
 ) -> list[str]:
-    """The full ``vllm serve`` argv of one host of ``inst``."""
+    """The full ``vllm serve`` argv of one process of ``inst``."""
     model = spec.model
+    # A headless host still passes the head's port: vLLM ignores it there, as before.
     argv = ["vllm", "serve", model.path, "--served-model-name", model.served_name,
-            "--host", bind, "--port", str(inst.port),
+            "--host", bind, "--port", str(slot.port if slot.port is not None else inst.port),
             "--tensor-parallel-size", str(inst.tp)]
-    if inst.dp > 1:
+    if inst.dp > 1 and slot.external:
+        # One API server per rank (upstream examples/external_online_dp/run_dp_template.sh).
         argv += ["--data-parallel-size", str(inst.dp),
-                 "--data-parallel-size-local", str(local),
+                 "--data-parallel-rank", str(slot.start_rank),
                  "--data-parallel-address", head_address,
                  "--data-parallel-rpc-port", str(inst.dp_rpc_port)]
-        if start_rank:
-            argv += ["--data-parallel-start-rank", str(start_rank)]
-        if headless:
+    elif inst.dp > 1:
+        argv += ["--data-parallel-size", str(inst.dp),
+                 "--data-parallel-size-local", str(slot.local),
+                 "--data-parallel-address", head_address,
+                 "--data-parallel-rpc-port", str(inst.dp_rpc_port)]
+        if slot.start_rank:
+            argv += ["--data-parallel-start-rank", str(slot.start_rank)]
+        if slot.port is None:
             argv.append("--headless")
     if inst.expert_parallel:
         argv.append("--enable-expert-parallel")
@@ -131,17 +192,23 @@ def vllm_argv(
         argv += ["--seed", str(model.seed)]
     if enforce_eager(role, inst):
         argv.append("--enforce-eager")
-    extra_config = additional_config(role, inst)
+    graph = compilation_config(role, inst, facts)
+    if graph:
+        argv += ["--compilation-config", _compact(graph)]
+    extra_config = additional_config(role, inst, facts)
     if extra_config:
         argv += ["--additional-config", _compact(extra_config)]
+    if kv_config["kv_connector"] == HYBRID_CONNECTOR:
+        argv.append(HYBRID_FLAG)
     argv += ["--kv-transfer-config", _compact(kv_config)]
     return [*argv, *inst.extra_args]
 
 
-def sim_argv(spec: ClusterSpec, role: Role, inst: InstanceSpec, *, bind: str) -> list[str]:
-    """Arguments after ``python -m ascend_pd.simserver`` for the API host of ``inst``."""
+def sim_argv(spec: ClusterSpec, role: Role, inst: InstanceSpec, *, bind: str,
+             port: int) -> list[str]:
+    """Arguments after ``python -m ascend_pd.simserver`` for an API server of ``inst``."""
     assert spec.sim is not None
-    return ["--role", role, "--host", bind, "--port", str(inst.port),
+    return ["--role", role, "--host", bind, "--port", str(port),
             "--model", spec.model.served_name, "--engine-id", inst.name,
             "--prefill-ms-per-1k", f"{spec.sim.prefill_ms_per_1k_tokens:g}",
             "--decode-ms-per-token", f"{spec.sim.decode_ms_per_token:g}"]

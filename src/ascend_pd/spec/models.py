@@ -96,19 +96,35 @@ class ModelSpec(_Model):
     seed: int | None = 1024
 
 
+def _newest_stable() -> str:
+    # Imported here: the release data is only read when a spec leaves the version out.
+    from ascend_pd.releases import newest_stable
+
+    return newest_stable()
+
+
+#: P/D connectors the renderer knows how to configure (the release facts say which exist
+#: in which release; validate refuses one the spec's release does not register)
+MooncakeConnector = Literal["MooncakeConnectorV1", "MooncakeLayerwiseConnector",
+                            "MooncakeHybridConnector", "MooncakeConnectorV2"]
+
+
 class ConnectorSpec(_Model):
-    type: Literal["llmdatadist", "mooncake"] = "llmdatadist"
-    vllm_ascend_version: str = "0.11.0"
+    #: mooncake on every current release; llmdatadist only where the release reads a rank
+    #: table (<= 0.11.x)
+    type: Literal["llmdatadist", "mooncake"] = "mooncake"
+    #: the vllm-ascend release installed on the hosts (default: the newest stable release
+    #: the packaged release data knows)
+    vllm_ascend_version: str = Field(default_factory=_newest_stable)
     #: where the ranktable lives on every host (LLMDataDist)
     ranktable_path: str = "/etc/ascend-pd/ranktable.json"
     #: base of the LLMDataDist metadata RPC ports; instances sharing a host get disjoint ranges
     rpc_port_base: int = Field(5557, ge=1024, le=65000)
     #: base of the Mooncake kv_port; above AscendDirectTransport's random range
     kv_port_base: int = Field(36000, ge=1024, le=65000)
-    #: Mooncake connector class
-    mooncake_connector: Literal["MooncakeConnectorV1", "MooncakeLayerwiseConnector"] = (
-        "MooncakeConnectorV1"
-    )
+    #: Mooncake connector class (Layerwise: decode-first proxy; Hybrid: hybrid-KV models;
+    #: V2: per-DP-rank control ports after the kv_port range)
+    mooncake_connector: MooncakeConnector = "MooncakeConnectorV1"
     abort_request_timeout_s: int | None = Field(None, gt=0)
 
 
@@ -124,6 +140,10 @@ class InstanceSpec(_Model):
     dp: int = Field(1, ge=1)
     expert_parallel: bool = False
     port: int = Field(ge=1, le=65535)
+    #: internal: one API server per instance (DP head), the other hosts run --headless;
+    #: external: one API server per DP rank (--data-parallel-rank) on ports port, port+1, …
+    #: of each host, all listed in the proxy (upstream's multi-node tutorials from 0.13.0)
+    dp_mode: Literal["internal", "external"] = "internal"
     dp_rpc_port: int = Field(13356, ge=1, le=65535)
     max_num_seqs: int | None = Field(None, gt=0)
     max_num_batched_tokens: int | None = Field(None, gt=0)

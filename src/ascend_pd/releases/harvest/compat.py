@@ -95,12 +95,36 @@ def pins(root: Path, label: str) -> CompatRow:
         match = re.match(r"Requires-Dist:\s*(torch|torch[-_]npu)\s*==\s*([^\s;]+)", line)
         if match:
             found["torch" if match.group(1) == "torch" else "torch_npu"] = match.group(2)
+    sources = [f"{label}:PKG-INFO"] if found else []
+    image = _image_pins(root)
+    if image:
+        sources.append(f"{label}:Dockerfile.a3")
     return CompatRow(
+        vllm=image.get("vllm"),
         python=found.get("python"),
+        cann=image.get("cann"),
         torch=found.get("torch"),
         torch_npu=found.get("torch_npu"),
-        source=f"{label}:PKG-INFO" if found else None,
+        source=" + ".join(sources) or None,
     )
+
+
+def _image_pins(root: Path) -> dict[str, str]:
+    """vLLM tag and CANN base image of the release's A3 image (no matrix row: 0.25.1rc1, …)."""
+    try:
+        text = (root / "Dockerfile.a3").read_text("utf-8")
+    except OSError:
+        return {}
+    found = {}
+    vllm = re.search(r"^ARG VLLM_TAG=\"?v?([^\"\s]+)", text, re.M)
+    if vllm:
+        found["vllm"] = vllm.group(1)
+    cann = re.search(r"^ARG CANN_VERSION=\"?([^\"\s]+)", text, re.M) or re.search(
+        r"^FROM \S*/cann:([0-9][^-\s]*)-", text, re.M
+    )
+    if cann:
+        found["cann"] = cann.group(1)
+    return found
 
 
 def mooncake(root: Path) -> tuple[str | None, str | None, str | None]:

@@ -67,6 +67,10 @@ class _Tree:
         return []
 
 
+def _const_str(node: ast.AST) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
 def _str_args(call: ast.Call) -> list[str]:
     return [a.value for a in call.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
 
@@ -90,6 +94,29 @@ def _names_read(tree: _Tree, files: list[str], pattern: re.Pattern[str]) -> list
     return sorted(hits, key=lambda h: (h[1].split(":")[0], int(h[1].split(":")[1])))
 
 
+def _module_args(module: ast.Module, call: ast.Call) -> list[str]:
+    """The module argument of a registration: a constant, or a variable set to one or to
+    ``A if ENV else B`` (0.13.0rc3); for a choice, the default (else) module comes last."""
+    arg = call.args[1] if len(call.args) > 1 else None
+    if arg is None:
+        return []
+    direct = _const_str(arg)
+    if direct is not None:
+        return [direct]
+    if not isinstance(arg, ast.Name):
+        return []
+    for node in ast.walk(module):
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == arg.id for t in node.targets
+        ):
+            value = node.value
+            if isinstance(value, ast.IfExp):
+                return [m for m in (_const_str(value.body), _const_str(value.orelse)) if m]
+            single = _const_str(value)
+            return [single] if single else []
+    return []
+
+
 def connectors(tree: _Tree) -> list[dict[str, str]]:
     """Every ``register_connector(name, module, class)`` call below vllm_ascend/."""
     found: list[dict[str, str]] = []
@@ -102,11 +129,13 @@ def connectors(tree: _Tree) -> list[dict[str, str]]:
                 and node.func.attr == "register_connector"
             ):
                 continue
+            modules = _module_args(module, node) if module else []
             args = _str_args(node)
-            if len(args) != 3:
+            if len(node.args) != 3 or not modules or len(args) < 2:
                 continue
-            name, mod, cls = args
-            files = tree.module_files(mod)
+            name, cls = args[0], args[-1]
+            mod = modules[-1]
+            files = sorted({f for m in modules for f in tree.module_files(m)})
             parent = mod.rsplit(".", 1)[0]
             if parent.rsplit(".", 1)[-1] not in ("distributed", "kv_p2p", "kv_transfer"):
                 # a connector with a package of its own (kv_p2p/sfa_pd_rd2h/...): its protocol
@@ -159,10 +188,6 @@ def _is_additional_config(node: ast.AST) -> bool:
     return (isinstance(node, ast.Name) and node.id == "additional_config") or (
         isinstance(node, ast.Attribute) and node.attr == "additional_config"
     )
-
-
-def _const_str(node: ast.AST) -> str | None:
-    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
 def _config_key(node: ast.AST) -> str | None:

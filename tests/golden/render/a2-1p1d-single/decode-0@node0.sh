@@ -23,7 +23,7 @@ server=(
   --gpu-memory-utilization 0.9
   --trust-remote-code
   --seed 1024
-  --additional-config '{"torchair_graph_config":{"enabled":true}}'
-  --kv-transfer-config '{"kv_connector":"LLMDataDistCMgrConnector","kv_buffer_device":"npu","kv_role":"kv_consumer","kv_parallel_size":1,"engine_id":"decode-0"}'
+  --compilation-config '{"cudagraph_mode":"FULL_DECODE_ONLY"}'
+  --kv-transfer-config '{"kv_connector":"MooncakeConnectorV1","kv_role":"kv_consumer","kv_port":"36100","engine_id":"decode-0","kv_connector_extra_config":{"prefill":{"dp_size":1,"tp_size":4},"decode":{"dp_size":1,"tp_size":4}}}'
 )
 exec "${server[@]}"
