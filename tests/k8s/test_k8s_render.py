@@ -107,7 +107,10 @@ def test_pod_network_defaults_and_host_files(tmp_path: Path) -> None:
 
 
 def test_llmdatadist_uses_host_network_and_pins_nodes(tmp_path: Path) -> None:
-    objs = built(tmp_path, "a2-1p1d")
+    def edit(data: dict[str, Any]) -> None:
+        data["connector"] = {"type": "llmdatadist", "vllm_ascend_version": "0.11.0"}
+
+    objs = built(tmp_path, "a2-1p1d", edit)
     pod = by_kind(objs, "StatefulSet")["prefill-0"]["spec"]["template"]["spec"]
     assert pod["hostNetwork"] is True
     assert pod["dnsPolicy"] == "ClusterFirstWithHostNet"

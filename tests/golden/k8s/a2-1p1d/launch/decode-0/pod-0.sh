@@ -27,7 +27,7 @@ server=(
   --gpu-memory-utilization 0.9
   --trust-remote-code
   --seed 1024
-  --additional-config '{"torchair_graph_config":{"enabled":true,"graph_batch_sizes":[32]}}'
-  --kv-transfer-config '{"kv_connector":"LLMDataDistCMgrConnector","kv_buffer_device":"npu","kv_role":"kv_consumer","kv_parallel_size":1,"engine_id":"'"${ENGINE_ID}"'"}'
+  --compilation-config '{"cudagraph_mode":"FULL_DECODE_ONLY","cudagraph_capture_sizes":[32]}'
+  --kv-transfer-config '{"kv_connector":"MooncakeConnectorV1","kv_role":"kv_consumer","kv_port":"36100","engine_id":"'"${ENGINE_ID}"'","kv_connector_extra_config":{"prefill":{"dp_size":1,"tp_size":8},"decode":{"dp_size":1,"tp_size":8}}}'
 )
 exec "${server[@]}"

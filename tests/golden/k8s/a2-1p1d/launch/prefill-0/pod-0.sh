@@ -27,6 +27,6 @@ server=(
   --trust-remote-code
   --seed 1024
   --enforce-eager
-  --kv-transfer-config '{"kv_connector":"LLMDataDistCMgrConnector","kv_buffer_device":"npu","kv_role":"kv_producer","kv_parallel_size":1,"engine_id":"'"${ENGINE_ID}"'"}'
+  --kv-transfer-config '{"kv_connector":"MooncakeConnectorV1","kv_role":"kv_producer","kv_port":"36000","engine_id":"'"${ENGINE_ID}"'","kv_connector_extra_config":{"prefill":{"dp_size":1,"tp_size":8},"decode":{"dp_size":1,"tp_size":8}}}'
 )
 exec "${server[@]}"

@@ -35,7 +35,7 @@ server=(
   --gpu-memory-utilization 0.9
   --trust-remote-code
   --seed 1024
-  --additional-config '{"torchair_graph_config":{"enabled":true,"graph_batch_sizes":[28]}}'
+  --compilation-config '{"cudagraph_mode":"FULL_DECODE_ONLY","cudagraph_capture_sizes":[28]}'
   --kv-transfer-config '{"kv_connector":"MooncakeConnectorV1","kv_role":"kv_consumer","kv_port":"36200","engine_id":"'"${ENGINE_ID}"'","kv_connector_extra_config":{"prefill":{"dp_size":2,"tp_size":8},"decode":{"dp_size":8,"tp_size":4}}}'
 )
 exec "${server[@]}"
