@@ -16,7 +16,6 @@ kustomize from the rendered files.
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,17 +23,22 @@ from typing import Any, Final
 
 from ascend_pd import __version__
 from ascend_pd.errors import SpecError
-from ascend_pd.fsutil import atomic_write_text
 from ascend_pd.k8s import objects as ob
 from ascend_pd.k8s.checks import k8s_findings
 from ascend_pd.k8s.pods import InstancePods, instance_pods
 from ascend_pd.k8s.preflight import preflight_files
-from ascend_pd.render.deploy import DeployCheck, RenderedFile, prepare
+from ascend_pd.render.deploy import (
+    DATA_MODE,
+    SCRIPT_MODE,
+    DeployCheck,
+    RenderedFile,
+    compare_files,
+    prepare,
+    write_files,
+)
 from ascend_pd.spec.models import ClusterSpec
 
 MANIFEST: Final[str] = "manifest.json"
-SCRIPT_MODE: Final[int] = 0o755
-DATA_MODE: Final[int] = 0o644
 
 
 @dataclass
@@ -144,22 +148,7 @@ def render_k8s(spec: ClusterSpec, out_dir: str | Path, spec_path: str | None = N
     """Render the kustomize directory of ``spec`` into ``out_dir`` (files written atomically)."""
     out = Path(out_dir)
     files, warnings = k8s_files(spec, spec_path=spec_path)
-    previous = _previous(out)
-    changed = []
-    for f in files:
-        dest = out / f.name
-        try:
-            same = dest.read_text(encoding="utf-8") == f.text
-        except OSError:
-            same = False
-        if not same:
-            changed.append(f.name)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(dest, f.text, mode=f.mode)
-    current = {f.name for f in files}
-    removed = sorted(n for n in previous - current if (out / n).is_file())
-    for name in removed:
-        (out / name).unlink()
+    changed, removed = write_files(out, files, _previous(out))
     manifest = json.loads(files[-1].text)
     return K8sRenderResult(out_dir=str(out), files=[f.name for f in files], changed=changed,
                            removed=removed, objects=manifest["objects"], warnings=warnings)
@@ -169,21 +158,4 @@ def check_k8s(spec: ClusterSpec, out_dir: str | Path, spec_path: str | None = No
               ) -> DeployCheck:
     """Compare ``out_dir`` with what :func:`render_k8s` would write (``render --check``)."""
     out = Path(out_dir)
-    result = DeployCheck(out_dir=str(out))
-    files, _ = k8s_files(spec, spec_path=spec_path)
-    diffs: list[str] = []
-    for f in files:
-        dest = out / f.name
-        if not dest.is_file():
-            result.missing.append(f.name)
-            continue
-        text = dest.read_text(encoding="utf-8")
-        if text != f.text:
-            result.changed.append(f.name)
-            diffs.extend(difflib.unified_diff(
-                text.splitlines(keepends=True), f.text.splitlines(keepends=True),
-                fromfile=f"{dest} (on disk)", tofile=f"{dest} (rendered)"))
-    current = {f.name for f in files}
-    result.extra = sorted(n for n in _previous(out) - current if (out / n).is_file())
-    result.diff = "".join(diffs)
-    return result
+    return compare_files(out, k8s_files(spec, spec_path=spec_path)[0], _previous(out))
