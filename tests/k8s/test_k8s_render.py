@@ -5,8 +5,11 @@ comes from the same plan as the SSH scripts."""
 from __future__ import annotations
 
 import copy
+import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +194,23 @@ def test_one_spec_value_changes_ssh_scripts_and_manifests_alike(what: str,
 def test_sim_specs_are_refused(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="simulation"):
         render_k8s(load("a2-sim"), tmp_path)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_init_then_render_then_kustomize(shape: str, tmp_path: Path) -> None:
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "ascend_pd", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120, check=False)
+
+    assert cli("init", "--shape", shape, "-o", "pd.yaml").returncode == 0
+    rendered = cli("render", "-c", "pd.yaml", "--target", "k8s", "-o", "deploy", "--json")
+    assert rendered.returncode == 0, rendered.stderr
+    data = json.loads(rendered.stdout)["data"]
+    assert data["target"] == "k8s" and "kustomization.yaml" in data["files"]
+    assert cli("render", "-c", "pd.yaml", "--target", "k8s", "-o", "deploy",
+               "--check").returncode == 0
+    (tmp_path / "deploy" / "proxy.yaml").write_text("tampered\n")
+    stale = cli("render", "-c", "pd.yaml", "--target", "k8s", "-o", "deploy", "--check")
+    assert stale.returncode == 1 and "changed: proxy.yaml" in stale.stdout
+    assert cli("render", "-c", "pd.yaml", "--target", "k8s", "-o", "deploy").returncode == 0
+    assert kustomize(tmp_path / "deploy")  # objects validated in the tests above
