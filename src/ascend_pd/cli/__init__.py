@@ -46,7 +46,9 @@ class App(click.Group):
 def cli(ctx: click.Context, verbose: int) -> None:
     """Deploy Prefill/Decode-disaggregated vLLM-Ascend on Ascend NPU hosts, checking each step.
 
-    Typical flow: init → validate → check-links → gen-ranktable → render → launch → status.
+    Typical flow (Mooncake, every current vllm-ascend release): init → validate → doctor →
+    check-links → render → launch → status. LLMDataDist (vllm-ascend <= 0.11.x, the only
+    connector that reads a rank table) adds gen-ranktable before render.
     Every command takes --json. Exit codes: docs/exit-codes.md.
     """
     session = ctx.ensure_object(Session)

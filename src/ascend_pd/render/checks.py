@@ -41,7 +41,8 @@ def check_release(plan: DeploymentPlan) -> list[Finding]:
     assert plan.release is not None
     if plan.release.note:
         return [Finding("warning", key, plan.release.note,
-                        f"known releases: {', '.join(known_releases())}")]
+                        "write the release installed on the hosts (`pip show vllm-ascend`); "
+                        f"known: {_span(known_releases())}")]
     return []
 
 
@@ -58,7 +59,7 @@ def check_connector(plan: DeploymentPlan) -> list[Finding]:
                         f"vllm-ascend {text} has no LLMDataDist connector and reads no rank "
                         "table", "use type: mooncake (no gen-ranktable step), or a release "
                         "that ships LLMDataDist: "
-                        + ", ".join(_releases_with(lambda f: f.reads_ranktable)))]
+                        + _span(_releases_with(lambda f: f.reads_ranktable)))]
     name = spec.connector.mooncake_connector
     if facts.connector(name) is not None:
         return []
@@ -67,12 +68,17 @@ def check_connector(plan: DeploymentPlan) -> list[Finding]:
                     f"vllm-ascend {text} does not register {name}"
                     + (f" (it has {', '.join(mooncake)})" if mooncake else ""),
                     "pick one it registers, or a release that has it: "
-                    + (", ".join(_releases_with(lambda f: f.connector(name) is not None))
+                    + (_span(_releases_with(lambda f: f.connector(name) is not None))
                        or "none known"))]
 
 
 def _releases_with(pred: Callable[[ReleaseFacts], bool]) -> list[str]:
     return [r.version for r in load().releases if pred(r)]
+
+
+def _span(versions: list[str]) -> str:
+    """Known releases, short: ``a, b`` or ``first … last`` (in release order)."""
+    return ", ".join(versions) if len(versions) <= 3 else f"{versions[0]} … {versions[-1]}"
 
 
 def check_extra_args(plan: DeploymentPlan) -> list[Finding]:
@@ -233,7 +239,7 @@ def _env_findings(plan: DeploymentPlan, facts: ReleaseFacts, key: str,
     if not readers:
         return []
     return [Finding("warning", key,
-                    f"vllm-ascend {text} does not read {name} (read by {', '.join(readers)})",
+                    f"vllm-ascend {text} does not read {name} (read by {_span(readers)})",
                     "remove it, or use what this release reads instead")]
 
 
