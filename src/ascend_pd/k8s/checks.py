@@ -14,6 +14,7 @@ from typing import Final
 from ascend_pd.k8s.model import KNOWN_NPU_RESOURCES
 from ascend_pd.k8s.pods import host_network
 from ascend_pd.render.checks import Check
+from ascend_pd.render.checks import _instances as instance_keys
 from ascend_pd.render.findings import Finding
 from ascend_pd.render.plan import DeploymentPlan
 from ascend_pd.render.ports import RANDOM_RANGE_START, PortClaim
@@ -25,10 +26,8 @@ MIN_STARTUP_BUDGET_S: Final[int] = 900
 
 
 def _keys(plan: DeploymentPlan) -> dict[str, str]:
-    spec = plan.spec
-    return {inst.name: f"{role}[{i}]" for role, items in (("prefill", spec.prefill),
-                                                        ("decode", spec.decode))
-            for i, inst in enumerate(items)}
+    """Instance name -> its spec key (``prefill[0]``), as the P/D checks name them."""
+    return {inst.name: key for key, inst in instance_keys(plan.spec)}
 
 
 def check_kv_port_range(plan: DeploymentPlan) -> list[Finding]:

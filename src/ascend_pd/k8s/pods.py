@@ -15,6 +15,7 @@ import hashlib
 import json
 from dataclasses import dataclass, replace
 
+from ascend_pd import __version__
 from ascend_pd.k8s.model import K8sSpec
 from ascend_pd.render.plan import DeploymentPlan, ProcessPlan
 from ascend_pd.render.templates import argv_lines, render_template, shquote
@@ -172,8 +173,6 @@ def pod_process(p: ProcessPlan, index: int, spec: ClusterSpec, k8s: K8sSpec) -> 
 
 
 def _files(pods: list[PodProcess], role: str, name: str, spec_path: str | None) -> dict[str, str]:
-    from ascend_pd import __version__
-
     files: dict[str, str] = {}
     header = {"version": __version__, "spec_path": spec_path or "<in-memory spec>"}
     for pod in pods:
