@@ -39,6 +39,7 @@ import yaml
 
 from ascend_pd.demo.setup import HOSTS, build_world, free_port
 from ascend_pd.doctor.simroot import build_sysroot
+from ascend_pd.releases import newest_stable
 from ascend_pd.sim.faults import apply_fault
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -182,6 +183,8 @@ def build_workspace(runbook: str, work: Path) -> Workspace:
     spec = yaml.safe_load(world.spec_path.read_text(encoding="utf-8"))
     for inst in spec["prefill"] + spec["decode"]:
         inst["devices"], inst["tp"] = [0, 1, 2, 3], 4
+    # The runbooks show the flow for today's release: Mooncake, no rank table.
+    spec["connector"] = {"type": "mooncake", "vllm_ascend_version": newest_stable()}
     world.spec_path.write_text(
         "# The simulated 2-host Atlas A2 cluster of `ascend-pd demo` (instances at TP4).\n"
         + _dump(spec), encoding="utf-8")
@@ -211,7 +214,6 @@ def build_workspace(runbook: str, work: Path) -> Workspace:
     if start != "new" and start != "failed-decode":
         apply_fault(world.cluster_path, "node-d", "tls-on", device=3, clear=True)
     if start in ("running", "failed-decode"):
-        ws.setup_step("gen-ranktable", "-c", "pd.yaml", "--push")
         ws.setup_step("render", "-c", "pd.yaml")
     if start == "running":
         ws.setup_step("launch", "-c", "pd.yaml", "--role", "all", "--timeout", "60")

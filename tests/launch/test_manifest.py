@@ -90,3 +90,24 @@ def test_status_stop_logs_read_the_launched_manifest_after_a_bad_edit(world_spec
     assert {u["name"]: u["action"] for u in data(stopped)["units"]} == {
         "proxy@node-p": "stopped", "prefill-0@node-p": "stopped",
         "decode-0@node-d": "stopped"}
+
+
+def test_external_dp_launches_one_ready_server_per_rank(world_spec: Path) -> None:
+    data_ = yaml.safe_load(world_spec.read_text())
+    data_["connector"] = {"type": "mooncake", "vllm_ascend_version": "0.23.0.post1"}
+    data_["decode"][0].update(tp=4, dp=2, dp_mode="external")
+    world_spec.write_text(yaml.safe_dump(data_, sort_keys=False))
+    spec = str(world_spec)
+    launched = run("launch", "-c", spec, "--timeout", "60", "--json")
+    try:
+        assert launched.exit_code == 0, launched.output
+        status = run("status", "-c", spec, "--json")
+        ports = {u["name"]: u["port"] for u in data(status)["units"] if u["ready"]}
+        port = data_["decode"][0]["port"]
+        assert ports["decode-0-dp0@node-d"] == port
+        assert ports["decode-0-dp1@node-d"] == port + 1
+        assert set(ports) == {"prefill-0@node-p", "decode-0-dp0@node-d",
+                              "decode-0-dp1@node-d", "proxy@node-p"}
+    finally:
+        stopped = run("stop", "-c", spec, "--grace", "5", "--json")
+    assert stopped.exit_code == 0, stopped.output
