@@ -40,6 +40,11 @@ def test_unknown_npu_resource_warns_and_statefulset_cannot_span_hosts() -> None:
                for line in found), found
 
 
+def test_external_dp_is_refused_for_k8s() -> None:
+    spec = edited("a3-2p1d", lambda d: d["decode"][0].update(dp_mode="external"))
+    assert any(line.startswith("error: decode[0].dp_mode") for line in lines(spec))
+
+
 def test_disabled_probes_warn() -> None:
     spec = edited("a2-1p1d", lambda d: d.update(k8s={"probes": {"enabled": False}}))
     assert any(line.startswith("warning: k8s.probes.enabled") for line in lines(spec))

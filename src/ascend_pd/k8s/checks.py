@@ -68,15 +68,21 @@ def check_npus(plan: DeploymentPlan) -> list[Finding]:
 
 
 def check_workload(plan: DeploymentPlan) -> list[Finding]:
-    """A StatefulSet pod is one host's share: an instance spanning hosts needs an LWS."""
-    if plan.spec.k8s.workload != "statefulset":
-        return []
+    """A pod is one host's share of an instance (one process): an instance spanning hosts
+    needs an LWS, and external DP (one server per rank on a host) is not rendered."""
     keys = _keys(plan)
-    return [Finding("error", "k8s.workload",
-                    f"'{inst.name}' ({keys[inst.name]}) spans {len(inst.hosts)} hosts; a "
-                    "StatefulSet pod cannot hold a DP head and its headless ranks",
-                    "use workload: auto (a LeaderWorkerSet for multi-host instances)")
-            for _, inst in plan.spec.instances if len(inst.hosts) > 1]
+    out = [Finding("error", f"{keys[inst.name]}.dp_mode",
+                   f"'{inst.name}' uses dp_mode: external (one API server per DP rank); the "
+                   "k8s target renders one server process per pod",
+                   "use dp_mode: internal for the k8s target")
+           for _, inst in plan.spec.instances if inst.dp_mode == "external" and inst.dp > 1]
+    if plan.spec.k8s.workload == "statefulset":
+        out += [Finding("error", "k8s.workload",
+                        f"'{inst.name}' ({keys[inst.name]}) spans {len(inst.hosts)} hosts; a "
+                        "StatefulSet pod cannot hold a DP head and its headless ranks",
+                        "use workload: auto (a LeaderWorkerSet for multi-host instances)")
+                for _, inst in plan.spec.instances if len(inst.hosts) > 1]
+    return out
 
 
 def check_probes(plan: DeploymentPlan) -> list[Finding]:
