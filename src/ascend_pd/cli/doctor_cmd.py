@@ -16,12 +16,16 @@ from ascend_pd.k8s.preflight import read_reports
 @click.option("--all", "all_hosts", is_flag=True, help="Check every host in the spec (default).")
 @click.option("--from-k8s-logs", "k8s_logs", type=click.Path(exists=True, file_okay=False),
               help="Read the reports of the in-cluster preflight Jobs (their saved logs).")
+@click.option("--deep", is_flag=True,
+              help="Also read the vllm-ascend and vLLM installed on each host (source only, "
+                   "no import) and check every env var, connector, additional_config key and "
+                   "vllm serve flag the plan renders against them.")
 @spec_option
 @backend_option
 @common
 @pass_session
 def command(session: Session, hosts: tuple[str, ...], all_hosts: bool,
-            k8s_logs: str | None) -> None:
+            k8s_logs: str | None, deep: bool) -> None:
     """Preflight each host: CANN/NNAL env, driver, versions, model dtype, host IP on the NIC,
     /etc/hccn.conf, planned ports, disk and NPU health. Exit 1 when a check fails."""
     if k8s_logs:
@@ -32,7 +36,7 @@ def command(session: Session, hosts: tuple[str, ...], all_hosts: bool,
         raise UsageError("--host and --all exclude each other", hint="pass one of them")
     spec = session.spec()
     progress = Progress("doctor", enabled=not session.json)
-    report = run_doctor(spec, session.runners(), list(hosts) or None,
+    report = run_doctor(spec, session.runners(), list(hosts) or None, deep=deep,
                         on_done=progress.callback())
     progress.done()
     finish(session.json, "doctor", report.to_dict(), report.render(), report.exit_code)

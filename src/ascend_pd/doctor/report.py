@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any, Final
 
 from ascend_pd.doctor.checks import CheckResult, HostPlan, planned_ports, run_checks
 from ascend_pd.doctor.facts import Facts, parse_facts
-from ascend_pd.errors import ParseError, UsageError
+from ascend_pd.errors import AscendPDError, ParseError, UsageError
 from ascend_pd.runners.base import CommandRunner
 from ascend_pd.runners.factory import tool_paths
 from ascend_pd.runners.fanout import Job, Outcome, fan_out
@@ -136,6 +137,7 @@ def run_doctor(
     runner_for: Callable[[str], CommandRunner],
     hosts: Sequence[str] | None = None,
     *,
+    deep: bool = False,
     on_done: Callable[[Outcome, int, int], None] | None = None,
 ) -> DoctorReport:
     """Probe ``hosts`` (default: all spec hosts) in parallel and check each.
@@ -144,6 +146,8 @@ def run_doctor(
         spec: the cluster spec (model path, NICs, ports, connector version).
         runner_for: host name -> runner, e.g. ``RunnerPool(runner_factory(spec)).get``.
         hosts: spec host names to check.
+        deep: also read the vllm-ascend and vLLM installed on each host (their source, via
+            the runner) and check the deployment plan against them (``doctor.deep``).
         on_done: progress callback, one call per host.
 
     Returns:
@@ -161,4 +165,44 @@ def run_doctor(
                          hint=f"use one of: {', '.join(sorted(known))}")
     jobs = [Job(n, probe_argv(spec, n), timeout=PROBE_TIMEOUT_S) for n in names]
     outcomes = fan_out(jobs, runner_for, on_done=on_done, retry_if=lambda _r: False)
-    return DoctorReport([_host_result(spec, o) for o in outcomes])
+    report = DoctorReport([_host_result(spec, o) for o in outcomes])
+    if deep:
+        _add_deep(spec, report, runner_for)
+    return report
+
+
+def _add_deep(spec: ClusterSpec, report: DoctorReport,
+              runner_for: Callable[[str], CommandRunner]) -> None:
+    """Host truth: one scanner run per host, in parallel; its checks join the host's."""
+    from ascend_pd.doctor.deep import DEEP_TIMEOUT_S, scanner_argv, truth_checks
+    from ascend_pd.render.plan import build_plan
+
+    try:
+        plan = build_plan(spec)
+    except AscendPDError as exc:
+        for host in report.hosts:
+            host.checks.append(CheckResult(host.host, "deep-plan", "fail",
+                                           f"no deployment plan: {exc.message}",
+                                           "a spec that renders", exc.hint or ""))
+        return
+    wanted = [h for h in report.hosts if h.error is None]
+    jobs = [Job(h.host, scanner_argv(spec, h.host), timeout=DEEP_TIMEOUT_S) for h in wanted]
+    for host, outcome in zip(wanted, fan_out(jobs, runner_for, retry_if=lambda _r: False),
+                             strict=True):
+        result = outcome.result
+        if outcome.error is not None or result is None or result.failed:
+            why = outcome.error.message if outcome.error is not None else (
+                result.tail("stderr", 3) if result is not None else "no result")
+            host.checks.append(CheckResult(host.host, "deep-installed", "fail",
+                                           f"the source scanner did not run: {why}",
+                                           "python3 on the host"))
+            continue
+        try:
+            installed = json.loads(result.stdout)
+        except ValueError:
+            host.checks.append(CheckResult(host.host, "deep-installed", "fail",
+                                           f"the source scanner printed no JSON: "
+                                           f"{result.tail('stdout', 1)}", "JSON facts"))
+            continue
+        procs = [p for p in plan.processes if p.host == host.host]
+        host.checks.extend(truth_checks(host.host, installed, procs))

@@ -15,7 +15,7 @@ SCHEMA: Final[str] = "ascend-pd/check-links/v1"
 #: Every check, in report order.
 CHECKS: Final[tuple[str, ...]] = (
     "reach", "device", "hang", "link", "net_health", "netdetect", "gateway", "ip", "vnic",
-    "tls", "lldp", "ping",
+    "spod", "tls", "lldp", "ping",
 )
 Severity = Literal["fault", "warning"]
 

@@ -32,8 +32,10 @@ from ascend_pd.netcheck.checks import (
 from ascend_pd.netcheck.guard import HangGuard
 from ascend_pd.netcheck.pingplan import Endpoint, PingPair, plan_pings
 from ascend_pd.netcheck.report import CheckReport, Finding, PingSummary, Skipped
+from ascend_pd.netcheck.spod import evaluate_spod, spod_jobs
 from ascend_pd.netcheck.targets import Soc, Targets, resolve
 from ascend_pd.npusmi import commands as smi_commands
+from ascend_pd.npusmi.client import parse_smi_outcome
 from ascend_pd.npusmi.parse import parse_mapping
 from ascend_pd.runners.base import CommandRunner
 from ascend_pd.runners.fanout import Job, Outcome, RetryPolicy, fan_out
@@ -70,6 +72,8 @@ class CheckOptions:
     ping_timeout_s: float = 20.0
     seed: int = 0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: A3: compare ``npu-smi info -t spod-info`` across the hosts (Mooncake over HCCS)
+    spod: bool = False
 
 
 @dataclass
@@ -141,6 +145,11 @@ def check_network(
     ev = evaluate_devices(targets, readings, transport=transport, unreachable=run.unreachable,
                           hung=dict(run.guard.hung), require_lldp=opts.require_lldp,
                           timeout_s=opts.query_timeout_s)
+    if opts.spod and soc == "a3":
+        spod = run.fan_out("spod", spod_jobs(targets, lambda h: tools(h)[1],
+                                             opts.query_timeout_s, set(run.unreachable)))
+        spod_findings, ev.evaluated["spod"] = evaluate_spod(targets, spod, transport)
+        ev.findings.extend(spod_findings)
     plan = plan_pings(targets.endpoints("prefill"), targets.endpoints("decode"), opts.ping,
                       soc=soc, seed=opts.seed, transport=transport)
     skipped: list[Skipped] = list(ev.skipped)
@@ -198,10 +207,7 @@ def _discover(run: _Run) -> Targets:
         if host in run.unreachable:
             continue
         try:
-            if outcome.result is None:
-                raise outcome.error or AscendPDError("no result")
-            mapping = parse_mapping(outcome.result.stdout, outcome.result.stderr,
-                                    outcome.result.exit_code)
+            mapping = parse_smi_outcome(outcome, parse_mapping)
         except AscendPDError as exc:
             run.unreachable[host] = (f"npu-smi info -m failed: {exc.message}",
                                      exc.hint or "check npu-smi on the host")

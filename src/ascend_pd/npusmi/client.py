@@ -22,9 +22,22 @@ from ascend_pd.npusmi.parse import (
 )
 from ascend_pd.npusmi.soc import detect_soc
 from ascend_pd.runners.base import CommandRunner
+from ascend_pd.runners.fanout import Outcome
 from ascend_pd.spec.models import DEFAULT_NPU_SMI
 
 T = TypeVar("T")
+
+
+def parse_smi_outcome(outcome: Outcome, parser: Callable[[str, str, int], T]) -> T:
+    """The parsed record of a fanned-out npu-smi job.
+
+    Raises:
+        AscendPDError: the job did not run (its error), or the output did not parse.
+    """
+    if outcome.result is None:
+        raise outcome.error or AscendPDError("no result")
+    result = outcome.result
+    return parser(result.stdout, result.stderr, result.exit_code)
 
 
 class NpuSmiClient:

@@ -212,6 +212,36 @@ def _config_key(node: ast.AST) -> str | None:
     return None
 
 
+def _set_aside(module: ast.Module) -> list[tuple[str, int]]:
+    """Keys a release takes out before validating the rest strictly: the literal set NAME in
+    ``{k: v for k, v in additional_config.items() if k not in NAME}`` (0.30.0rc2 keeps the
+    deprecated top-level scheduler keys working this way)."""
+    names: set[str] = set()
+    for node in ast.walk(module):
+        if not isinstance(node, (ast.DictComp, ast.SetComp, ast.ListComp)):
+            continue
+        for gen in node.generators:
+            it = gen.iter
+            if not (isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute)
+                    and it.func.attr in ("items", "keys") and _is_additional_config(it.func.value)):
+                continue
+            for cond in gen.ifs:
+                if (isinstance(cond, ast.Compare) and len(cond.ops) == 1
+                        and isinstance(cond.ops[0], ast.NotIn)
+                        and isinstance(cond.comparators[0], ast.Name)):
+                    names.add(cond.comparators[0].id)
+    found: list[tuple[str, int]] = []
+    for node in ast.walk(module):
+        target = node.target if isinstance(node, ast.AnnAssign) else (
+            node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None)
+        value = getattr(node, "value", None)
+        if isinstance(target, ast.Name) and target.id in names and isinstance(
+            value, (ast.Set, ast.List, ast.Tuple)
+        ):
+            found += [(s, value.lineno) for e in value.elts if (s := _const_str(e)) is not None]
+    return found
+
+
 def additional_config(tree: _Tree) -> dict[str, Any]:
     """Top-level additional_config keys read anywhere, and whether unknown keys are rejected."""
     keys: dict[str, str] = {}
@@ -224,6 +254,8 @@ def additional_config(tree: _Tree) -> dict[str, Any]:
         module = tree.parse(rel)
         for node in ast.walk(module) if module else []:
             add(_config_key(node), f"{rel}:{getattr(node, 'lineno', 0)}")
+        for key, line in _set_aside(module) if module else []:
+            add(key, f"{rel}:{line}")
     strict_at = None
     rel = "vllm_ascend/ascend_config.py"
     module = tree.parse(rel)
@@ -301,19 +333,79 @@ def extract(root: str | Path) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python3 extract.py ROOT`` (or the source on stdin): print the facts as JSON."""
-    args = sys.argv[1:] if argv is None else argv
-    if not args:
-        # an installed tree: find vllm_ascend next to the running interpreter's packages
-        import importlib.util
+#: Where ``vllm serve`` defines its options: explicit ``add_argument("--x")`` calls and the
+#: fields of the ``*Args`` dataclasses each become ``--field-name`` (vLLM generates them).
+_VLLM_ARG_FILES = (
+    "vllm/engine/arg_utils.py",
+    "vllm/entrypoints/openai/cli_args.py",
+    "vllm/entrypoints/cli/serve.py",
+    "vllm/entrypoints/launchers/cli_args.py",  # from v0.30.0
+)
 
-        spec = importlib.util.find_spec("vllm_ascend")
-        if spec is None or not spec.submodule_search_locations:
-            print(json.dumps({"error": "vllm_ascend is not installed"}))
-            return 1
-        args = [str(Path(next(iter(spec.submodule_search_locations))).parent)]
-    print(json.dumps(extract(args[0]), sort_keys=True))
+
+def vllm_facts(root: str | Path) -> dict[str, Any]:
+    """What an installed (or unpacked) vLLM accepts: env names and ``vllm serve`` flags."""
+    tree = _Tree(Path(root))
+    env: list[str] = []
+    module = tree.parse("vllm/envs.py")
+    for node in ast.walk(module) if module else []:
+        target = node.target if isinstance(node, ast.AnnAssign) else (
+            node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None)
+        value = getattr(node, "value", None)
+        if isinstance(target, ast.Name) and target.id == "environment_variables" and isinstance(
+            value, ast.Dict
+        ):
+            env = sorted(str(k.value) for k in value.keys if isinstance(k, ast.Constant))
+    flags: set[str] = set()
+    for rel in _VLLM_ARG_FILES:
+        module = tree.parse(rel)
+        for node in ast.walk(module) if module else []:
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and (
+                node.func.attr == "add_argument"
+            ):
+                flags.update(s for s in _str_args(node) if s.startswith("--"))
+            elif isinstance(node, ast.ClassDef) and node.name.endswith("Args"):
+                flags.update(
+                    "--" + item.target.id.replace("_", "-")
+                    for item in node.body
+                    if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
+                    and not item.target.id.startswith("_")
+                )
+    version = None
+    try:
+        text = (tree.root / "vllm" / "_version.py").read_text("utf-8")
+        found = re.search(r"^(?:__version__|version)\b[^'\"\n]*=\s*['\"]([^'\"]+)['\"]", text, re.M)
+        version = found.group(1) if found else None
+    except OSError:
+        pass
+    return {"version": version, "env_vars": env, "serve_flags": sorted(flags),
+            "sources": [f for f in _VLLM_ARG_FILES if (tree.root / f).is_file()]}
+
+
+def _installed_root(package: str) -> Path | None:
+    """The folder holding ``package`` for this interpreter — located, never imported."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))).resolve().parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``extract.py ROOT`` prints a tree's facts; ``extract.py --installed`` (how host-truth
+    runs it on a host, source given with ``python3 -c``) prints the installed vllm-ascend's
+    and vLLM's facts."""
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] != "--installed":
+        print(json.dumps(extract(args[0]), sort_keys=True))
+        return 0
+    ascend, vllm = _installed_root("vllm_ascend"), _installed_root("vllm")
+    print(json.dumps({
+        "python": ".".join(str(n) for n in sys.version_info[:3]),
+        "vllm_ascend": extract(ascend) if ascend else None,
+        "vllm": vllm_facts(vllm) if vllm else None,
+    }, sort_keys=True))
     return 0
 
 

@@ -25,7 +25,8 @@ from ascend_pd.errors import AscendPDError
 log = logging.getLogger(__name__)
 
 PROJECT: Final = "vllm-ascend"
-JSON_URL: Final = f"https://pypi.org/pypi/{PROJECT}/json"
+REGISTRY: Final = "https://pypi.org/pypi"
+JSON_URL: Final = f"{REGISTRY}/{PROJECT}/json"
 #: The oldest release the data covers (its release candidates included): the first release line
 #: with P/D disaggregation (LLMDataDist from 0.9.1rc2).
 OLDEST: Final = Version("0.9.1rc1")
@@ -56,8 +57,10 @@ def cache_dir() -> Path:
     return Path(base) / "ascend-pd" / "sdists"
 
 
-def parse_index(document: dict[str, object], base_url: str = JSON_URL) -> list[Sdist]:
-    """The sdists of every release >= OLDEST in a registry JSON document, oldest first.
+def parse_index(
+    document: dict[str, object], base_url: str = JSON_URL, oldest: Version = OLDEST
+) -> list[Sdist]:
+    """The sdists of every release >= ``oldest`` in a registry JSON document, oldest first.
 
     File URLs may be relative to the document (registry mirrors rewrite them so).
     """
@@ -70,7 +73,7 @@ def parse_index(document: dict[str, object], base_url: str = JSON_URL) -> list[S
             parsed = Version(version)
         except InvalidVersion:
             continue
-        if parsed < OLDEST or not isinstance(files, list):
+        if parsed < oldest or not isinstance(files, list):
             continue
         for entry in files:
             if entry.get("packagetype") == "sdist" and not entry.get("yanked", False):
@@ -87,8 +90,12 @@ def parse_index(document: dict[str, object], base_url: str = JSON_URL) -> list[S
     return sorted(found, key=lambda s: Version(s.version))
 
 
-def list_sdists(url: str = JSON_URL) -> list[Sdist]:
-    """Ask the registry for every vllm-ascend sdist (one HTTP request)."""
+def list_sdists(project: str = PROJECT, oldest: Version = OLDEST) -> list[Sdist]:
+    """Ask the registry for every sdist of ``project`` from ``oldest`` on (one HTTP request).
+
+    vLLM's own sdists serve the host-truth tests (its ``vllm serve`` flags and env names).
+    """
+    url = f"{REGISTRY}/{project}/json"
     try:
         with urllib.request.urlopen(url, timeout=60) as answer:  # noqa: S310 (fixed https URL)
             document = json.load(answer)
@@ -98,7 +105,7 @@ def list_sdists(url: str = JSON_URL) -> list[Sdist]:
             f"cannot read the release list from {url}: {exc}",
             hint="check network access to the package registry, then re-run",
         ) from exc
-    return parse_index(document, base)
+    return parse_index(document, base, oldest)
 
 
 def _sha256(path: Path) -> str:
