@@ -8,6 +8,7 @@ import. Errors block render and launch, warnings do not.
 
 from __future__ import annotations
 
+from ascend_pd.k8s.checks import k8s_findings
 from ascend_pd.render.checks import validate_plan
 from ascend_pd.render.findings import Finding, ValidationReport
 from ascend_pd.render.plan import build_plan
@@ -16,6 +17,11 @@ from ascend_pd.spec.models import ClusterSpec
 __all__ = ["Finding", "ValidationReport", "validate_plan", "validate_spec"]
 
 
-def validate_spec(spec: ClusterSpec) -> ValidationReport:
-    """Build the plan of an already-loaded (structurally valid) spec and validate it."""
-    return validate_plan(build_plan(spec))
+def validate_spec(spec: ClusterSpec, *, target: str = "ssh") -> ValidationReport:
+    """Build the plan of an already-loaded (structurally valid) spec and validate it
+    (``target="k8s"``: plus the Kubernetes rules of :mod:`ascend_pd.k8s.checks`)."""
+    plan = build_plan(spec)
+    report = validate_plan(plan)
+    if target == "k8s":
+        report.findings.extend(k8s_findings(plan))
+    return report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ascend_pd.cli.k8s_target import launch_k8s_cmd, target_options
 from ascend_pd.cli.output import Progress, finish, table
 from ascend_pd.cli.session import Session, backend_option, common, pass_session, spec_option
 from ascend_pd.errors import LaunchError
@@ -23,12 +24,18 @@ ROLES = click.Choice(["prefill", "decode", "proxy", "all"])
 @click.option("--timeout", "timeout_s", type=float, default=900.0, show_default=True,
               help="Seconds to wait for each instance to become ready.")
 @click.option("--python", help="Interpreter for simulated servers (default: this one).")
+@target_options
 @common
 @pass_session
-def command(session: Session, role: str, host: str | None, instance: str | None,
+def command(session: Session, target: str, deploy_dir: str, kubectl: str,
+            role: str, host: str | None, instance: str | None,
             dry_run: bool, timeout_s: float,
             python: str | None) -> None:
     """Start instances detached (pid + log in state_dir) and wait until each is ready."""
+    if target == "k8s":
+        launch_k8s_cmd(session, deploy_dir=deploy_dir, kubectl=kubectl, dry_run=dry_run,
+                       timeout_s=timeout_s)
+        return
     spec = session.spec()
     progress = Progress("launch", enabled=not session.json)
     result = api.launch(spec, session.runners(), role=role, host=host, instance=instance,  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ from ascend_pd.cli.session import Session, common, pass_session, spec_option
 from ascend_pd.errors import UsageError
 from ascend_pd.proxy import BackendAddress, ProxyConfig, proxy_config_from_spec, serve
 from ascend_pd.proxy.config import FLOWS, POLICIES, secret_from_env
+from ascend_pd.proxy.discovery import DiscoveryTarget
 
 _policy = click.Choice(list(POLICIES))
 #: option name -> ProxyConfig field, for the admission / hygiene / admin / worker options
@@ -88,6 +89,14 @@ def _edge_overrides(edge: dict[str, Any]) -> dict[str, Any]:
 @click.option("--metaserver-url", metavar="URL", default=None,
               help="decode-first: the URL the decodes POST to (required with a wildcard "
                    "--host; default http://HOST:PORT/v1/metaserver).")
+@click.option("--discover-prefill", multiple=True, metavar="NAME:PORT",
+              help="Every address NAME resolves to is a prefill backend (re-resolved).")
+@click.option("--discover-decode", multiple=True, metavar="NAME:PORT",
+              help="Every address NAME resolves to is a decode backend (re-resolved).")
+@click.option("--discover-interval", type=click.FloatRange(0.1), default=5.0,
+              show_default=True, help="Seconds between DNS look-ups.")
+@click.option("--discover-dns", metavar="HOST:PORT", default=None,
+              help="Ask this DNS server instead of the system resolver.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved configuration and exit.")
 @_edge_options
 @common
@@ -98,6 +107,8 @@ def command(session: Session, /, prefill: tuple[str, ...], decode: tuple[str, ..
             backend_api_key_env: str | None, max_retries: int | None,
             connect_timeout: float | None, read_timeout: float | None,
             health_interval: float | None, flow: str | None, metaserver_url: str | None,
+            discover_prefill: tuple[str, ...], discover_decode: tuple[str, ...],
+            discover_interval: float, discover_dns: str | None,
             dry_run: bool, **edge: Any) -> None:
     """Serve one OpenAI endpoint that runs every request as prefill then decode.
 
@@ -115,9 +126,15 @@ def command(session: Session, /, prefill: tuple[str, ...], decode: tuple[str, ..
     }
     if admin_token_env:
         overrides["admin_token"] = secret_from_env(admin_token_env, "admin token")
-    if prefill or decode:
-        if not (prefill and decode):
-            raise UsageError("give both --prefill and --decode (or neither, with -c pd.yaml)")
+    discover = tuple([DiscoveryTarget.parse("prefill", t) for t in discover_prefill]
+                     + [DiscoveryTarget.parse("decode", t) for t in discover_decode])
+    if discover:
+        overrides.update(discover=discover, discover_interval_s=discover_interval,
+                         discover_dns=discover_dns)
+    if prefill or decode or discover:
+        if not ((prefill or discover_prefill) and (decode or discover_decode)):
+            raise UsageError("give both --prefill and --decode (or neither, with -c pd.yaml)",
+                             hint="--discover-prefill/--discover-decode NAME:PORT count too")
         values = {k: v for k, v in overrides.items() if v is not None}
         config = ProxyConfig(prefill=tuple(BackendAddress.parse(p) for p in prefill),
                              decode=tuple(BackendAddress.parse(d) for d in decode), **values)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ascend_pd.cli.k8s_target import render_k8s_cmd
 from ascend_pd.cli.output import finish
 from ascend_pd.cli.session import Session, common, pass_session, spec_option
 from ascend_pd.render import check_deploy, render_deploy
@@ -15,15 +16,21 @@ from ascend_pd.render import check_deploy, render_deploy
               show_default=True, help="Deployment directory to write.")
 @click.option("--check", is_flag=True,
               help="Write nothing; exit 1 and show a diff if the directory is out of date.")
+@click.option("--target", type=click.Choice(["ssh", "k8s"]), default="ssh", show_default=True,
+              help="ssh: launch scripts per host; k8s: a kustomize directory (docs/kubernetes.md).")
 @click.option("--python", "python", metavar="PATH",
               help="Sim mode: interpreter for the simulated server (default: this one).")
 @common
 @pass_session
-def command(session: Session, out_dir: str, check: bool, python: str | None) -> None:
+def command(session: Session, out_dir: str, check: bool, target: str,
+            python: str | None) -> None:
     """Render the deployment of a spec: per instance and host a launch script and env file,
     the proxy script, and manifest.json (what runs where)."""
     spec = session.spec()
     spec_path = str(session.spec_path) if session.spec_path else None
+    if target == "k8s":
+        render_k8s_cmd(session, spec, out_dir, spec_path, check=check)
+        return
     if check:
         result = check_deploy(spec, out_dir, spec_path, python=python)
         if result.ok:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ascend_pd.cli.k8s_target import status_k8s_cmd, target_options
 from ascend_pd.cli.output import finish, table
 from ascend_pd.cli.session import Session, backend_option, common, pass_session, spec_option
 from ascend_pd.launch import api
@@ -23,10 +24,15 @@ def _uptime(seconds: float | None) -> str:
 @click.option("--role", type=click.Choice(["prefill", "decode", "proxy", "all"]), default="all")
 @click.option("--host", help="Only this spec host.")
 @click.option("--instance", help="Only this instance (a name from the spec, or NAME@HOST).")
+@target_options
 @common
 @pass_session
-def command(session: Session, role: str, host: str | None, instance: str | None) -> None:
+def command(session: Session, target: str, deploy_dir: str, kubectl: str,
+            role: str, host: str | None, instance: str | None) -> None:
     """Show host, role, pid, alive, ready, port, uptime and last log line of every instance."""
+    if target == "k8s":
+        status_k8s_cmd(session, kubectl=kubectl)
+        return
     spec = session.spec()
     states = api.status(spec, session.runners(), role=role, host=host,  # type: ignore[arg-type]
                         instance=instance)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ascend_pd.cli.k8s_target import stop_k8s_cmd, target_options
 from ascend_pd.cli.output import finish, table
 from ascend_pd.cli.session import Session, backend_option, common, pass_session, spec_option
 from ascend_pd.launch import api
@@ -18,11 +19,16 @@ from ascend_pd.launch import api
 @click.option("--instance", help="Only this instance (a name from the spec, or NAME@HOST).")
 @click.option("--grace", "grace_s", type=int, default=20, show_default=True,
               help="Seconds between SIGTERM and SIGKILL.")
+@target_options
 @common
 @pass_session
-def command(session: Session, role: str, host: str | None, instance: str | None,
+def command(session: Session, target: str, deploy_dir: str, kubectl: str,
+            role: str, host: str | None, instance: str | None,
             grace_s: int) -> None:
     """Stop instances (whole process groups, so no orphans are left)."""
+    if target == "k8s":
+        stop_k8s_cmd(session, kubectl=kubectl)
+        return
     spec = session.spec()
     states = api.stop(spec, session.runners(), role=role, host=host, instance=instance,  # type: ignore[arg-type]
                       grace_s=grace_s)

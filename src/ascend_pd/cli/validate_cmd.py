@@ -11,9 +11,11 @@ from ascend_pd.validate import validate_spec
 
 @click.command("validate")
 @spec_option
+@click.option("--target", type=click.Choice(["ssh", "k8s"]), default="ssh", show_default=True,
+              help="k8s: also the Kubernetes rules (docs/kubernetes.md).")
 @common
 @pass_session
-def command(session: Session) -> None:
+def command(session: Session, target: str) -> None:
     """Validate a cluster spec: keys, hosts, devices, sizes, ports and P/D consistency."""
-    report = validate_spec(session.spec())
+    report = validate_spec(session.spec(), target=target)
     finish(session.json, "validate", report.to_dict(), report.render(), report.exit_code)

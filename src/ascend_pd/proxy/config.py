@@ -12,10 +12,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from functools import cached_property
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ascend_pd.errors import ProxyConfigError, ProxyError
 from ascend_pd.spec.models import ClusterSpec
+
+if TYPE_CHECKING:
+    from ascend_pd.proxy.discovery import DiscoveryTarget
 
 Policy = Literal["least_loaded", "round_robin", "power_of_two", "cache_aware"]
 POLICIES: tuple[Policy, ...] = ("least_loaded", "round_robin", "power_of_two", "cache_aware")
@@ -151,8 +154,16 @@ class ProxyConfig:
     max_json_depth: int = 64
     workers: int = 1
 
+    #: backends from DNS names, re-resolved every ``discover_interval_s`` (proxy/discovery.py)
+    discover: tuple[DiscoveryTarget, ...] = ()
+    discover_interval_s: float = 5.0
+    #: ``HOST:PORT`` of a DNS server to ask instead of the system resolver
+    discover_dns: str | None = None
+
     def __post_init__(self) -> None:
-        if not self.prefill or not self.decode:
+        found = {t.role for t in self.discover}
+        if (not self.prefill and "prefill" not in found) or (
+                not self.decode and "decode" not in found):
             raise ProxyConfigError("the proxy needs at least one prefill and one decode backend",
                              hint="pass --prefill HOST:PORT and --decode HOST:PORT, or -c pd.yaml")
         if self.flow not in FLOWS:
@@ -204,6 +215,7 @@ class ProxyConfig:
         data = asdict(self)
         data["prefill"] = [str(a) for a in self.prefill]
         data["decode"] = [str(a) for a in self.decode]
+        data["discover"] = [f"{t.role}={t}" for t in self.discover]
         # Secrets never leave the process in reports.
         data["admin_token"] = "***" if self.admin_token else None
         data["backend_api_key"] = "***" if self.backend_api_key else None

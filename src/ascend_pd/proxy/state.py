@@ -19,6 +19,7 @@ from ascend_pd.proxy.admission import Admission, AdmissionLimits
 from ascend_pd.proxy.balancer import Backend, Pool
 from ascend_pd.proxy.config import ProxyConfig
 from ascend_pd.proxy.connguard import ConnectionGuard
+from ascend_pd.proxy.discovery import make_discovery
 from ascend_pd.proxy.metrics import ProxyMetrics
 from ascend_pd.proxy.trace import JSON_TYPE
 from ascend_pd.proxy.upstream import UpstreamClient, UpstreamError
@@ -111,6 +112,11 @@ class ProxyState:
     async def lifecycle(self, _app: web.Application) -> AsyncIterator[None]:
         self._upstream = UpstreamClient()
         checker = asyncio.create_task(self._health_loop())
+        if self.config.discover:
+            # The first look-up before serving: a DNS-only proxy starts with its backends.
+            discovery = make_discovery(self.config, self.pools)
+            await discovery.refresh_all()
+            self.spawn(discovery.run())
         yield
         checker.cancel()
         for task in list(self.tasks):

@@ -204,7 +204,28 @@ def render_deploy(
     out = Path(out_dir)
     plan, report = prepare(spec, python=python)
     files = render_files(plan, spec_path=spec_path)
-    previous = _previous_files(out)
+    changed, removed = write_files(out, files, _previous_files(out))
+    return RenderResult(out_dir=str(out), files=[f.name for f in files], changed=changed,
+                        removed=removed,
+                        processes=sum(1 for f in files if f.name.endswith(".env")),
+                        proxy=spec.proxy is not None,
+                        warnings=[w.line() for w in report.warnings])
+
+
+def check_deploy(
+    spec: ClusterSpec, out_dir: str | Path, spec_path: str | None = None,
+    *, python: str | None = None,
+) -> DeployCheck:
+    """Compare ``out_dir`` with what :func:`render_deploy` would write (``--check``)."""
+    out = Path(out_dir)
+    files = render_files(prepare(spec, python=python)[0], spec_path=spec_path)
+    return compare_files(out, files, _previous_files(out))
+
+
+def write_files(out: Path, files: list[RenderedFile], previous: set[str]
+                ) -> tuple[list[str], list[str]]:
+    """Write ``files`` under ``out`` atomically; remove those of ``previous`` (names an
+    earlier render listed) that are no longer rendered. Returns (changed, removed)."""
     changed = []
     for f in files:
         dest = out / f.name
@@ -219,21 +240,13 @@ def render_deploy(
     removed = sorted(n for n in previous - current if (out / n).is_file())
     for name in removed:
         (out / name).unlink()
-    return RenderResult(out_dir=str(out), files=[f.name for f in files], changed=changed,
-                        removed=removed,
-                        processes=sum(1 for f in files if f.name.endswith(".env")),
-                        proxy=spec.proxy is not None,
-                        warnings=[w.line() for w in report.warnings])
+    return changed, removed
 
 
-def check_deploy(
-    spec: ClusterSpec, out_dir: str | Path, spec_path: str | None = None,
-    *, python: str | None = None,
-) -> DeployCheck:
-    """Compare ``out_dir`` with what :func:`render_deploy` would write (``--check``)."""
-    out = Path(out_dir)
+def compare_files(out: Path, files: list[RenderedFile], previous: set[str]) -> DeployCheck:
+    """What differs between ``out`` and ``files`` (``render --check``): missing, changed
+    (content or executable bit, with a unified diff) and stale files."""
     result = DeployCheck(out_dir=str(out))
-    files = render_files(prepare(spec, python=python)[0], spec_path=spec_path)
     diffs: list[str] = []
     for f in files:
         dest = out / f.name
@@ -251,6 +264,6 @@ def check_deploy(
             result.changed.append(f.name)
             diffs.append(f"{dest}: mode {mode:o}, expected {f.mode:o}\n")
     current = {f.name for f in files}
-    result.extra = sorted(n for n in _previous_files(out) - current if (out / n).is_file())
+    result.extra = sorted(n for n in previous - current if (out / n).is_file())
     result.diff = "".join(diffs)
     return result

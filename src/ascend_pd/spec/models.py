@@ -9,6 +9,8 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from ascend_pd.k8s.model import K8sSpec
+
 DEFAULT_HCCN_TOOL: Final[str] = "/usr/local/Ascend/driver/tools/hccn_tool"
 DEFAULT_NPU_SMI: Final[str] = "npu-smi"
 
@@ -238,6 +240,8 @@ class ClusterSpec(_Model):
     sim: SimSpec | None = None
     #: where launch keeps pid files and logs on every host
     state_dir: AbsPath = "/var/lib/ascend-pd"
+    #: Kubernetes rendering options (render/launch --target k8s; docs/kubernetes.md)
+    k8s: K8sSpec = K8sSpec()
 
     def host(self, name: str) -> HostSpec:
         for host in self.hosts:

@@ -1,0 +1,93 @@
+"""A `kubectl` stand-in for the launch/status/stop tests (no API server can run here).
+
+It records every call (JSONL in $FAKE_KUBECTL_LOG) and keeps the "cluster" in a JSON file
+($FAKE_KUBECTL_STATE). `apply -k DIR` builds DIR with the real `kubectl kustomize` and
+validates every object the way tests/k8s/validators.py does (strict schemas, CRD schemas);
+a problem fails the apply like an API server would. `rollout status`/`wait` succeed unless
+the target is listed in $FAKE_KUBECTL_FAIL_WAIT; `get` reports the applied workloads ready;
+`delete` removes objects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, os.environ["FAKE_KUBECTL_ROOT"])
+
+from tests.k8s.validators import kustomize, problems
+
+KINDS = {"configmap": "ConfigMap", "service": "Service", "statefulset": "StatefulSet",
+         "deployment": "Deployment", "leaderworkersets.leaderworkerset.x-k8s.io":
+         "LeaderWorkerSet", "podgroups.scheduling.volcano.sh": "PodGroup"}
+
+
+def load() -> dict[str, Any]:
+    path = Path(os.environ["FAKE_KUBECTL_STATE"])
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def save(state: dict[str, Any]) -> None:
+    Path(os.environ["FAKE_KUBECTL_STATE"]).write_text(json.dumps(state))
+
+
+def ref(target: str) -> str:
+    resource, _, name = target.partition("/")
+    return f"{KINDS[resource]}/{name}"
+
+
+def main(argv: list[str]) -> int:
+    with open(os.environ["FAKE_KUBECTL_LOG"], "a") as log:
+        log.write(json.dumps(argv) + "\n")
+    state = load()
+    if argv[:1] == ["kustomize"]:
+        objs = kustomize(Path(argv[1]))
+        print("---\n".join(json.dumps(o) for o in objs))
+        return 0
+    if argv[:2] == ["apply", "-k"]:
+        objs = kustomize(Path(argv[2]))
+        bad = [f"{o['kind']}/{o['metadata']['name']}: {p}" for o in objs for p in problems(o)]
+        if bad:
+            print("\n".join(f"error: {b}" for b in bad), file=sys.stderr)
+            return 1
+        for obj in objs:
+            key = f"{obj['kind']}/{obj['metadata']['name']}"
+            print(f"{key.lower()} created")
+            state[key] = obj
+        save(state)
+        return 0
+    fail = os.environ.get("FAKE_KUBECTL_FAIL_WAIT", "")
+    if argv[:2] == ["rollout", "status"] or argv[:1] == ["wait"]:
+        target = next(a for a in argv if "/" in a and not a.startswith("--"))
+        if ref(target) not in state:
+            print(f'Error from server (NotFound): "{target}" not found', file=sys.stderr)
+            return 1
+        if fail and fail in target:
+            print(f"error: timed out waiting for the condition on {target}", file=sys.stderr)
+            return 1
+        print(f'"{target}" successfully rolled out')
+        return 0
+    if argv[:1] == ["get"]:
+        items = []
+        for target in (a for a in argv if "/" in a):
+            obj = state.get(ref(target))
+            if obj is not None:
+                replicas = obj["spec"].get("replicas", 1)
+                items.append({**obj, "status": {"readyReplicas": replicas}})
+        print(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+        return 0
+    if argv[:1] == ["delete"]:
+        for target in (a for a in argv if "/" in a):
+            if state.pop(ref(target), None) is not None:
+                print(f'{target} deleted')
+        save(state)
+        return 0
+    print(f"fake kubectl: unsupported {argv}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
