@@ -11,7 +11,7 @@ from ascend_pd.spec import parse_spec
 
 
 def test_units_in_start_order_with_headless_and_proxy() -> None:
-    units = plan_units(parse_spec(example_spec("a3-2p1d")))
+    units, _manifest = plan_units(parse_spec(example_spec("a3-2p1d")))
     assert [u.name for u in units] == ["prefill-0@p0", "prefill-1@p1", "decode-0@d0",
                                        "decode-0@d1", "proxy@p0"]
     headless = next(u for u in units if u.name == "decode-0@d1")
@@ -21,7 +21,7 @@ def test_units_in_start_order_with_headless_and_proxy() -> None:
 
 
 def test_filters() -> None:
-    units = plan_units(parse_spec(example_spec("a3-2p1d")))
+    units, _manifest = plan_units(parse_spec(example_spec("a3-2p1d")))
     assert [u.name for u in select(units, "decode")] == ["decode-0@d0", "decode-0@d1"]
     assert [u.name for u in select(units, "all", "d1")] == ["decode-0@d1"]
     assert [u.name for u in select(units, "all", None, "prefill-1")] == ["prefill-1@p1"]

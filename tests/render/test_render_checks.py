@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from ascend_pd.render import build_plan
-from ascend_pd.render.checks import check_parallelism, proxy_findings
+from ascend_pd.render.checks import check_parallelism, check_proxy
 from ascend_pd.spec import ClusterSpec
 from ascend_pd.validate import Finding, validate_spec
 
@@ -151,7 +151,7 @@ def test_tp_spanning_hosts_is_rejected_for_llmdatadist() -> None:
     data["prefill"][0].update(hosts=["node-p", "node-d"], devices=[0, 1, 2, 3], tp=8)
     data["decode"][0].update(hosts=["node-p", "node-d"], devices=[4, 5, 6, 7], tp=8)
     spec = ClusterSpec.model_validate(data)
-    messages = [f.message for f in check_parallelism(spec)]
+    messages = [f.message for f in check_parallelism(build_plan(spec))]
     assert "tp=8 spans hosts (4 devices per host); LLMDataDist keeps a TP group inside one " \
            "host" in messages
 
@@ -159,11 +159,11 @@ def test_tp_spanning_hosts_is_rejected_for_llmdatadist() -> None:
 def test_proxy_must_target_only_api_servers() -> None:
     plan = build_plan(edited("a2-2p1d-dp", lambda d: None))
     assert plan.proxy is not None
-    assert proxy_findings(plan) == []
+    assert check_proxy(plan) == []
     # What the upstream README did: point the proxy at the headless second P host.
     bad = dataclasses.replace(plan.proxy, prefill=["192.0.2.42:8100"])
     plan.proxy = bad
-    [finding] = proxy_findings(plan)
+    [finding] = check_proxy(plan)
     assert finding.severity == "error"
     assert "prefill target 192.0.2.42:8100 has no API server" in finding.message
 

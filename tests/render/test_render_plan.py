@@ -137,6 +137,24 @@ def test_port_plan_reports_clashes_instead_of_moving_ports() -> None:
     assert "decode-0" in second.what
 
 
+def test_doctor_port_list_covers_every_reserved_range() -> None:
+    plan = build_plan(load("a2-1p1d-single"))
+    # LLMDataDist: prefill-0 binds 5557-5560 and decode-0 5657-5660 (base + local_dp*tp + rank).
+    assert plan.ports_to_check("node0") == [
+        5557, 5558, 5559, 5560, 5657, 5658, 5659, 5660, 8000, 8100, 8200]
+    owners = plan.port_owners("node0")
+    assert owners[5659] == ("the LLMDataDist RPC range of 'decode-0'", "decode-0@node0")
+    assert owners[8000] == ("the proxy port", "proxy@node0")
+
+    def mooncake(data: dict[str, Any]) -> None:
+        data["connector"] = {"type": "mooncake", "vllm_ascend_version": "0.11.0"}
+    kv = build_plan(edited("a2-1p1d-single", mooncake)).ports_to_check("node0")
+    # Mooncake: kv_port + global_dp_rank*tp + tp_rank, instances 100 apart from 36000.
+    assert [p for p in kv if p >= 36000] == [36000, 36001, 36002, 36003,
+                                             36100, 36101, 36102, 36103]
+    assert build_plan(edited("a2-1p1d-single", mooncake)).ports_to_check("elsewhere") == []
+
+
 def test_template_problems_become_render_errors_naming_the_template() -> None:
     from ascend_pd.errors import RenderError
     from ascend_pd.render.templates import render_template

@@ -133,7 +133,7 @@ def test_docker_script_refuses_without_hccn_conf(tmp_path: Path) -> None:
 
 
 def test_docker_units_carry_their_container_name_for_stop() -> None:
-    units = plan_units(_docker_spec())
+    units, _manifest = plan_units(_docker_spec())
     servers = [u for u in units if u.role != "proxy"]
     assert servers and all(u.container for u in servers)
     assert {u.container for u in servers} == {

@@ -15,9 +15,9 @@ from ascend_pd.launch.launcher import (
     status_units,
     stop_units,
 )
-from ascend_pd.launch.units import VLLM_READY, StateLayout, Unit
-from ascend_pd.render.deploy import render_files
-from ascend_pd.render.docker import container_name
+from ascend_pd.launch.manifest import load_manifest, manifest_units, save_manifest
+from ascend_pd.launch.units import StateLayout, Unit
+from ascend_pd.render.deploy import manifest_of, prepare, render_files
 from ascend_pd.render.plan import build_plan
 from ascend_pd.runners.base import CommandRunner
 from ascend_pd.spec.models import ClusterSpec
@@ -27,32 +27,26 @@ RunnerFor = Callable[[str], CommandRunner]
 
 
 def plan_units(spec: ClusterSpec, *, spec_path: str | None = None,
-               python: str | None = None) -> list[Unit]:
-    """Render the deployment in memory and turn it into units, in start order."""
-    rendered = {f.name: f for f in render_files(spec, spec_path=spec_path, python=python)}
-    plan = build_plan(spec, python=python)
-    units: list[Unit] = []
-    for proc in plan.processes:
-        script, env_file = f"{proc.name}.sh", f"{proc.name}.env"
-        units.append(Unit(
-            name=proc.name, host=proc.host, address=proc.address, role=proc.role,
-            instance=proc.instance, port=proc.api_port,
-            files={n: (rendered[n].text, rendered[n].mode) for n in (script, env_file)},
-            script=script,
-            # Headless DP hosts print no API-ready line: being alive is all we can check.
-            ready_marker=VLLM_READY if proc.head else None,
-            container=(container_name(spec, spec.host(proc.host), proc.instance)
-                       if proc.docker_argv else None),
-        ))
-    if plan.proxy is not None:
-        script = f"proxy@{plan.proxy.host}.sh"
-        units.append(Unit(
-            name=f"proxy@{plan.proxy.host}", host=plan.proxy.host, address=plan.proxy.address,
-            role="proxy", instance="proxy", port=plan.proxy.port,
-            files={script: (rendered[script].text, rendered[script].mode)},
-            script=script, ready_marker=None,
-        ))
-    return units
+               python: str | None = None) -> tuple[list[Unit], dict[str, Any]]:
+    """Plan, validate and render ``spec`` once: its units (in start order, with their files)
+    and the manifest that describes them.
+
+    Raises:
+        SpecError: the spec has P/D errors; nothing is launched.
+    """
+    plan, _report = prepare(spec, python=python, action="launched")
+    files = {f.name: f for f in render_files(plan, spec_path=spec_path)}
+    manifest = manifest_of(plan, spec_path)
+    return manifest_units(manifest, files), manifest
+
+
+def launched_units(spec: ClusterSpec) -> list[Unit]:
+    """The units ``launch`` started (its saved manifest), or, when nothing was launched from
+    this machine, the units the spec plans now (no validation: names are all that is needed)."""
+    manifest = load_manifest(spec.state_dir)
+    if manifest is None:
+        manifest = manifest_of(build_plan(spec), None)
+    return manifest_units(manifest)
 
 
 def select(units: Sequence[Unit], role: RoleFilter = "all", host: str | None = None,
@@ -93,7 +87,8 @@ def launch(
     Raises:
         LaunchError: a server failed, so the proxy was not started (the report is attached).
     """
-    units = select(plan_units(spec, spec_path=spec_path, python=python), role, host, instance)
+    planned, manifest = plan_units(spec, spec_path=spec_path, python=python)
+    units = select(planned, role, host, instance)
     layout = StateLayout(spec.state_dir)
     result = LaunchResult(dry_run=dry_run)
     if dry_run:
@@ -103,6 +98,8 @@ def launch(
             state.last_line = f"would run {layout.script_path(unit)} on {unit.host}"
             result.units.append(state)
         return result
+    # Saved before anything starts, so a launch that fails half-way can still be stopped.
+    save_manifest(spec.state_dir, manifest)
     servers = [u for u in units if u.role != "proxy"]
     proxies = [u for u in units if u.role == "proxy"]
     result.units += launch_units(servers, runner_for, layout, ready_timeout_s=ready_timeout_s,
@@ -121,17 +118,17 @@ def launch(
 
 
 def status(spec: ClusterSpec, runner_for: RunnerFor, *, role: RoleFilter = "all",
-           host: str | None = None, instance: str | None = None,
-           python: str | None = None) -> list[UnitState]:
-    units = select(plan_units(spec, python=python), role, host, instance)
+           host: str | None = None, instance: str | None = None) -> list[UnitState]:
+    """Probe the launched units (see :func:`launched_units`)."""
+    units = select(launched_units(spec), role, host, instance)
     return status_units(units, runner_for, StateLayout(spec.state_dir))
 
 
 def stop(spec: ClusterSpec, runner_for: RunnerFor, *, role: RoleFilter = "all",
-         host: str | None = None, instance: str | None = None, grace_s: int = 20,
-         python: str | None = None) -> list[UnitState]:
-    """Stop the proxy first (no new requests), then the servers."""
-    units = select(plan_units(spec, python=python), role, host, instance)
+         host: str | None = None, instance: str | None = None,
+         grace_s: int = 20) -> list[UnitState]:
+    """Stop the launched units: the proxy first (no new requests), then the servers."""
+    units = select(launched_units(spec), role, host, instance)
     layout = StateLayout(spec.state_dir)
     states = stop_units([u for u in units if u.role == "proxy"], runner_for, layout,
                         grace_s=grace_s)
@@ -143,7 +140,7 @@ def logs(spec: ClusterSpec, runner_for: RunnerFor, name: str, *, lines: int = 50
          follow: bool = False, emit: Callable[[str], None] | None = None,
          until: Callable[[], bool] = lambda: False) -> str:
     """The last ``lines`` of one unit's log; with ``follow``, stream to ``emit``."""
-    [unit] = select(plan_units(spec), "all", None, name)[:1]
+    [unit] = select(launched_units(spec), "all", None, name)[:1]
     layout = StateLayout(spec.state_dir)
     runner = runner_for(unit.host)
     text = read_log(runner, layout, unit, lines=lines)

@@ -2,13 +2,14 @@
 manifest; plus the P/D consistency checks run by ``ascend-pd validate``.
 
 Modules: ``versions`` (vllm-ascend version facts), ``ports`` (the port plan), ``serve``
-(vllm serve argv, kv-transfer-config), ``docker``, ``plan`` (what runs where), ``templates``
-(the jinja2 environment), ``deploy`` (writing and ``--check``), ``checks`` (validation).
+(vllm serve argv, kv-transfer-config), ``docker``, ``plan`` (what runs where: built once per
+command, read by everything else), ``findings`` (the finding type and report), ``checks``
+(the P/D checks over the plan), ``templates`` (the jinja2 environment), ``deploy`` (files,
+manifest, writing and ``--check``).
 """
 
 from __future__ import annotations
 
-from ascend_pd.render import checks as checks  # registers the P/D checks
 from ascend_pd.render.deploy import DeployCheck, RenderResult, check_deploy, render_deploy
 from ascend_pd.render.plan import DeploymentPlan, ProcessPlan, ProxyPlan, build_plan
 from ascend_pd.render.ports import PortPlan, plan_ports

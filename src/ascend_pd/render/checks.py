@@ -1,22 +1,25 @@
-"""P/D consistency checks, registered in ``ascend_pd.validate.CHECKS``.
+"""P/D consistency checks over the deployment plan, listed in :data:`PLAN_CHECKS`.
 
-Each check is ``(spec) -> list[Finding]``; errors make a deployment fail (or silently
-misbehave) on real hardware, warnings are settings that are ignored or risky.
+Each check is ``(plan) -> list[Finding]`` and reads the one plan of the command (its spec,
+version, processes, port plan); ``ascend_pd.validate`` runs the list. Errors make a
+deployment fail (or silently misbehave) on real hardware, warnings are settings that are
+ignored or risky.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 
-from ascend_pd.errors import SpecError
 from ascend_pd.render import versions as v
 from ascend_pd.render.args import PLAN_OWNED, arg_problems, flag_values
-from ascend_pd.render.plan import DeploymentPlan, build_plan, shared_hosts
-from ascend_pd.render.ports import plan_ports, random_range
+from ascend_pd.render.findings import Finding, ValidationReport
+from ascend_pd.render.plan import DeploymentPlan, shared_hosts
+from ascend_pd.render.ports import random_range
 from ascend_pd.spec.models import ClusterSpec, InstanceSpec
-from ascend_pd.validate import CHECKS, Check, Finding
+
+Check = Callable[[DeploymentPlan], list[Finding]]
 
 _ENV_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: per-instance flags that must agree between prefill and decode, and their spec default
@@ -30,17 +33,11 @@ def _instances(spec: ClusterSpec) -> Iterator[tuple[str, InstanceSpec]]:
             yield f"{role}[{i}]", inst
 
 
-def _version(spec: ClusterSpec) -> v.Version | None:
-    try:
-        return v.Version(spec.connector.vllm_ascend_version)
-    except SpecError:
-        return None
-
-
-def check_version(spec: ClusterSpec) -> list[Finding]:
+def check_version(plan: DeploymentPlan) -> list[Finding]:
     """The version parses and ships the chosen connector."""
+    spec = plan.spec
     key = "connector.vllm_ascend_version"
-    version = _version(spec)
+    version = plan.version
     text = spec.connector.vllm_ascend_version
     if version is None:
         return [Finding("error", key, f"'{text}' is not a vllm-ascend version",
@@ -58,10 +55,10 @@ def check_version(spec: ClusterSpec) -> list[Finding]:
                     "use type: llmdatadist, or vllm-ascend >= 0.10.1rc1")]
 
 
-def check_extra_args(spec: ClusterSpec) -> list[Finding]:
+def check_extra_args(plan: DeploymentPlan) -> list[Finding]:
     """extra_args are a well-formed argv and leave plan-owned flags alone."""
     out: list[Finding] = []
-    for key, inst in _instances(spec):
+    for key, inst in _instances(plan.spec):
         for problem in arg_problems(inst.extra_args):
             out.append(Finding("error", f"{key}.extra_args[{problem.index}]", problem.message,
                                problem.hint))
@@ -85,8 +82,9 @@ def _effective(spec: ClusterSpec, inst: InstanceSpec) -> dict[str, str]:
     return values
 
 
-def check_model_consistency(spec: ClusterSpec) -> list[Finding]:
+def check_model_consistency(plan: DeploymentPlan) -> list[Finding]:
     """P and D serve the same model under the same name, with the same KV cache layout."""
+    spec = plan.spec
     out: list[Finding] = []
     instances = list(_instances(spec))
     first_key, first = instances[0]
@@ -103,8 +101,9 @@ def check_model_consistency(spec: ClusterSpec) -> list[Finding]:
     return out
 
 
-def check_parallelism(spec: ClusterSpec) -> list[Finding]:
+def check_parallelism(plan: DeploymentPlan) -> list[Finding]:
     """P/D TP ratios the connector can transfer, and TP groups inside one host."""
+    spec = plan.spec
     out: list[Finding] = []
     mooncake = spec.connector.type == "mooncake"
     if mooncake:
@@ -153,9 +152,9 @@ def _walk_keys(value: Any) -> Iterator[str]:
             yield from _walk_keys(item)
 
 
-def check_stale_settings(spec: ClusterSpec) -> list[Finding]:
+def check_stale_settings(plan: DeploymentPlan) -> list[Finding]:
     """Env vars and flags this vllm-ascend version ignores (they fail silently)."""
-    version = _version(spec)
+    spec, version = plan.spec, plan.version
     if version is None:
         return []
     out: list[Finding] = []
@@ -205,15 +204,15 @@ def check_stale_settings(spec: ClusterSpec) -> list[Finding]:
     return out
 
 
-def check_ports(spec: ClusterSpec) -> list[Finding]:
+def check_ports(plan: DeploymentPlan) -> list[Finding]:
     """The whole port plan is clash-free and Mooncake stays clear of the random range."""
+    spec = plan.spec
     out: list[Finding] = []
-    plan = plan_ports(spec)
-    for first, second in plan.clashes():
+    for first, second in plan.ports.clashes():
         out.append(Finding("error", second.key,
                            f"{second.label()} overlaps {first.label()}",
                            f"move {second.key} or {first.key}"))
-    for claim in plan.claims:
+    for claim in plan.ports.claims:
         if claim.end - 1 > 65535:
             out.append(Finding("error", claim.key, f"{claim.label()} goes past port 65535",
                                "lower the base port"))
@@ -227,8 +226,10 @@ def check_ports(spec: ClusterSpec) -> list[Finding]:
     return out
 
 
-def proxy_findings(plan: DeploymentPlan) -> list[Finding]:
+def check_proxy(plan: DeploymentPlan) -> list[Finding]:
     """The proxy targets exactly the API-serving (DP head) processes."""
+    if plan.version is None:
+        return []  # no processes were planned; check_version reports why
     if plan.proxy is None:
         return [Finding("warning", "proxy", "no proxy: clients must run the P→D hand-off",
                         "add proxy: {host: <host>, port: 8000}")]
@@ -247,15 +248,9 @@ def proxy_findings(plan: DeploymentPlan) -> list[Finding]:
     return out
 
 
-def check_proxy(spec: ClusterSpec) -> list[Finding]:
-    """See :func:`proxy_findings` (on the plan built from ``spec``)."""
-    if _version(spec) is None:
-        return []
-    return proxy_findings(build_plan(spec, python="python3"))
-
-
-def check_same_host(spec: ClusterSpec) -> list[Finding]:
+def check_same_host(plan: DeploymentPlan) -> list[Finding]:
     """Hosts running both P and D keep HCCL_INTRA_ROCE_ENABLE=1 (#4866)."""
+    spec = plan.spec
     out = []
     shared = shared_hosts(spec)
     for key, inst in _instances(spec):
@@ -267,11 +262,16 @@ def check_same_host(spec: ClusterSpec) -> list[Finding]:
     return out
 
 
-ALL_CHECKS: Final[tuple[Check, ...]] = (
+#: every P/D check, in report order (``ascend_pd.validate.validate_plan`` runs them)
+PLAN_CHECKS: Final[tuple[Check, ...]] = (
     check_version, check_extra_args, check_model_consistency, check_parallelism,
     check_stale_settings, check_ports, check_proxy, check_same_host,
 )
 
-for _check in ALL_CHECKS:
-    if _check not in CHECKS:
-        CHECKS.append(_check)
+
+def validate_plan(plan: DeploymentPlan) -> ValidationReport:
+    """Run every check of :data:`PLAN_CHECKS` over ``plan``."""
+    report = ValidationReport(plan.name)
+    for check in PLAN_CHECKS:
+        report.findings.extend(check(plan))
+    return report

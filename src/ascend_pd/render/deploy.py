@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from ascend_pd import __version__
-from ascend_pd.errors import SpecError
 from ascend_pd.fsutil import atomic_write_text
+from ascend_pd.render.checks import validate_plan
+from ascend_pd.render.findings import ValidationReport
 from ascend_pd.render.plan import DeploymentPlan, ProcessPlan, build_plan
 from ascend_pd.render.templates import render_template
 from ascend_pd.spec.models import ClusterSpec
-from ascend_pd.validate import validate_spec
 
 MANIFEST: Final[str] = "manifest.json"
 SCRIPT_MODE: Final[int] = 0o755
@@ -81,17 +81,25 @@ def _header(spec_path: str | None, title: str) -> dict[str, Any]:
             "title": title}
 
 
-def _manifest(plan: DeploymentPlan, spec: ClusterSpec, spec_path: str | None,
-              names: dict[str, tuple[str, str]]) -> dict[str, Any]:
+def unit_files(name: str) -> tuple[str, str]:
+    """(launch script, env file) of the unit ``name`` (``<instance>@<host>``)."""
+    return f"{name}.sh", f"{name}.env"
+
+
+def manifest_of(plan: DeploymentPlan, spec_path: str | None) -> dict[str, Any]:
+    """What runs where: the manifest ``render`` writes and ``launch`` saves in the state dir
+    (``status`` / ``stop`` / ``logs`` read it back instead of re-rendering the spec)."""
+    spec = plan.spec
+
     def entry(p: ProcessPlan) -> dict[str, Any]:
-        script, env_file = names[p.name]
+        script, env_file = unit_files(p.name)
         return {"name": p.name, "host": p.host, "address": p.address, "role": p.role,
                 "instance": p.instance, "serving": p.serving, "port": p.api_port,
                 "dp_size": p.dp_size, "dp_size_local": p.dp_size_local,
                 "dp_start_rank": p.dp_start_rank, "devices": p.devices,
                 "visible_devices": p.visible_devices,
                 "engine_id": p.kv_transfer_config.get("engine_id"),
-                "runtime": "docker" if p.docker_argv else "host",
+                "runtime": "docker" if p.docker_argv else "host", "container": p.container,
                 "script": script, "env_file": env_file, "log": p.log, "pid": p.pid,
                 "simulated_placeholder": plan.sim and not p.head}
 
@@ -119,30 +127,29 @@ def _manifest(plan: DeploymentPlan, spec: ClusterSpec, spec_path: str | None,
     }
 
 
-def render_files(
-    spec: ClusterSpec, *, spec_path: str | None = None, python: str | None = None
-) -> list[RenderedFile]:
-    """Render every file of the deployment in memory (nothing is written).
+def prepare(spec: ClusterSpec, *, python: str | None = None,
+            action: str = "rendered") -> tuple[DeploymentPlan, ValidationReport]:
+    """Build the plan of ``spec`` (once) and validate it.
 
     Raises:
         SpecError: validation found errors (the deployment would not work).
+    """
+    plan = build_plan(spec, python=python)
+    report = validate_plan(plan)
+    report.raise_for_errors(action)
+    return plan, report
+
+
+def render_files(plan: DeploymentPlan, *, spec_path: str | None = None) -> list[RenderedFile]:
+    """Render every file of a validated plan in memory (nothing is written).
+
+    Raises:
         RenderError: a template failed.
     """
-    report = validate_spec(spec)
-    if report.errors:
-        first = report.errors[0].line().removeprefix("error: ")
-        raise SpecError(
-            f"spec '{spec.name}': {first}; nothing rendered" if len(report.errors) == 1
-            else f"spec '{spec.name}' has {len(report.errors)} P/D errors; nothing rendered",
-            hint="fix them (see `ascend-pd validate -c <spec>`) and render again",
-            problems=[f.line() for f in report.errors])
-    plan = build_plan(spec, python=python)
     common = {"sim": plan.sim, "python": plan.python}
     files: list[RenderedFile] = []
-    names: dict[str, tuple[str, str]] = {}
     for p in plan.processes:
-        script, env_file = f"{p.name}.sh", f"{p.name}.env"
-        names[p.name] = (script, env_file)
+        script, env_file = unit_files(p.name)
         files.append(RenderedFile(env_file, render_template(
             "_env.sh.j2", p=p, **common,
             **_header(spec_path, f"environment of {p.name} ({p.role}, {p.serving}), "
@@ -154,7 +161,7 @@ def render_files(
         files.append(RenderedFile(f"proxy@{plan.proxy.host}.sh", render_template(
             "proxy.sh.j2", proxy=plan.proxy, **common,
             **_header(spec_path, f"P/D proxy on {plan.proxy.host}")), SCRIPT_MODE))
-    manifest = _manifest(plan, spec, spec_path, names)
+    manifest = manifest_of(plan, spec_path)
     files.append(RenderedFile(MANIFEST, json.dumps(manifest, indent=2) + "\n", DATA_MODE))
     return files
 
@@ -190,7 +197,8 @@ def render_deploy(
         The files written, those whose content changed, and stale files removed.
     """
     out = Path(out_dir)
-    files = render_files(spec, spec_path=spec_path, python=python)
+    plan, report = prepare(spec, python=python)
+    files = render_files(plan, spec_path=spec_path)
     previous = _previous_files(out)
     changed = []
     for f in files:
@@ -206,7 +214,6 @@ def render_deploy(
     removed = sorted(n for n in previous - current if (out / n).is_file())
     for name in removed:
         (out / name).unlink()
-    report = validate_spec(spec)
     return RenderResult(out_dir=str(out), files=[f.name for f in files], changed=changed,
                         removed=removed,
                         processes=sum(1 for f in files if f.name.endswith(".env")),
@@ -221,7 +228,7 @@ def check_deploy(
     """Compare ``out_dir`` with what :func:`render_deploy` would write (``--check``)."""
     out = Path(out_dir)
     result = DeployCheck(out_dir=str(out))
-    files = render_files(spec, spec_path=spec_path, python=python)
+    files = render_files(prepare(spec, python=python)[0], spec_path=spec_path)
     diffs: list[str] = []
     for f in files:
         dest = out / f.name

@@ -1,5 +1,9 @@
 """The deployment plan: pure computation of what runs where, from a spec.
 
+Built once per command by :func:`build_plan`; everything else reads it: the validation
+findings (``render.checks``), the rendered files and manifest (``render.deploy``), the launch
+units (``launch``), the proxy configuration and doctor's port list (:meth:`ports_to_check`).
+
 One :class:`ProcessPlan` per (instance, host): role, DP layout (size-local, start rank,
 head or headless), visible devices, environment, the server argv and kv-transfer-config.
 Templates only print these values; everything a test might assert is computed here.
@@ -7,16 +11,20 @@ Templates only print these values; everything a test might assert is computed he
 
 from __future__ import annotations
 
+import logging
 import posixpath
 import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
-from ascend_pd.render.docker import docker_argv
+from ascend_pd.errors import SpecError
+from ascend_pd.render.docker import container_name, docker_argv
 from ascend_pd.render.ports import PortPlan, dp_local, plan_ports
 from ascend_pd.render.serve import Role, kv_transfer_config, sim_argv, vllm_argv
 from ascend_pd.render.versions import Version, abort_timeout_env, rpc_port_env
 from ascend_pd.spec.models import ClusterSpec, HostSpec, InstanceSpec
+
+log = logging.getLogger(__name__)
 
 #: HCCL_BUFFSIZE (MB) per role when the spec does not say: D's EP all-to-all needs more.
 DEFAULT_HCCL_BUFFSIZE: Final[dict[str, int]] = {"prefill": 256, "decode": 1024}
@@ -45,6 +53,8 @@ class ProcessPlan:
     sim_argv: list[str] | None
     #: ``docker run … IMAGE`` prefix, or None for runtime: host (always None in sim mode)
     docker_argv: list[str] | None
+    #: its docker container name (with ``docker_argv``), removed by ``stop`` after SIGKILL
+    container: str | None
     log: str
     pid: str
 
@@ -92,14 +102,27 @@ class ProxyPlan:
 class DeploymentPlan:
     """Everything ``render`` writes and ``launch`` starts, in start order."""
 
+    spec: ClusterSpec
     name: str
     connector: str
     vllm_ascend_version: str
+    #: the parsed version; None when the spec's text is not a version (a finding says so,
+    #: and the plan then has no processes: nothing can be rendered for it)
+    version: Version | None
     sim: bool
     python: str
     processes: list[ProcessPlan] = field(default_factory=list)
     proxy: ProxyPlan | None = None
     ports: PortPlan = field(default_factory=PortPlan)
+
+    def port_owners(self, host: str) -> dict[int, tuple[str, str]]:
+        """Every port this plan opens on ``host``: port -> (what, unit ``NAME@HOST``)."""
+        return self.ports.owners(host)
+
+    def ports_to_check(self, host: str) -> list[int]:
+        """The ports that must be free on ``host`` before launch (doctor's list): API, DP RPC,
+        LLMDataDist RPC and Mooncake kv_port ranges, and the proxy."""
+        return sorted(self.port_owners(host))
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "connector": self.connector,
@@ -159,12 +182,19 @@ def build_plan(spec: ClusterSpec, *, python: str | None = None) -> DeploymentPla
         python: sim mode: the interpreter the launch scripts run the simulated server with
             (default: this process's ``sys.executable``).
     """
-    version = Version(spec.connector.vllm_ascend_version)
+    log.debug("building the deployment plan of '%s'", spec.name)
+    try:
+        version: Version | None = Version(spec.connector.vllm_ascend_version)
+    except SpecError:
+        version = None
     ports = plan_ports(spec)
     shared = shared_hosts(spec)
     sim = spec.sim is not None
-    plan = DeploymentPlan(spec.name, spec.connector.type, version.text, sim,
+    plan = DeploymentPlan(spec, spec.name, spec.connector.type,
+                          spec.connector.vllm_ascend_version, version, sim,
                           python or sys.executable, ports=ports)
+    if version is None:
+        return plan
     run_dir = posixpath.join(spec.state_dir, "run")
     log_dir = posixpath.join(spec.state_dir, "logs")
     for role, inst in spec.instances:
@@ -181,14 +211,15 @@ def build_plan(spec: ClusterSpec, *, python: str | None = None) -> DeploymentPla
                              start_rank=j * local, local=local, headless=j > 0, bind=bind,
                              kv_config=kv_config)
             name = f"{inst.name}@{host.name}"
+            docker = host.runtime == "docker" and not sim
             plan.processes.append(ProcessPlan(
                 role=role, instance=inst.name, host=host.name, address=host.address,
                 head=j == 0, dp_size=inst.dp, dp_size_local=local, dp_start_rank=j * local,
                 devices=list(inst.devices), env=env, argv=argv, kv_transfer_config=kv_config,
                 bind=bind,
                 sim_argv=sim_argv(spec, role, inst, bind=bind) if sim and j == 0 else None,
-                docker_argv=(docker_argv(spec, host, inst.name, list(env))
-                             if host.runtime == "docker" and not sim else None),
+                docker_argv=docker_argv(spec, host, inst.name, list(env)) if docker else None,
+                container=container_name(spec, host, inst.name) if docker else None,
                 log=posixpath.join(log_dir, f"{name}.log"),
                 pid=posixpath.join(run_dir, f"{name}.pid"),
             ))

@@ -15,10 +15,13 @@ also picks random ports in ``[20000, 20000 + npus*1000)``; kv ranges must stay c
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, field
 from typing import Final
 
 from ascend_pd.spec.models import ClusterSpec, HostSpec, InstanceSpec
+
+log = logging.getLogger(__name__)
 
 RANDOM_RANGE_START: Final[int] = 20000
 _NPUS_PER_HOST: Final[dict[str, int]] = {"a2": 8, "a3": 16}
@@ -34,9 +37,14 @@ class PortClaim:
     what: str
     #: the spec key a user changes to move it
     key: str
+    #: the launch unit (``<instance>@<host>`` or ``proxy@<host>``) whose process opens it
+    unit: str
 
     def overlaps(self, other: PortClaim) -> bool:
         return self.host == other.host and self.start < other.end and other.start < self.end
+
+    def ports(self) -> range:
+        return range(self.start, self.end)
 
     def label(self) -> str:
         span = str(self.start) if self.end == self.start + 1 else f"{self.start}-{self.end - 1}"
@@ -71,6 +79,15 @@ class PortPlan:
                        if first.overlaps(second))
         return out
 
+    def owners(self, host: str) -> dict[int, tuple[str, str]]:
+        """Every port planned on ``host``: port -> (what listens there, the unit opening it).
+
+        Ranges (LLMDataDist RPC, Mooncake kv_port) are listed port by port: each worker binds
+        one of them, and any one taken makes that worker fail at start.
+        """
+        return {port: (claim.what, claim.unit) for claim in self.claims if claim.host == host
+                for port in claim.ports()}
+
     def to_dict(self) -> dict[str, object]:
         return {
             "instances": {name: asdict(p) for name, p in self.instances.items()},
@@ -100,7 +117,12 @@ def dp_local(inst: InstanceSpec) -> int:
 
 
 def plan_ports(spec: ClusterSpec) -> PortPlan:
-    """Compute every listener of ``spec``; clashes are reported, never silently moved."""
+    """Compute every listener of ``spec``; clashes are reported, never silently moved.
+
+    Called once per command, by :func:`ascend_pd.render.plan.build_plan` (the debug log line
+    lets a test count it).
+    """
+    log.debug("planning the ports of '%s'", spec.name)
     plan = PortPlan()
     llmdd = spec.connector.type == "llmdatadist"
     rpc_next = spec.connector.rpc_port_base
@@ -117,24 +139,28 @@ def plan_ports(spec: ClusterSpec) -> PortPlan:
             ports = InstancePorts(api=inst.port, dp_rpc=inst.dp_rpc_port if inst.dp > 1 else None,
                                   rpc_base=rpc_base, kv_port=kv_port)
             plan.instances[inst.name] = ports
+            head_unit = f"{inst.name}@{inst.head}"
             plan.claims.append(PortClaim(inst.head, inst.port, inst.port + 1,
-                                         f"the API port of '{inst.name}'", f"{key}.port"))
+                                         f"the API port of '{inst.name}'", f"{key}.port",
+                                         head_unit))
             if ports.dp_rpc is not None:
                 plan.claims.append(PortClaim(inst.head, ports.dp_rpc, ports.dp_rpc + 1,
                                              f"the DP RPC port of '{inst.name}'",
-                                             f"{key}.dp_rpc_port"))
+                                             f"{key}.dp_rpc_port", head_unit))
             for j, host in enumerate(inst.hosts):
                 if rpc_base is not None:
                     plan.claims.append(PortClaim(
                         host, rpc_base, rpc_base + local * inst.tp,
-                        f"the LLMDataDist RPC range of '{inst.name}'", "connector.rpc_port_base"))
+                        f"the LLMDataDist RPC range of '{inst.name}'", "connector.rpc_port_base",
+                        f"{inst.name}@{host}"))
                 if kv_port is not None:
                     first = kv_port + j * local * inst.tp
                     plan.claims.append(PortClaim(
                         host, first, first + local * inst.tp,
-                        f"the Mooncake kv_port range of '{inst.name}'", "connector.kv_port_base"))
+                        f"the Mooncake kv_port range of '{inst.name}'", "connector.kv_port_base",
+                        f"{inst.name}@{host}"))
     if spec.proxy is not None:
         plan.proxy = spec.proxy.port
         plan.claims.append(PortClaim(spec.proxy.host, spec.proxy.port, spec.proxy.port + 1,
-                                     "the proxy port", "proxy.port"))
+                                     "the proxy port", "proxy.port", f"proxy@{spec.proxy.host}"))
     return plan
