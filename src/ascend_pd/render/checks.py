@@ -34,8 +34,10 @@ def _instances(spec: ClusterSpec) -> Iterator[tuple[str, InstanceSpec]]:
 
 
 def check_version(plan: DeploymentPlan) -> list[Finding]:
-    """The version parses and ships the chosen connector."""
+    """The version parses and ships the chosen connector; the connector fits the platform."""
     spec = plan.spec
+    if spec.platform != "ascend" or spec.connector.type == "nixl":
+        return _check_upstream_connector(spec)
     key = "connector.vllm_ascend_version"
     version = plan.version
     text = spec.connector.vllm_ascend_version
@@ -53,6 +55,24 @@ def check_version(plan: DeploymentPlan) -> list[Finding]:
     return [Finding("error", "connector.type",
                     f"vllm-ascend {text} has no Mooncake connector (added in {v.MOONCAKE_FIRST})",
                     "use type: llmdatadist, or vllm-ascend >= 0.10.1rc1")]
+
+
+def _check_upstream_connector(spec: ClusterSpec) -> list[Finding]:
+    # vllm-ascend's version is irrelevant on cuda / cpu: upstream vLLM ships NixlConnector.
+    if spec.platform == "ascend":
+        return [Finding("error", "connector.type",
+                        "the NIXL connector is upstream vLLM's (platform cuda or cpu)",
+                        "on Ascend use type: mooncake (or llmdatadist on 0.11.x)")]
+    out = []
+    if spec.connector.type != "nixl":
+        out.append(Finding("error", "connector.type",
+                           f"{spec.connector.type} is a vllm-ascend connector; platform "
+                           f"{spec.platform} runs upstream vLLM", "use type: nixl"))
+    if spec.model.quantization == "ascend":
+        out.append(Finding("error", "model.quantization",
+                           f"ascend (W8A8 msmodelslim) weights need NPUs, not {spec.platform}",
+                           "use quantization: none and bf16 weights"))
+    return out
 
 
 def check_extra_args(plan: DeploymentPlan) -> list[Finding]:
@@ -105,6 +125,8 @@ def check_parallelism(plan: DeploymentPlan) -> list[Finding]:
     """P/D TP ratios the connector can transfer, and TP groups inside one host."""
     spec = plan.spec
     out: list[Finding] = []
+    if spec.connector.type == "nixl":
+        return out  # upstream vLLM's own TP rules for NIXL are not encoded here (yet)
     mooncake = spec.connector.type == "mooncake"
     if mooncake:
         for role, items in (("prefill", spec.prefill), ("decode", spec.decode)):

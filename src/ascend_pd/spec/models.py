@@ -13,6 +13,8 @@ DEFAULT_NPU_SMI: Final[str] = "npu-smi"
 Hardware = Literal["a2", "a3"]
 Backend = Literal["auto", "local", "ssh", "sim"]
 HostKeyPolicy = Literal["strict", "accept-new"]
+#: what the servers run on: Huawei NPUs (vllm-ascend), NVIDIA GPUs or the CPU (upstream vLLM)
+Platform = Literal["ascend", "cuda", "cpu"]
 
 
 class _Model(BaseModel):
@@ -95,13 +97,16 @@ class ModelSpec(_Model):
 
 
 class ConnectorSpec(_Model):
-    type: Literal["llmdatadist", "mooncake"] = "llmdatadist"
+    #: llmdatadist / mooncake: vllm-ascend (platform ascend); nixl: upstream vLLM's
+    #: NixlConnector (platform cuda or cpu)
+    type: Literal["llmdatadist", "mooncake", "nixl"] = "llmdatadist"
     vllm_ascend_version: str = "0.11.0"
     #: where the ranktable lives on every host (LLMDataDist)
     ranktable_path: str = "/etc/ascend-pd/ranktable.json"
     #: base of the LLMDataDist metadata RPC ports; instances sharing a host get disjoint ranges
     rpc_port_base: int = Field(5557, ge=1024, le=65000)
-    #: base of the Mooncake kv_port; above AscendDirectTransport's random range
+    #: base of the Mooncake kv_port (above AscendDirectTransport's random range), or of
+    #: the NIXL side-channel port (VLLM_NIXL_SIDE_CHANNEL_PORT)
     kv_port_base: int = Field(36000, ge=1024, le=65000)
     #: Mooncake connector class
     mooncake_connector: Literal["MooncakeConnectorV1", "MooncakeLayerwiseConnector"] = (
@@ -166,6 +171,7 @@ class SimSpec(_Model):
 class ClusterSpec(_Model):
     version: Literal[1] = 1
     name: str = "ascend-pd"
+    platform: Platform = "ascend"
     hardware: Hardware = "a2"
     backend: Backend = "auto"
     ssh: SSHSpec = SSHSpec()
