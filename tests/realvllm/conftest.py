@@ -1,5 +1,6 @@
 """Fixtures of the real-vLLM tier: the cached environment (scripts/real-vllm-env), and one
-prefill + decode pair (NixlConnector) plus a plain server for reference, shared by a module.
+cpu/NixlConnector 1P1D that our own CLI validates, renders and launches on two loopback hosts
+(plus a plain vLLM server for reference answers), shared by the module.
 
 CI (CI=true) must run this tier: a missing environment fails there; elsewhere it skips with the
 reason and the command that builds it.
@@ -10,15 +11,16 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.realvllm.servers import Proc, RealEnv, proxy_process, vllm_server
+from ascend_pd.demo.real import RealEnv, build_real_world
+from tests.realvllm.servers import LaunchedUnit, Proc, cli, plain_server, session_members
 
 REPO = Path(__file__).resolve().parents[2]
+LAUNCH_TIMEOUT_S = 900
 
 
 def tier_unavailable(reason: str) -> None:
@@ -41,39 +43,42 @@ def real_env() -> RealEnv:
 
 @dataclass
 class PDPair:
-    prefill: Proc
-    decode: Proc
+    spec: Path
+    prefill: LaunchedUnit
+    decode: LaunchedUnit
+    proxy: LaunchedUnit
     plain: Proc
-    proxy: Proc
-    workdir: Path
+    #: every process the launch started (units and their children), for the stop check
+    started: list[int]
 
 
-def start_all(procs: list[Proc]) -> None:
-    """Spawn all, then wait for each; on failure stop them all and re-raise."""
-    for proc in procs:
-        proc.spawn()
-    try:
-        with ThreadPoolExecutor(len(procs)) as pool:
-            for fut in [pool.submit(proc.wait_ready) for proc in procs]:
-                fut.result()
-    except BaseException:
-        for proc in procs:
-            proc.stop()
-        raise
+def _units(spec: Path) -> dict[str, LaunchedUnit]:
+    status = cli("status", "-c", str(spec))
+    assert status["exit_code"] == 0, status
+    return {u["role"]: LaunchedUnit(address, u["port"], u["name"], u["pid"])
+            for u in status["data"]["units"]
+            for address in [{"node-p": "127.0.0.2", "node-d": "127.0.0.3"}[u["host"]]]}
 
 
 @pytest.fixture(scope="module")
 def pd(real_env: RealEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PDPair]:
-    """A real prefill + decode (NixlConnector, kv_both), a plain server, and our proxy."""
+    """validate → render → launch of the cpu 1P1D (NixlConnector, kv_both) and its proxy,
+    through the CLI as a user runs it."""
     workdir = tmp_path_factory.mktemp("realvllm")
-    prefill = vllm_server(real_env, "prefill", workdir, pd=True)
-    decode = vllm_server(real_env, "decode", workdir, pd=True)
-    plain = vllm_server(real_env, "plain", workdir, pd=False)
-    start_all([prefill, decode, plain])
-    proxy = proxy_process(prefill, decode, workdir)
+    spec = build_real_world(workdir, real_env).spec_path  # the spec `demo --real` deploys
+    plain = plain_server(real_env, workdir).spawn()  # starts while launch runs
     try:
-        start_all([proxy])
-        yield PDPair(prefill, decode, plain, proxy, workdir)
+        for args in (("validate", "-c", str(spec)),
+                     ("render", "-c", str(spec), "-o", str(workdir / "deploy"))):
+            result = cli(*args)
+            assert result["exit_code"] == 0, result
+        launch = cli("launch", "-c", str(spec), "--timeout", str(LAUNCH_TIMEOUT_S),
+                     timeout=LAUNCH_TIMEOUT_S + 120)
+        assert launch["exit_code"] == 0, launch
+        plain.wait_ready()
+        units = _units(spec)
+        started = [pid for unit in units.values() for pid in session_members(unit.pid)]
+        yield PDPair(spec, units["prefill"], units["decode"], units["proxy"], plain, started)
     finally:
-        for proc in (proxy, prefill, decode, plain):
-            proc.stop()
+        plain.stop()
+        cli("stop", "-c", str(spec), "--grace", "10", timeout=120)  # idempotent

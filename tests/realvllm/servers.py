@@ -1,5 +1,6 @@
-"""Real processes for the real-vLLM tier: vLLM API servers from the cached venv
-(scripts/real-vllm-env) and our proxy through its CLI.
+"""Real processes for the real-vLLM tier: the cpu/NixlConnector 1P1D deployment that our CLI
+renders and launches, a plain vLLM API server from the cached venv (scripts/real-vllm-env)
+for reference, and the helpers to drive ``ascend-pd`` and find what it started.
 
 Every process runs in its own session so that stopping it takes its children too (vLLM forks an
 engine core process); output goes to a log file whose tail is quoted when a start fails.
@@ -7,87 +8,55 @@ engine core process); output goes to a log file whose tail is quoted when a star
 
 from __future__ import annotations
 
+import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-MODEL = "tiny"
-#: Small on purpose: 2 shared cores. Long enough for the mid-stream kill to land mid-stream.
-MAX_MODEL_LEN = 1024
+from ascend_pd.demo.real import MAX_MODEL_LEN, MODEL, RealEnv, server_env
+from ascend_pd.demo.setup import free_port
+
 START_TIMEOUT_S = 900.0
 
 
-@dataclass(frozen=True)
-class RealEnv:
-    """The cached environment: interpreter of the real-vLLM venv and the tiny model."""
-
-    root: Path
-
-    @property
-    def python(self) -> Path:
-        return self.root / "venv" / "bin" / "python"
-
-    @property
-    def model(self) -> Path:
-        return self.root / "model"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def nixl_kv_config() -> str:
-    # One role for both sides: NixlConnector decides per request from kv_transfer_params.
-    return '{"kv_connector":"NixlConnector","kv_role":"kv_both"}'
-
-
-def cpu_env(env_root: RealEnv) -> dict[str, str]:
-    """Environment of every vLLM server: offline, small KV cache, no core pinning."""
+def plain_env(env_root: RealEnv) -> dict[str, str]:
+    """The plain server's environment: this one, minus any VLLM_/HF_ setting, plus the demo's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VLLM_", "HF_"))}
-    env.update({
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "VLLM_NO_USAGE_STATS": "1",
-        "DO_NOT_TRACK": "1",
-        # GiB of KV cache per server; the tiny model needs a sliver of it.
-        "VLLM_CPU_KVCACHE_SPACE": "1",
-        # Several servers share 2 cores with other work: pinning threads to cores would stack
-        # them on the same cores and starve each other.
-        "VLLM_CPU_OMP_THREADS_BIND": "nobind",
-        "OMP_NUM_THREADS": "1",
-        "VLLM_LOGGING_LEVEL": "INFO",
-        "PATH": f"{env_root.python.parent}:{env.get('PATH', '')}",
-    })
-    return env
+    return {**env, **server_env(env_root), "OMP_NUM_THREADS": "1"}
 
 
 @dataclass
-class Proc:
-    """A child process in its own session, logging to ``log``."""
+class Endpoint:
+    """Where an HTTP server of the tier listens."""
 
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log: Path
+    host: str
     port: int
-    popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
+
+
+@dataclass
+class Proc(Endpoint):
+    """A child process in its own session, logging to ``log``."""
+
+    name: str = ""
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    log: Path = Path()
+    popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def spawn(self) -> Proc:
         with self.log.open("ab") as out:
@@ -141,29 +110,56 @@ class Proc:
         self.kill(signal.SIGKILL)
 
 
-def vllm_server(env_root: RealEnv, name: str, workdir: Path, *, pd: bool) -> Proc:
-    """A vLLM OpenAI server on the tiny model; ``pd`` adds the NixlConnector (kv_both)."""
-    port = free_port()
+def plain_server(env_root: RealEnv, workdir: Path) -> Proc:
+    """A plain vLLM OpenAI server on the tiny model: the reference answers."""
+    port = free_port("127.0.0.1", set())
     # `vllm serve` of vllm-cpu 0.32 fails with PackageNotFoundError: run the module instead.
     argv = [str(env_root.python), "-m", "vllm.entrypoints.openai.api_server",
             "--model", str(env_root.model), "--served-model-name", MODEL,
             "--host", "127.0.0.1", "--port", str(port),
             "--max-model-len", str(MAX_MODEL_LEN), "--max-num-seqs", "8",
-            "--dtype", "float32", "--seed", "0", "--enforce-eager",
-            "--disable-log-stats"]
-    env = cpu_env(env_root)
-    if pd:
-        argv += ["--kv-transfer-config", nixl_kv_config()]
-        # Each instance its own NIXL side channel (handshake) port.
-        env["VLLM_NIXL_SIDE_CHANNEL_HOST"] = "127.0.0.1"
-        env["VLLM_NIXL_SIDE_CHANNEL_PORT"] = str(free_port())
-    return Proc(name, argv, env, workdir / f"{name}.log", port)
+            "--dtype", "float32", "--seed", "0", "--enforce-eager"]
+    return Proc("127.0.0.1", port, "plain", argv, plain_env(env_root), workdir / "plain.log")
 
 
-def proxy_process(prefill: Proc, decode: Proc, workdir: Path) -> Proc:
-    """``ascend-pd proxy`` (this checkout's CLI) in front of one prefill and one decode."""
-    port = free_port()
-    argv = [sys.executable, "-m", "ascend_pd", "proxy", "--host", "127.0.0.1",
-            "--port", str(port), "--prefill", prefill.address, "--decode", decode.address,
-            "--health-interval", "1"]
-    return Proc("proxy", argv, dict(os.environ), workdir / "proxy.log", port)
+@dataclass
+class LaunchedUnit(Endpoint):
+    """A unit ``ascend-pd launch`` started (pid from ``status --json``)."""
+
+    name: str = ""
+    pid: int = 0
+
+    def alive(self) -> bool:
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def kill(self, sig: signal.Signals = signal.SIGKILL) -> None:
+        """Signal the unit's process group (launch makes every unit a session leader)."""
+        try:
+            os.killpg(self.pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> dict[str, Any]:
+    """Run ``ascend-pd ARGS --json`` (this checkout) and return the envelope."""
+    proc = subprocess.run([sys.executable, "-m", "ascend_pd", *args, "--json"],
+                          capture_output=True, text=True, timeout=timeout, env=env,
+                          check=False)
+    try:
+        out: dict[str, Any] = json.loads(proc.stdout)
+    except json.JSONDecodeError as exc:
+        raise AssertionError(f"ascend-pd {' '.join(args)}: exit {proc.returncode}, no JSON:\n"
+                             f"{proc.stdout}\n{proc.stderr}") from exc
+    return out
+
+
+def session_members(pid: int) -> list[int]:
+    """Live processes whose session is ``pid``'s (a unit and everything it forked)."""
+    ps = subprocess.run(["ps", "-eo", "pid=,sid="], capture_output=True, text=True,
+                        check=True, timeout=30)
+    return [int(p) for p, sid in (line.split() for line in ps.stdout.splitlines())
+            if int(sid) == pid]

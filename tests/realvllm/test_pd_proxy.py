@@ -1,8 +1,9 @@
-"""Our proxy in front of a real vLLM prefill/decode pair (NixlConnector), checked with the
-openai SDK against a plain vLLM server on the same tiny model: what a user of the endpoint sees.
+"""The tool's real path with real vLLM: a cpu/NixlConnector 1P1D that ``ascend-pd`` validated,
+rendered and launched (conftest), ``status``, our proxy checked with the openai SDK against a
+plain vLLM server on the same tiny model, and ``stop`` leaving no process behind.
 
-One P/D pair serves the whole module (starting vLLM costs a minute or more on 2 cores); the
-test that kills the decode server runs last.
+One deployment serves the whole module (starting vLLM costs minutes on 2 busy cores); the tests
+run in file order: the decode kill and the stop come last.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from __future__ import annotations
 import json
 import re
 import signal
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -19,8 +18,10 @@ import httpx
 import openai
 import pytest
 
+from ascend_pd.demo.real import MAX_MODEL_LEN, MODEL
+from tests.proxy.conftest import wait_for
 from tests.realvllm.conftest import PDPair
-from tests.realvllm.servers import MAX_MODEL_LEN, MODEL, Proc
+from tests.realvllm.servers import cli, session_members
 
 pytestmark = [pytest.mark.realvllm, pytest.mark.timeout(1800)]
 
@@ -36,17 +37,17 @@ PROMPTS = [
 EXTRA: dict[str, Any] = {"ignore_eos": True, "return_token_ids": True}
 
 
-def client(proc: Proc) -> openai.OpenAI:
+def client(proc: Any) -> openai.OpenAI:
     return openai.OpenAI(base_url=proc.url + "/v1", api_key="unused", max_retries=0,
                          timeout=300)
 
 
-def complete(proc: Proc, prompt: Any, max_tokens: int = 16) -> Any:
+def complete(proc: Any, prompt: Any, max_tokens: int = 16) -> Any:
     return client(proc).completions.create(model=MODEL, prompt=prompt, max_tokens=max_tokens,
                                            temperature=0, extra_body=EXTRA)
 
 
-def chat(proc: Proc, content: str, max_tokens: int = 12) -> Any:
+def chat(proc: Any, content: str, max_tokens: int = 12) -> Any:
     return client(proc).chat.completions.create(
         model=MODEL, messages=[{"role": "user", "content": content}], max_tokens=max_tokens,
         temperature=0, extra_body=EXTRA)
@@ -58,7 +59,7 @@ def token_ids(choice: Any) -> list[int]:
     return ids
 
 
-def metric(proc: Proc, name: str, **labels: str) -> float:
+def metric(proc: Any, name: str, **labels: str) -> float:
     """Sum of a Prometheus metric's samples on ``proc`` matching ``labels``."""
     total = 0.0
     for line in httpx.get(proc.url + "/metrics", timeout=10).text.splitlines():
@@ -70,18 +71,20 @@ def metric(proc: Proc, name: str, **labels: str) -> float:
     return total
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def idle(proc: Proc) -> bool:
+def idle(proc: Any) -> bool:
     return (metric(proc, "vllm:num_requests_running")
             + metric(proc, "vllm:num_requests_waiting")) == 0
+
+
+def test_status_shows_every_unit_ready(pd: PDPair):
+    status = cli("status", "-c", str(pd.spec))
+    units = status["data"]["units"]
+    assert sorted(u["role"] for u in units) == ["decode", "prefill", "proxy"]
+    assert all(u["alive"] and u["ready"] for u in units), units
+    # The rendered server is upstream vLLM on the CPU: no Ascend variables reach it.
+    env = (pd.spec.parent / "deploy" / "p0@node-p.env").read_text()
+    assert "VLLM_NIXL_SIDE_CHANNEL_PORT=" in env
+    assert "ASCEND" not in env and "HCCL" not in env
 
 
 def test_completion_is_the_plain_servers_answer_and_decode_computes_no_prompt(pd: PDPair):
@@ -125,7 +128,7 @@ def test_concurrent_requests_each_get_their_own_answer(pd: PDPair):
     with ThreadPoolExecutor(len(PROMPTS)) as pool:
         got = list(pool.map(lambda p: complete(pd.proxy, p).choices[0], PROMPTS))
     assert [token_ids(c) for c in got] == [token_ids(c) for c in refs]
-    wait_for(lambda: idle(pd.prefill) and idle(pd.decode), 60, "P and D idle")
+    wait_for(lambda: idle(pd.prefill) and idle(pd.decode), 60, what="P and D idle")
 
 
 def test_an_over_long_prompt_is_the_servers_400(pd: PDPair):
@@ -163,9 +166,9 @@ def test_client_disconnect_aborts_the_decode(pd: PDPair):
                       timeout=300) as resp:
         assert resp.status_code == 200
         next(resp.iter_lines())  # the first event arrived; now the client goes away
-    wait_for(lambda: idle(pd.decode), 60, "decode to drop the abandoned request")
+    wait_for(lambda: idle(pd.decode), 60, what="decode to drop the abandoned request")
     assert metric(pd.decode, "vllm:generation_tokens_total") - generated < long
-    wait_for(lambda: idle(pd.prefill), 60, "prefill idle")
+    wait_for(lambda: idle(pd.prefill), 60, what="prefill idle")
 
 
 def test_decode_killed_mid_stream_ends_with_an_error_event(pd: PDPair):
@@ -187,3 +190,14 @@ def test_decode_killed_mid_stream_ends_with_an_error_event(pd: PDPair):
     assert "error" in last, events[-3:]
     assert last["error"]["message"]
     assert pd.proxy.alive()
+
+
+def test_stop_leaves_no_process(pd: PDPair):
+    assert pd.started
+    result = cli("stop", "-c", str(pd.spec), "--grace", "10", timeout=120)
+    assert result["exit_code"] == 0, result
+    left = [pid for unit in (pd.prefill, pd.decode, pd.proxy)
+            for pid in session_members(unit.pid)]
+    assert left == [], f"processes left after stop: {left}"
+    status = cli("status", "-c", str(pd.spec))
+    assert not any(u["alive"] for u in status["data"]["units"])
