@@ -61,13 +61,16 @@ def token_ids(choice: Any) -> list[int]:
 
 def metric(proc: Any, name: str, **labels: str) -> float:
     """Sum of a Prometheus metric's samples on ``proc`` matching ``labels``."""
-    total = 0.0
+    total, found = 0.0, False
     for line in httpx.get(proc.url + "/metrics", timeout=10).text.splitlines():
         match = re.match(r"([^{\s]+)(\{[^}]*\})?\s+(\S+)$", line)
         if not match or match.group(1) != name:
             continue
         if all(f'{k}="{v}"' in (match.group(2) or "") for k, v in labels.items()):
             total += float(match.group(3))
+            found = True
+    # A renamed metric must fail the test, not read as 0 and pass it.
+    assert found, f"{proc.url} exports no {name}{labels or ''}"
     return total
 
 
@@ -89,17 +92,20 @@ def test_status_shows_every_unit_ready(pd: PDPair):
 
 def test_completion_is_the_plain_servers_answer_and_decode_computes_no_prompt(pd: PDPair):
     prompt = PROMPTS[0]
-    decode_local = metric(pd.decode, "vllm:prompt_tokens_by_source_total",
-                          source="local_compute")
+    by_source = "vllm:prompt_tokens_by_source_total"
+    decode_local = metric(pd.decode, by_source, source="local_compute")
+    decode_pulled = metric(pd.decode, by_source, source="external_kv_transfer")
     via, ref = complete(pd.proxy, prompt), complete(pd.plain, prompt)
     assert via.choices[0].text == ref.choices[0].text
     assert token_ids(via.choices[0]) == token_ids(ref.choices[0])
     assert len(token_ids(via.choices[0])) == 16
     assert via.usage.prompt_tokens == ref.usage.prompt_tokens
     assert via.usage.completion_tokens == 16
-    # The KV really came from the prefill server: decode computed no prompt token itself.
-    assert metric(pd.decode, "vllm:prompt_tokens_by_source_total",
-                  source="local_compute") == decode_local
+    # The KV really came from the prefill server: decode pulled every prompt token over NIXL
+    # and computed none itself.
+    assert metric(pd.decode, by_source, source="local_compute") == decode_local
+    assert (metric(pd.decode, by_source, source="external_kv_transfer") - decode_pulled
+            == via.usage.prompt_tokens)
 
 
 def test_chat_is_the_plain_servers_answer(pd: PDPair):
