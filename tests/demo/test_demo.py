@@ -64,3 +64,14 @@ def test_demo_keep_leaves_it_running_until_stop(tmp_path: Path) -> None:
         stop = runner.invoke(cli, ["stop", "-c", str(workdir / "pd.yaml")])
     assert stop.exit_code == 0, stop.output
     assert [u["name"] for u in units if pid_alive(u["pid"])] == []
+
+
+def test_demo_real_without_its_environment_says_how_to_build_it(tmp_path: Path) -> None:
+    # tests/realvllm deploys the same spec for real; here only the missing-environment path.
+    result = CliRunner().invoke(cli, ["demo", "--real", "--real-env", str(tmp_path / "none"),
+                                      "--workdir", str(tmp_path / "demo"), "--json"])
+    assert result.exit_code == 2, result.output
+    doc = json.loads(result.output)
+    assert "real-vLLM environment is not built" in doc["errors"][0]["message"]
+    assert "scripts/real-vllm-env" in doc["errors"][0]["hint"]
+    assert not (tmp_path / "demo").exists()  # nothing written before the check

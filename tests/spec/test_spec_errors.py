@@ -27,7 +27,7 @@ CORPUS = [
     ("typo-host-key", edit("    nic: eth0\n", "    nics: eth0\n"), ["hosts[1].nics", "'nic'"]),
     ("wrong-type-port", edit("    port: 8100\n", "    port: eighty\n"), ["prefill[0].port", "integer"]),
     ("port-out-of-range", edit("    port: 8200\n", "    port: 70000\n"), ["decode[0].port", "65535"]),
-    ("bad-connector", edit("type: mooncake", "type: nixl"), ["connector.type", "'nixl'"]),
+    ("bad-connector", edit("type: mooncake", "type: pynccl"), ["connector.type", "'pynccl'"]),
     ("bad-hardware", edit("hardware: a2", "hardware: a5"), ["hardware", "'a5'"]),
     ("missing-model", BASE.split("model:")[0] + "connector:" + BASE.split("\nconnector:")[1],
      ["model", "missing"]),

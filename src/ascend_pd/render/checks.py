@@ -36,6 +36,9 @@ def _instances(spec: ClusterSpec) -> Iterator[tuple[str, InstanceSpec]]:
 
 def check_release(plan: DeploymentPlan) -> list[Finding]:
     """The version resolves to known release facts (said when they are another release's)."""
+    spec = plan.spec
+    if spec.platform != "ascend" or spec.connector.type == "nixl":
+        return _check_upstream_connector(spec)
     key = "connector.vllm_ascend_version"
     if plan.release_error is not None:
         return [Finding("error", key, plan.release_error.message, plan.release_error.hint)]
@@ -80,6 +83,24 @@ def _releases_with(pred: Callable[[ReleaseFacts], bool]) -> list[str]:
 def _span(versions: list[str]) -> str:
     """Known releases, short: ``a, b`` or ``first … last`` (in release order)."""
     return ", ".join(versions) if len(versions) <= 3 else f"{versions[0]} … {versions[-1]}"
+
+
+def _check_upstream_connector(spec: ClusterSpec) -> list[Finding]:
+    # vllm-ascend's version is irrelevant on cuda / cpu: upstream vLLM ships NixlConnector.
+    if spec.platform == "ascend":
+        return [Finding("error", "connector.type",
+                        "the NIXL connector is upstream vLLM's (platform cuda or cpu)",
+                        "on Ascend use type: mooncake (or llmdatadist on 0.11.x)")]
+    out = []
+    if spec.connector.type != "nixl":
+        out.append(Finding("error", "connector.type",
+                           f"{spec.connector.type} is a vllm-ascend connector; platform "
+                           f"{spec.platform} runs upstream vLLM", "use type: nixl"))
+    if spec.model.quantization == "ascend":
+        out.append(Finding("error", "model.quantization",
+                           f"ascend (W8A8 msmodelslim) weights need NPUs, not {spec.platform}",
+                           "use quantization: none and bf16 weights"))
+    return out
 
 
 def check_extra_args(plan: DeploymentPlan) -> list[Finding]:
@@ -132,6 +153,8 @@ def check_parallelism(plan: DeploymentPlan) -> list[Finding]:
     """P/D TP ratios the connector can transfer, and TP groups inside one host."""
     spec = plan.spec
     out: list[Finding] = []
+    if spec.connector.type == "nixl":
+        return out  # upstream vLLM's own TP rules for NIXL are not encoded here (yet)
     mooncake = spec.connector.type == "mooncake"
     if mooncake:
         for role, items in (("prefill", spec.prefill), ("decode", spec.decode)):

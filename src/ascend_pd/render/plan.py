@@ -75,7 +75,10 @@ class ProcessPlan:
 
     @property
     def visible_devices(self) -> str:
-        return self.env["ASCEND_RT_VISIBLE_DEVICES"]
+        for key in ("ASCEND_RT_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES"):
+            if key in self.env:
+                return self.env[key]
+        return ",".join(str(d) for d in self.devices)  # cpu: no device selection
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "name": self.name, "serving": self.serving,
@@ -155,10 +158,29 @@ def shared_hosts(spec: ClusterSpec) -> set[str]:
     return p_hosts & {h for inst in spec.decode for h in inst.hosts}
 
 
+def _upstream_env(spec: ClusterSpec, inst: InstanceSpec, host: HostSpec,
+                  ports: PortPlan) -> dict[str, str]:
+    """Platform cuda / cpu (upstream vLLM): no ASCEND_* / HCCL_* variables."""
+    env = {"VLLM_HOST_IP": host.address, "GLOO_SOCKET_IFNAME": host.nic,
+           "OMP_NUM_THREADS": str(inst.omp_num_threads)}
+    if spec.platform == "cuda":
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(d) for d in inst.devices)
+        env["NCCL_SOCKET_IFNAME"] = host.nic
+    kv_port = ports.instances[inst.name].kv_port
+    if spec.connector.type == "nixl" and kv_port is not None:
+        # vLLM's NixlConnector listens for the handshake on this port + its DP rank, on
+        # this address (vllm/envs.py, nixl_connector.py): one range per instance.
+        env["VLLM_NIXL_SIDE_CHANNEL_HOST"] = host.address
+        env["VLLM_NIXL_SIDE_CHANNEL_PORT"] = str(kv_port)
+    return env
+
+
 def _env(
     spec: ClusterSpec, role: Role, inst: InstanceSpec, host: HostSpec, ports: PortPlan,
     facts: ReleaseFacts, shared: set[str], devices: list[int],
 ) -> dict[str, str]:
+    if spec.platform != "ascend":
+        return {**_upstream_env(spec, inst, host, ports), **host.env, **inst.env}
     env = {
         "HCCL_IF_IP": host.address,
         # Always explicit: the LLMDataDist connector matches the ranktable server_id
@@ -241,7 +263,8 @@ def build_plan(spec: ClusterSpec, *, python: str | None = None) -> DeploymentPla
             env = _env(spec, role, inst, host, ports, facts, shared, devices)
             # Real servers listen everywhere (the recipes' 0.0.0.0); simulated ones bind the
             # host address so several simulated hosts can share one machine.
-            bind = host.address if sim else "0.0.0.0"
+            # Platform cpu is for testing on one machine (loopback hosts): same as simulated.
+            bind = host.address if sim or spec.platform == "cpu" else "0.0.0.0"
             argv = vllm_argv(spec, role, inst, head_address=head.address, slot=slot, bind=bind,
                              kv_config=kv_config, facts=facts)
             docker = host.runtime == "docker" and not sim

