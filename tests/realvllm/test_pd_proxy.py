@@ -147,20 +147,25 @@ def test_an_over_long_prompt_is_the_servers_400(pd: PDPair):
     assert "maximum context length" in str(via.value.body)
 
 
-@pytest.mark.xfail(strict=True, reason="the proxy applies one prefill's kv_transfer_params to "
-                   "every prompt of a list (issue 15 item 2); fixed on the proxycore branch")
-def test_a_list_of_prompts_is_answered_per_prompt_or_refused(pd: PDPair):
+def test_a_list_of_prompts_is_answered_per_prompt(pd: PDPair):
+    # The proxy splits a list prompt into one P/D pair per prompt (vLLM's own prefill
+    # returns one kv_transfer_params for the whole list, and decode applied it to all).
     prompts = PROMPTS[:3]
     body = {"model": MODEL, "prompt": prompts, "max_tokens": 8, "temperature": 0,
             "ignore_eos": True}
     resp = httpx.post(pd.proxy.url + "/v1/completions", json=body, timeout=300)
-    if resp.status_code == 400:  # refusing is fine, with a message that says why
-        assert "prompt" in resp.json()["error"]["message"]
-        return
     assert resp.status_code == 200, resp.text
     refs = [complete(pd.plain, p, max_tokens=8).choices[0].text for p in prompts]
     choices = sorted(resp.json()["choices"], key=lambda c: c["index"])
     assert [c["text"] for c in choices] == refs
+    assert resp.json()["usage"]["completion_tokens"] == 8 * len(prompts)
+
+
+def test_a_streamed_list_of_prompts_is_refused_not_answered_wrong(pd: PDPair):
+    body = {"model": MODEL, "prompt": PROMPTS[:2], "max_tokens": 4, "stream": True}
+    resp = httpx.post(pd.proxy.url + "/v1/completions", json=body, timeout=300)
+    assert resp.status_code == 400
+    assert "prompt" in resp.json()["error"]["message"]
 
 
 def test_client_disconnect_aborts_the_decode(pd: PDPair):
