@@ -27,6 +27,7 @@ from ascend_pd.doctor.release_checks import (
 from ascend_pd.doctor.simroot import npu_smi_a2_table
 from ascend_pd.errors import ParseError
 from ascend_pd.releases import known_releases, resolve
+from ascend_pd.render.plan import build_plan
 from ascend_pd.spec.models import ClusterSpec
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "doctor"
@@ -66,12 +67,29 @@ def _spec(connector: str = "llmdatadist", version: str = "0.11.0") -> ClusterSpe
 
 
 def _plan(spec: ClusterSpec) -> HostPlan:
-    return HostPlan(spec, spec.hosts[0], planned_ports(spec, "n0"))
+    deploy = build_plan(spec)
+    return HostPlan(spec, spec.hosts[0], planned_ports(deploy, "n0"), deploy)
 
 
-def test_planned_ports_name_their_listener() -> None:
-    assert planned_ports(_spec(), "n0") == {8100: "prefill p API", 8200: "decode d API",
-                                            8000: "proxy"}
+def test_planned_ports_are_the_deployment_plans_with_their_units() -> None:
+    # The API and proxy ports, and every port of the LLMDataDist RPC ranges the plan reserves
+    # (doctor once checked only API, DP RPC and proxy ports).
+    assert planned_ports(build_plan(_spec()), "n0") == {
+        8100: ("the API port of 'p'", "p@n0"), 8200: ("the API port of 'd'", "d@n0"),
+        5557: ("the LLMDataDist RPC range of 'p'", "p@n0"),
+        5558: ("the LLMDataDist RPC range of 'p'", "p@n0"),
+        5657: ("the LLMDataDist RPC range of 'd'", "d@n0"),
+        5658: ("the LLMDataDist RPC range of 'd'", "d@n0"),
+        8000: ("the proxy port", "proxy@n0")}
+
+
+def test_a_busy_mooncake_kv_port_fails_the_ports_check() -> None:
+    plan = _plan(_spec("mooncake", "0.23.0"))
+    kv = [p for p, (what, _unit) in plan.ports.items() if "kv_port" in what]
+    assert kv, "the Mooncake kv_port range is in doctor's list"
+    facts = Facts({f"port.{kv[0]}": ("busy",)})
+    result = check_ports(facts, plan)
+    assert result.status == "fail" and str(kv[0]) in result.observed
 
 
 def _check(check: Callable[[Facts, HostPlan], CheckResult], facts: dict[str, str],
@@ -156,7 +174,7 @@ def test_a_port_held_by_its_own_running_instance_is_not_a_conflict() -> None:
                    "running": ("p@n0",)})
     result = check_ports(facts, _plan(_spec()))
     assert result.status == "fail"
-    assert result.observed == "in use: 8200 (decode d API)"
+    assert result.observed == "in use: 8200 (the API port of 'd')"
     facts = Facts({**facts.values, "running": ("p@n0", "d@n0")})
     result = check_ports(facts, _plan(_spec()))
     assert result.status == "pass"

@@ -57,7 +57,7 @@ def test_busy_port_is_reported_with_its_purpose(sim_spec: SimFactory) -> None:
         report = doctor(spec)
     assert failing(report) == {"ports"}
     ports = next(c for c in report.checks if c.check == "ports")
-    assert f"{busy} (prefill prefill-0 API)" in ports.observed
+    assert f"{busy} (the API port of 'prefill-0')" in ports.observed
 
 
 def test_fault_details_read_like_a_real_host(sim_spec: SimFactory) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from packaging.version import InvalidVersion, Version
 
@@ -25,6 +25,9 @@ from ascend_pd.doctor.release_checks import (
 )
 from ascend_pd.errors import ParseError
 from ascend_pd.spec.models import ClusterSpec, HostSpec
+
+if TYPE_CHECKING:
+    from ascend_pd.render.plan import DeploymentPlan
 
 Status = Literal["pass", "warn", "fail"]
 
@@ -55,32 +58,22 @@ class HostPlan:
 
     spec: ClusterSpec
     host: HostSpec
-    #: port -> what listens there once deployed
-    ports: dict[int, str] = field(default_factory=dict)
+    #: port -> (what listens there once deployed, the launch unit that opens it)
+    ports: dict[int, tuple[str, str]] = field(default_factory=dict)
+    #: the command's one deployment plan (None: it could not be built, see deploy_error)
+    deploy: DeploymentPlan | None = None
+    deploy_error: str | None = None
 
     @property
     def docker(self) -> bool:
         return self.host.runtime == "docker"
 
 
-def planned_ports(spec: ClusterSpec, host: str) -> dict[int, str]:
-    """Ports ascend-pd will listen on on ``host``: API (and DP RPC) ports of the
-    instances headed there, and the proxy port."""
-    return {port: label for port, (label, _unit) in _port_owners(spec, host).items()}
-
-
-def _port_owners(spec: ClusterSpec, host: str) -> dict[int, tuple[str, str]]:
-    """port -> (what it is for, the launch unit ``<instance>@<host>`` that opens it)."""
-    ports: dict[int, tuple[str, str]] = {}
-    for role, inst in spec.instances:
-        if inst.head == host:
-            unit = f"{inst.name}@{host}"
-            ports[inst.port] = (f"{role} {inst.name} API", unit)
-            if inst.dp > 1:
-                ports[inst.dp_rpc_port] = (f"{role} {inst.name} DP RPC", unit)
-    if spec.proxy is not None and spec.proxy.host == host:
-        ports[spec.proxy.port] = ("proxy", f"proxy@{host}")
-    return ports
+def planned_ports(deploy: DeploymentPlan | None, host: str) -> dict[int, tuple[str, str]]:
+    """Every port the deployment plan opens on ``host`` -> (what, the unit that opens it):
+    API and DP RPC ports, the LLMDataDist RPC and Mooncake kv_port ranges (port by port),
+    and the proxy. Read from the one plan of the command (no plan: nothing to check)."""
+    return deploy.port_owners(host) if deploy is not None else {}
 
 
 Check = Callable[[Facts, HostPlan], CheckResult]
@@ -253,14 +246,14 @@ def check_hccn_conf(facts: Facts, plan: HostPlan) -> CheckResult:
 
 def check_ports(facts: Facts, plan: HostPlan) -> CheckResult:
     expected = "free: " + (", ".join(str(p) for p in sorted(plan.ports)) or "(none planned)")
-    owners = _port_owners(plan.spec, plan.host.name)
+    owners = plan.ports
     running = set(facts.all("running"))
     # A port held by the very instance that plans it (already launched) is not a conflict.
     ours = [p for p in sorted(plan.ports) if facts.get(f"port.{p}") == "busy"
             and owners.get(p, ("", ""))[1] in running]
     busy = [p for p in sorted(plan.ports) if facts.get(f"port.{p}") == "busy" and p not in ours]
     if busy:
-        what = ", ".join(f"{p} ({plan.ports[p]})" for p in busy)
+        what = ", ".join(f"{p} ({plan.ports[p][0]})" for p in busy)
         return _result(plan, "ports", "fail", f"in use: {what}", expected,
                        "Stop whatever listens there (`ss -ltnp`), or move the port in pd.yaml.")
     observed = f"{len(plan.ports) - len(ours)} planned port(s) free"

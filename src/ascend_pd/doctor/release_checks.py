@@ -21,7 +21,6 @@ from ascend_pd.releases import Resolution, resolve
 
 if TYPE_CHECKING:
     from ascend_pd.doctor.checks import CheckResult, HostPlan
-    from ascend_pd.spec.models import ClusterSpec
 
 #: Mooncake's Python distributions: the source build (``-DUSE_ASCEND_DIRECT=ON``) installs
 #: the first, the release images from v0.23.0rc1 on pip-install the second (Dockerfile.a3).
@@ -170,21 +169,17 @@ def check_vllm_pair(facts: Facts, plan: HostPlan) -> CheckResult:
     return _result(plan, "vllm-pair", "pass", observed, expected)
 
 
-def _rendered_connectors(spec: ClusterSpec) -> tuple[tuple[str, ...], str | None]:
+def _rendered_connectors(plan: HostPlan) -> tuple[tuple[str, ...], str | None]:
     """The kv_connector names the deployment plan renders (the plan is the one source)."""
-    from ascend_pd.render.plan import build_plan
-
-    try:
-        plan = build_plan(spec)
-    except AscendPDError as exc:
-        return (), exc.message
-    names = {str(p.kv_transfer_config.get("kv_connector")) for p in plan.processes
+    if plan.deploy is None:
+        return (), plan.deploy_error or "the plan could not be built"
+    names = {str(p.kv_transfer_config.get("kv_connector")) for p in plan.deploy.processes
              if p.kv_transfer_config}
     return tuple(sorted(names)), None
 
 
 def check_connector(facts: Facts, plan: HostPlan) -> CheckResult:
-    names, error = _rendered_connectors(plan.spec)
+    names, error = _rendered_connectors(plan)
     res, origin = release_for(facts, plan)
     if error is not None:
         return _result(plan, "connector", "fail", f"no deployment plan: {error}",

@@ -7,8 +7,10 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
+if TYPE_CHECKING:
+    from ascend_pd.render.plan import DeploymentPlan
 from ascend_pd.doctor.checks import CheckResult, HostPlan, planned_ports, run_checks
 from ascend_pd.doctor.facts import Facts, parse_facts
 from ascend_pd.errors import AscendPDError, ParseError, UsageError
@@ -29,10 +31,11 @@ def probe_script() -> str:
     return PROBE_PATH.read_text(encoding="utf-8")
 
 
-def probe_argv(spec: ClusterSpec, host_name: str) -> tuple[str, ...]:
+def probe_argv(spec: ClusterSpec, host_name: str,
+               deploy: DeploymentPlan | None = None) -> tuple[str, ...]:
     """``sh -c <probe> ascend-pd-doctor MODEL NIC STATE_DIR PORTS NPU_SMI PYTHON``."""
     host = spec.host(host_name)
-    ports = ",".join(str(p) for p in sorted(planned_ports(spec, host_name)))
+    ports = ",".join(str(p) for p in sorted(planned_ports(deploy, host_name)))
     _, npu_smi = tool_paths(host)
     python = host.env.get("ASCEND_PD_PYTHON", "python3")
     return ("sh", "-c", probe_script(), "ascend-pd-doctor", spec.model.path, host.nic,
@@ -115,7 +118,18 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
                      for row in cells)
 
 
-def _host_result(spec: ClusterSpec, outcome: Outcome) -> HostDoctor:
+def deployment_plan(spec: ClusterSpec) -> tuple[DeploymentPlan | None, str | None]:
+    """The command's one deployment plan, or why there is none (doctor still probes)."""
+    from ascend_pd.render.plan import build_plan
+
+    try:
+        return build_plan(spec), None
+    except AscendPDError as exc:
+        return None, exc.message
+
+
+def _host_result(spec: ClusterSpec, outcome: Outcome, deploy: DeploymentPlan | None,
+                 deploy_error: str | None) -> HostDoctor:
     name = outcome.job.host
     if outcome.error is not None:
         return HostDoctor(name, error=outcome.error.message)
@@ -128,7 +142,7 @@ def _host_result(spec: ClusterSpec, outcome: Outcome) -> HostDoctor:
         facts = parse_facts(result.stdout)
     except ParseError as exc:
         return HostDoctor(name, error=f"{exc.message}: {exc.line}")
-    plan = HostPlan(spec, spec.host(name), planned_ports(spec, name))
+    plan = HostPlan(spec, spec.host(name), planned_ports(deploy, name), deploy, deploy_error)
     return HostDoctor(name, run_checks(facts, plan), facts=facts)
 
 
@@ -163,27 +177,26 @@ def run_doctor(
     if unknown:
         raise UsageError(f"no host {', '.join(map(repr, unknown))} in the spec",
                          hint=f"use one of: {', '.join(sorted(known))}")
-    jobs = [Job(n, probe_argv(spec, n), timeout=PROBE_TIMEOUT_S) for n in names]
+    deploy, deploy_error = deployment_plan(spec)
+    jobs = [Job(n, probe_argv(spec, n, deploy), timeout=PROBE_TIMEOUT_S) for n in names]
     outcomes = fan_out(jobs, runner_for, on_done=on_done, retry_if=lambda _r: False)
-    report = DoctorReport([_host_result(spec, o) for o in outcomes])
+    report = DoctorReport([_host_result(spec, o, deploy, deploy_error) for o in outcomes])
     if deep:
-        _add_deep(spec, report, runner_for)
+        _add_deep(spec, deploy, deploy_error, report, runner_for)
     return report
 
 
-def _add_deep(spec: ClusterSpec, report: DoctorReport,
-              runner_for: Callable[[str], CommandRunner]) -> None:
+def _add_deep(spec: ClusterSpec, plan: DeploymentPlan | None, plan_error: str | None,
+              report: DoctorReport, runner_for: Callable[[str], CommandRunner]) -> None:
     """Host truth: one scanner run per host, in parallel; its checks join the host's."""
     from ascend_pd.doctor.deep import DEEP_TIMEOUT_S, scanner_argv, truth_checks
-    from ascend_pd.render.plan import build_plan
 
-    try:
-        plan = build_plan(spec)
-    except AscendPDError as exc:
+    if plan is None:
         for host in report.hosts:
             host.checks.append(CheckResult(host.host, "deep-plan", "fail",
-                                           f"no deployment plan: {exc.message}",
-                                           "a spec that renders", exc.hint or ""))
+                                           f"no deployment plan: {plan_error}",
+                                           "a spec that renders",
+                                           "ascend-pd validate -c pd.yaml says what to fix"))
         return
     wanted = [h for h in report.hosts if h.error is None]
     jobs = [Job(h.host, scanner_argv(spec, h.host), timeout=DEEP_TIMEOUT_S) for h in wanted]
