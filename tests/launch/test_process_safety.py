@@ -87,7 +87,7 @@ def test_file_contents_and_secrets_never_ride_on_a_command_line(layout: StateLay
 
 def test_rendered_env_files_are_owner_only() -> None:
     spec = parse_spec(example_spec("a2-1p1d"))
-    units = plan_units(spec)
+    units, _manifest = plan_units(spec)
     modes = {name: mode for u in units for name, (_text, mode) in u.files.items()}
     assert [m for n, m in modes.items() if n.endswith(".env")] == [0o600, 0o600]
     assert {m for n, m in modes.items() if n.endswith(".sh")} == {0o755}
@@ -103,8 +103,10 @@ def test_host_snippets_pass_shellcheck(name: str) -> None:
 
 
 def test_json_and_dry_run_output_never_show_env_values(tmp_path: Path) -> None:
+    # The shape's prefill already has an env block: the secret joins it.
     text = example_spec("a2-1p1d").replace(
-        "    port: 8100\n", "    port: 8100\n    env: {HF_TOKEN: hf-s3cr3t-value}\n", 1)
+        '      ASCEND_CONNECT_TIMEOUT: "60000"\n',
+        '      ASCEND_CONNECT_TIMEOUT: "60000"\n      HF_TOKEN: hf-s3cr3t-value\n', 1)
     spec = tmp_path / "pd.yaml"
     spec.write_text(text)
     for args in (["render", "-o", str(tmp_path / "deploy")], ["launch", "--dry-run"],

@@ -119,5 +119,5 @@ def test_cli_flow_flags():
     assert (data["flow"], data["metaserver_url"]) == ("decode-first", None)
     wild = CliRunner().invoke(cli, [*base, "--flow", "decode-first", "--host", "0.0.0.0",
                                     "--json"], catch_exceptions=False)
-    assert wild.exit_code == 2
+    assert wild.exit_code == 8  # ProxyConfigError (docs/exit-codes.md)
     assert "--metaserver-url" in json.loads(wild.output)["errors"][0]["hint"]
