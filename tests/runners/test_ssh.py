@@ -29,7 +29,8 @@ from ascend_pd.runners import Job, Outcome, RunnerPool, fan_out
 from ascend_pd.runners.base import CommandRunner
 from ascend_pd.runners.factory import make_runner
 from ascend_pd.runners.known_hosts import fingerprint, known_hosts_name
-from ascend_pd.runners.ssh import RemoteCommand, SSHRunner, remote_command
+from ascend_pd.runners.ssh import SSHRunner
+from ascend_pd.runners.ssh_command import RemoteCommand, remote_command
 from ascend_pd.spec import parse_spec
 from tests.rig import Rig
 

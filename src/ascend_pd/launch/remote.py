@@ -79,7 +79,15 @@ unit_pid() {
 the unit at tick ${ticks:-unknown}); left alone"
     pid=; return 0
   fi
-  if ! tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qxF "ASCEND_PD_UNIT=$un"; then
+  # While a process execs (the unit goes setsid -> nohup -> bash -> server) its environ
+  # reads empty for a moment, longer on a loaded host: retry rather than misjudge it.
+  n=0
+  while envs=$(tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null) && [ -z "$envs" ] \
+      && [ "$n" -lt 30 ]; do
+    sleep 0.1; n=$((n + 1))
+  done
+  [ -d "/proc/$pid" ] || { pid=; return 0; }
+  if ! printf '%s\n' "$envs" | grep -qxF "ASCEND_PD_UNIT=$un"; then
     why="pid $pid in $pf is not unit $un (no ASCEND_PD_UNIT=$un in its environment); left alone"
     pid=; return 0
   fi
