@@ -36,7 +36,8 @@ class Unreachable(CommandRunner):
         self.calls = 0
 
     def run(self, argv: Sequence[str], *, timeout: float = DEFAULT_TIMEOUT_S,
-            env: Mapping[str, str] | None = None) -> CommandResult:
+            env: Mapping[str, str] | None = None,
+            stdin: bytes | None = None) -> CommandResult:
         self.calls += 1
         time.sleep(0.05)
         raise HostUnreachableError(f"{self.host}: connection refused", host=self.host)
@@ -55,7 +56,8 @@ class Gauge(CommandRunner):
         self.peak = 0
 
     def run(self, argv: Sequence[str], *, timeout: float = DEFAULT_TIMEOUT_S,
-            env: Mapping[str, str] | None = None) -> CommandResult:
+            env: Mapping[str, str] | None = None,
+            stdin: bytes | None = None) -> CommandResult:
         with Gauge._lock:
             self.active += 1
             Gauge._active_total += 1
