@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -37,9 +38,23 @@ PROMPTS = [
 EXTRA: dict[str, Any] = {"ignore_eos": True, "return_token_ids": True}
 
 
+_CLIENTS: dict[str, openai.OpenAI] = {}
+
+
 def client(proc: Any) -> openai.OpenAI:
-    return openai.OpenAI(base_url=proc.url + "/v1", api_key="unused", max_retries=0,
-                         timeout=300)
+    """One SDK client per server, closed at the end of the module (an unclosed one leaks its
+    keep-alive socket into a later test as a ResourceWarning)."""
+    if proc.url not in _CLIENTS:
+        _CLIENTS[proc.url] = openai.OpenAI(base_url=proc.url + "/v1", api_key="unused",
+                                           max_retries=0, timeout=300)
+    return _CLIENTS[proc.url]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _close_clients() -> Iterator[None]:
+    yield
+    while _CLIENTS:
+        _CLIENTS.popitem()[1].close()
 
 
 def complete(proc: Any, prompt: Any, max_tokens: int = 16) -> Any:

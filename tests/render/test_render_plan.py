@@ -239,3 +239,27 @@ def test_template_problems_become_render_errors_naming_the_template() -> None:
     assert missing.value.exit_code == 6
     with pytest.raises(RenderError, match=r"template 'proxy\.sh\.j2' could not be rendered"):
         render_template("proxy.sh.j2")  # no context: StrictUndefined refuses
+
+
+def test_spec_health_probing_reaches_the_rendered_proxy() -> None:
+    """The rendered proxy's argv, run through the real CLI, probes as the spec says; unset
+    keys add no flag (the proxy's defaults apply)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from ascend_pd.cli import cli
+
+    def edit(data: dict[str, Any]) -> None:
+        data["proxy"].update(health_timeout_s=10.0, eject_after=6)
+
+    plan = build_plan(edited("a3-2p1d", edit))
+    assert plan.proxy is not None
+    out = CliRunner().invoke(cli, ["proxy", *plan.proxy.args, "--dry-run", "--json"],
+                             catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)["data"]
+    assert (data["health_timeout_s"], data["eject_after"], data["health_interval_s"]) == (
+        10.0, 6, 2.0)
+    default = build_plan(load("a3-2p1d")).proxy
+    assert default is not None and "--health-timeout" not in default.args

@@ -82,7 +82,12 @@ def _edge_overrides(edge: dict[str, Any]) -> dict[str, Any]:
 @click.option("--connect-timeout", type=float, default=None, help="Seconds, per leg.")
 @click.option("--read-timeout", type=float, default=None,
               help="Seconds: prefill answer / longest decode silence.")
-@click.option("--health-interval", type=float, default=None, help="Seconds between probes.")
+@click.option("--health-interval", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds between /health probes (default 2).")
+@click.option("--health-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Seconds a /health probe may take (default 2).")
+@click.option("--eject-after", type=click.IntRange(min=1), default=None,
+              help="Consecutive failed probes that eject a backend (default 3).")
 @click.option("--flow", type=click.Choice(list(FLOWS)), default=None,
               help="prefill-first (default; MooncakeConnectorV1, NIXL) or decode-first "
                    "(MooncakeLayerwiseConnector: D first, then P via /v1/metaserver).")
@@ -106,7 +111,8 @@ def command(session: Session, /, prefill: tuple[str, ...], decode: tuple[str, ..
             policy_decode: str | None, admin_token_env: str | None,
             backend_api_key_env: str | None, max_retries: int | None,
             connect_timeout: float | None, read_timeout: float | None,
-            health_interval: float | None, flow: str | None, metaserver_url: str | None,
+            health_interval: float | None, health_timeout: float | None,
+            eject_after: int | None, flow: str | None, metaserver_url: str | None,
             discover_prefill: tuple[str, ...], discover_decode: tuple[str, ...],
             discover_interval: float, discover_dns: str | None,
             dry_run: bool, **edge: Any) -> None:
@@ -120,6 +126,7 @@ def command(session: Session, /, prefill: tuple[str, ...], decode: tuple[str, ..
         "policy_decode": policy_decode, "max_retries": max_retries,
         "connect_timeout_s": connect_timeout, "prefill_timeout_s": read_timeout,
         "decode_read_timeout_s": read_timeout, "health_interval_s": health_interval,
+        "health_timeout_s": health_timeout, "eject_after": eject_after,
         "backend_api_key": secret_from_env(backend_api_key_env, "backend API key"),
         **_edge_overrides(edge),
         "flow": flow, "metaserver_url": metaserver_url,

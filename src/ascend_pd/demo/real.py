@@ -106,7 +106,11 @@ def real_spec(env: RealEnv, workdir: Path) -> dict[str, Any]:
                      **instance}],
         "decode": [{"name": "d0", "hosts": [HOSTS[1][0]], "port": ports["decode"],
                     **instance}],
-        "proxy": {"host": HOSTS[0][0], "port": ports["proxy"], "bind": p_addr},
+        # Three vLLM servers on a couple of cores: an API server can miss a 2 s /health probe
+        # for tens of seconds (seen in CI: prefill silent 43 s while decode pulled its KV)
+        # and still serve; a tolerant probe keeps it in rotation.
+        "proxy": {"host": HOSTS[0][0], "port": ports["proxy"], "bind": p_addr,
+                  "health_timeout_s": 10.0, "eject_after": 6},
         "state_dir": str(workdir / "state"),
     }
 

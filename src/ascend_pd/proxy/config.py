@@ -271,4 +271,5 @@ def proxy_config_from_spec(spec: ClusterSpec, *, environ: Mapping[str, str] | No
 #: ProxyConfig fields a spec's ``proxy:`` section may set under the same name
 SPEC_KEYS = ("admin_networks", "max_in_flight", "queue_size", "queue_timeout_s",
              "breaker_failures", "breaker_open_s", "max_connections", "header_timeout_s",
-             "body_timeout_s", "idle_timeout_s", "max_json_depth", "workers")
+             "body_timeout_s", "idle_timeout_s", "max_json_depth", "workers",
+             "health_interval_s", "health_timeout_s", "eject_after")

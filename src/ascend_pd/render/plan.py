@@ -313,6 +313,11 @@ def _proxy(
     args += ["--policy-prefill", proxy.policy_prefill, "--policy-decode", proxy.policy_decode]
     if proxy.admin_token_env:
         args += ["--admin-token-env", proxy.admin_token_env]
+    for option, value in (("--health-interval", proxy.health_interval_s),
+                          ("--health-timeout", proxy.health_timeout_s),
+                          ("--eject-after", proxy.eject_after)):
+        if value is not None:
+            args += [option, str(value)]
     flow = proxy_flow(spec, facts)
     metaserver = None
     if flow == "decode-first":

@@ -217,6 +217,13 @@ class ProxySpec(_Model):
     policy_decode: Literal["least_loaded", "round_robin", "power_of_two"] = "least_loaded"
     #: admin token for /instances/add|remove; read from this env var when set
     admin_token_env: str | None = None
+    #: active ``GET /health`` probing of the backends (unset: the proxy's defaults, 2 s / 2 s
+    #: / 3). A vLLM API server starved of CPU, or stalled behind a long KV transfer, can miss
+    #: a 2 s probe while it still serves; raise these rather than lose a backend to it.
+    health_interval_s: float | None = Field(None, gt=0)
+    health_timeout_s: float | None = Field(None, gt=0)
+    #: consecutive failed probes that take a backend out of rotation
+    eject_after: int | None = Field(None, ge=1)
 
 
 class SimSpec(_Model):
