@@ -29,7 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from ascend_pd.proxy import contract, inbound, multiprompt
-from ascend_pd.proxy.affinity import prefix_keys
+from ascend_pd.proxy.affinity import prefill_keys
 from ascend_pd.proxy.decode_first import DecodeFirst
 from ascend_pd.proxy.legs import Answer, Leg, LegFailed, Legs, passthrough
 from ascend_pd.proxy.state import ProxyState
@@ -192,8 +192,7 @@ class Relay:
         leg = Leg("prefill", trace.endpoint, json.dumps(contract.prefill_body(body)).encode(),
                   headers, tokens=contract.estimate_prompt_tokens(body),
                   attempts=self.state.config.max_retries + 1,
-                  keys=prefix_keys(body) if self.state.config.policy_prefill == "cache_aware"
-                  else ())
+                  keys=prefill_keys(self.state.config.policy_prefill, body))
         answer = await self.legs.send(leg, trace)
         kv = (answer.json or {}).get("kv_transfer_params")
         if not isinstance(kv, dict):

@@ -213,7 +213,9 @@ class ProxySpec(_Model):
     host: str
     port: int = Field(8000, ge=1, le=65535)
     bind: IPAddress = "0.0.0.0"
-    policy_prefill: Literal["least_loaded", "round_robin", "power_of_two"] = "least_loaded"
+    #: cache_aware: follow the prompt prefix to the instance that computed it (docs/proxy.md)
+    policy_prefill: Literal["least_loaded", "round_robin", "power_of_two",
+                            "cache_aware"] = "least_loaded"
     policy_decode: Literal["least_loaded", "round_robin", "power_of_two"] = "least_loaded"
     #: admin token for /instances/add|remove; read from this env var when set
     admin_token_env: str | None = None
