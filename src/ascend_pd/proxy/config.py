@@ -82,7 +82,8 @@ class ProxyConfig:
         host, port: where the proxy listens.
         policy_prefill, policy_decode: ``least_loaded`` (outstanding prompt tokens for
             prefill, outstanding requests for decode), ``round_robin``, ``power_of_two``, or
-            for prefill ``cache_aware`` (prefix affinity bounded by load, ``proxy.affinity``).
+            for prefill ``cache_aware`` (prefix affinity bounded by load, ``proxy.affinity``;
+            the prefill default).
         admin_token: required as ``Authorization: Bearer`` on /instances/* when set. Without
             one the admin endpoints answer only when the proxy listens on loopback only.
         admin_networks: when set, ``/instances/add`` accepts only backends whose address
@@ -122,7 +123,9 @@ class ProxyConfig:
     decode: tuple[BackendAddress, ...]
     host: str = "127.0.0.1"
     port: int = 8000
-    policy_prefill: Policy = "least_loaded"
+    # cache_aware measured 0.56x least_loaded's TTFT p50 on shared prefixes (docs/proxy.md)
+    # and is least loaded when nothing repeats.
+    policy_prefill: Policy = "cache_aware"
     policy_decode: Policy = "least_loaded"
     admin_token: str | None = None
     backend_api_key: str | None = None

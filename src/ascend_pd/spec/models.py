@@ -213,9 +213,10 @@ class ProxySpec(_Model):
     host: str
     port: int = Field(8000, ge=1, le=65535)
     bind: IPAddress = "0.0.0.0"
-    #: cache_aware: follow the prompt prefix to the instance that computed it (docs/proxy.md)
+    #: cache_aware (default): follow the prompt prefix to the instance that computed it,
+    #: bounded by load; least loaded when no prefix repeats (docs/proxy.md, measured there)
     policy_prefill: Literal["least_loaded", "round_robin", "power_of_two",
-                            "cache_aware"] = "least_loaded"
+                            "cache_aware"] = "cache_aware"
     policy_decode: Literal["least_loaded", "round_robin", "power_of_two"] = "least_loaded"
     #: admin token for /instances/add|remove; read from this env var when set
     admin_token_env: str | None = None
