@@ -21,13 +21,13 @@ ROUTER_POLICY: Final[dict[str, str]] = {
     "least_loaded": "power_of_two", "power_of_two": "power_of_two",
     "round_robin": "round_robin", "cache_aware": "cache_aware",
 }
-#: the router's Prometheus listener (on by default, 127.0.0.1; router docs/cli_reference.md)
+#: the router's Prometheus listener (on by default, 127.0.0.1: the router's CLI reference)
 ROUTER_METRICS_PORT: Final[int] = 29000
 
 
 def _policy(ours: str, servers: int) -> str:
     # "Without service discovery, power_of_two requires at least two workers" for that PD
-    # stage (router docs/cli_reference.md): one server gets round_robin, the same pick.
+    # stage (the router's CLI reference): one server gets round_robin, the same pick.
     policy = ROUTER_POLICY[ours]
     return "round_robin" if policy == "power_of_two" and servers < 2 else policy
 
