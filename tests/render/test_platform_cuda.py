@@ -161,3 +161,19 @@ def test_router_with_an_ascend_connector_and_dtype_mismatch_are_errors() -> None
     def dtype(d: dict[str, Any]) -> None:
         d["decode"][0]["extra_args"] = ["--dtype", "bfloat16"]
     assert _keys("cuda-p2pnccl-1p1d", dtype) == ["decode[0].extra_args"]
+
+
+def test_the_proxy_takes_the_plans_kv_params_from_its_argv() -> None:
+    from click.testing import CliRunner
+
+    from ascend_pd.cli import cli
+
+    plan = build_plan(edited("cuda-p2pnccl-1p1d", _storage("0.13.0")))
+    assert plan.proxy is not None
+    out = CliRunner().invoke(cli, ["proxy", *plan.proxy.args, "--dry-run", "--json"],
+                             catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["data"]["kv_params"] == "optional"
+    bad = CliRunner().invoke(cli, ["proxy", *plan.proxy.args[:-1], "sometimes", "--json"],
+                             catch_exceptions=False)
+    assert bad.exit_code == 2  # not a choice: a usage error
