@@ -177,3 +177,18 @@ def test_the_proxy_takes_the_plans_kv_params_from_its_argv() -> None:
     bad = CliRunner().invoke(cli, ["proxy", *plan.proxy.args[:-1], "sometimes", "--json"],
                              catch_exceptions=False)
     assert bad.exit_code == 2  # not a choice: a usage error
+
+
+def test_rendered_proxy_script_execs_vllm_router_with_the_plans_argv(tmp_path: Any) -> None:
+    from ascend_pd.render import render_deploy
+
+    from .test_render_run import _fake, _run
+
+    spec = load("cuda-p2pnccl-1p1d")
+    out = tmp_path / "deploy"
+    render_deploy(spec, out, "cuda-p2pnccl-1p1d.yaml")
+    _fake(tmp_path / "bin", "vllm-router")
+    seen = _run(out / "proxy@proxy-0.sh", tmp_path / "bin")
+    plan = build_plan(spec)
+    assert plan.proxy is not None
+    assert seen["argv"] == plan.proxy.args
