@@ -74,7 +74,8 @@ def init_cluster(session: Session, hosts: tuple[str, ...], soc: str, devices: in
 @common
 @pass_session
 def install(session: Session, dest: str, cluster: str | None, host: str | None) -> None:
-    """Write DEST/hccn_tool and DEST/npu-smi wrappers that run the simulated tools."""
+    """Write DEST/hccn_tool, DEST/npu-smi and DEST/nvidia-smi wrappers that run the
+    simulated tools."""
     paths = install_tools(dest, cluster=cluster, host=host)
     data = {name: str(path) for name, path in paths.items()}
     human = "\n".join(f"wrote {path}" for path in data.values())

@@ -310,5 +310,11 @@ CHECKS: Final[tuple[Check, ...]] = (
 
 
 def run_checks(facts: Facts, plan: HostPlan) -> list[CheckResult]:
-    """Every check over one host's facts."""
-    return [check(facts, plan) for check in CHECKS]
+    """Every check over one host's facts (``platform: cuda``: the GPU checks instead of the
+    Ascend ones, ``doctor.cuda``)."""
+    checks = CHECKS
+    if plan.spec.platform == "cuda":
+        from ascend_pd.doctor.cuda import cuda_checks
+
+        checks = cuda_checks()
+    return [check(facts, plan) for check in checks]

@@ -33,13 +33,20 @@ def probe_script() -> str:
 
 def probe_argv(spec: ClusterSpec, host_name: str,
                deploy: DeploymentPlan | None = None) -> tuple[str, ...]:
-    """``sh -c <probe> ascend-pd-doctor MODEL NIC STATE_DIR PORTS NPU_SMI PYTHON``."""
+    """``sh -c <probe> ascend-pd-doctor MODEL NIC STATE_DIR PORTS NPU_SMI PYTHON`` (and, on
+    ``platform: cuda``, ``cuda NVIDIA_SMI GPU_FIELDS``)."""
     host = spec.host(host_name)
     ports = ",".join(str(p) for p in sorted(planned_ports(deploy, host_name)))
     _, npu_smi = tool_paths(host)
     python = host.env.get("ASCEND_PD_PYTHON", "python3")
-    return ("sh", "-c", probe_script(), "ascend-pd-doctor", spec.model.path, host.nic,
-            spec.state_dir, ports, npu_smi, python)
+    argv: tuple[str, ...] = ("sh", "-c", probe_script(), "ascend-pd-doctor", spec.model.path,
+                             host.nic, spec.state_dir, ports, npu_smi, python)
+    if spec.platform == "cuda":
+        from ascend_pd.nvidiasmi.commands import QUERY_FIELDS
+
+        argv += ("cuda", host.env.get("ASCEND_PD_NVIDIA_SMI", "nvidia-smi"),
+                 ",".join(QUERY_FIELDS))
+    return argv
 
 
 @dataclass
