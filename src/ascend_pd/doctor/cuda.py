@@ -29,6 +29,7 @@ from ascend_pd.doctor.checks import (
     check_host_ip,
     check_model,
     check_ports,
+    python_unchecked,
 )
 from ascend_pd.doctor.facts import Facts
 from ascend_pd.errors import ParseError
@@ -185,13 +186,9 @@ def check_cuda_packages(facts: Facts, plan: HostPlan) -> CheckResult:
     """torch and vLLM (and nixl for the NixlConnector) in the host's Python."""
     wanted = ["torch", "vllm"] + (["nixl"] if plan.spec.connector.type == "nixl" else [])
     expected = "python3 with " + ", ".join(wanted)
-    if plan.docker:
-        return _result(plan, "python-packages", "warn", "not checked: runtime docker "
-                       "(packages live in the image)", expected)
-    if facts.get("py.python", "absent") == "absent":
-        return _result(plan, "python-packages", "fail", "python3 not found", expected,
-                       "Install Python, or set ASCEND_PD_PYTHON in hosts[].env to the "
-                       "interpreter that runs vLLM.")
+    unchecked = python_unchecked(facts, plan, expected)
+    if unchecked is not None:
+        return unchecked
     missing = [p for p in wanted if _installed(facts, p) is None]
     found = ", ".join(f"{p} {_installed(facts, p)}" for p in wanted if p not in missing)
     if missing:

@@ -205,17 +205,7 @@ def build_sysroot(
             f"address_{d}=29.10.1.{d + 1}\nnetmask_{d}=255.255.255.0\nnetdetect_{d}=29.10.1.254\n"
             f"gateway_{d}=29.10.1.254\nsend_arp_status_{d}=1\ntls_enable_{d}=0\n"
             for d in range(8)))
-    (root / state_dir.lstrip("/")).mkdir(parents=True, exist_ok=True)
-    if "low_disk" in wanted:
-        _write(root / "etc/ascend-pd-sim/df",
-               "Filesystem     1024-blocks     Used Available Capacity Mounted on\n"
-               "/dev/vda1        51474912 50950624    524288     99% /\n")
-
-    bin_dir = root / "sim-bin"
-    addrs = {k: list(v) for k, v in (nics or {"eth0": ["192.0.2.11/24"]}).items()}
-    if "nic_without_address" in wanted:
-        addrs = {nic: [] for nic in addrs}
-    write_ip_standin(bin_dir, addrs)
+    bin_dir = write_host_tree(root, state_dir=state_dir, nics=nics, faults=wanted)
     health = {3: "Alarm"} if "npu_unhealthy" in wanted else {}
     _write(root / "etc/ascend-pd-sim/npu-smi-info.txt", npu_smi_a2_table(health))
     _write(bin_dir / "npu-smi", "#!/bin/sh\n# ascend-pd sim: `npu-smi info`\n"
@@ -223,10 +213,33 @@ def build_sysroot(
            "/etc/ascend-pd-sim/npu-smi-info.txt\n"
            'echo "Error parameter in querying chip info."; exit 1\n', mode=0o755)
 
-    env = {
+    return SimHost(root, sysroot_env(root, bin_dir, site))
+
+
+def write_host_tree(root: Path, *, state_dir: str, nics: Mapping[str, Iterable[str]] | None,
+                    faults: Iterable[str]) -> Path:
+    """What every simulated host has: the state dir (and the ``low_disk`` canned ``df``) and
+    the ``ip`` stand-in (``nic_without_address``); returns ``sim-bin/``."""
+    wanted = set(faults)
+    (root / state_dir.lstrip("/")).mkdir(parents=True, exist_ok=True)
+    if "low_disk" in wanted:
+        _write(root / "etc/ascend-pd-sim/df",
+               "Filesystem     1024-blocks     Used Available Capacity Mounted on\n"
+               "/dev/vda1        51474912 50950624    524288     99% /\n")
+    bin_dir = root / "sim-bin"
+    addrs = {k: list(v) for k, v in (nics or {"eth0": ["192.0.2.11/24"]}).items()}
+    if "nic_without_address" in wanted:
+        addrs = {nic: [] for nic in addrs}
+    write_ip_standin(bin_dir, addrs)
+    return bin_dir
+
+
+def sysroot_env(root: Path, bin_dir: Path, site: Path) -> dict[str, str]:
+    """The host environment that makes the probe see the tree: sysroot, stand-ins first on
+    PATH, the fake site-packages, this interpreter as the host's Python."""
+    return {
         "ASCEND_PD_SYSROOT": str(root),
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
         "PYTHONPATH": str(site),
         "ASCEND_PD_PYTHON": sys.executable,
     }
-    return SimHost(root, env)

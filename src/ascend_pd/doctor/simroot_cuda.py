@@ -10,13 +10,11 @@ there (``SimGpus``). Package and host faults are the knobs of :data:`CUDA_FAULTS
 from __future__ import annotations
 
 import json
-import os
-import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Final
 
-from ascend_pd.doctor.simroot import SimHost, dist_info, write_ip_standin
+from ascend_pd.doctor.simroot import SimHost, dist_info, sysroot_env, write_host_tree
 from ascend_pd.errors import UsageError
 from ascend_pd.fsutil import atomic_write_text
 from ascend_pd.sim.entry import CLUSTER_ENV, HOST_ENV
@@ -88,23 +86,8 @@ def build_cuda_sysroot(
         atomic_write_text(model / "config.json", json.dumps(
             {"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3",
              "torch_dtype": "bfloat16"}, indent=2) + "\n")
-    (root / state_dir.lstrip("/")).mkdir(parents=True, exist_ok=True)
-    if "low_disk" in wanted:
-        atomic_write_text(root / "etc/ascend-pd-sim/df",
-                          "Filesystem     1024-blocks     Used Available Capacity Mounted on\n"
-                          "/dev/vda1        51474912 50950624    524288     99% /\n")
-    bin_dir = root / "sim-bin"
-    addrs = {k: list(v) for k, v in (nics or {"eth0": ["192.0.2.11/24"]}).items()}
-    if "nic_without_address" in wanted:
-        addrs = {nic: [] for nic in addrs}
-    write_ip_standin(bin_dir, addrs)
+    bin_dir = write_host_tree(root, state_dir=state_dir, nics=nics, faults=wanted)
     install_tools(bin_dir, cluster=cluster, host=host)
-    env = {
-        "ASCEND_PD_SYSROOT": str(root),
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
-        "PYTHONPATH": str(site),
-        "ASCEND_PD_PYTHON": sys.executable,
-        CLUSTER_ENV: str(Path(cluster).resolve()),
-        HOST_ENV: host,
-    }
+    env = sysroot_env(root, bin_dir, site) | {CLUSTER_ENV: str(Path(cluster).resolve()),
+                                              HOST_ENV: host}
     return SimHost(root, env)
