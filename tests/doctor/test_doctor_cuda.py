@@ -115,3 +115,12 @@ def test_each_host_fault_fails_its_check(tmp_path: Path, fault: str) -> None:
 def test_runtime_cuda_of_torch(lines: list[str], expected: tuple[str, str] | None) -> None:
     facts = parse_facts("\n".join(["probe.version=1", *lines]))
     assert runtime_cuda(facts) == expected
+
+
+def test_deep_says_it_does_not_apply(tmp_path: Path) -> None:
+    spec = load_spec(cuda_host(tmp_path))
+    with RunnerPool(runner_factory(spec, "local")) as pool:
+        report = run_doctor(spec, pool.get, deep=True)
+    deep = by_check(report)["deep-installed"]
+    assert (deep.status, report.exit_code) == ("warn", 0)
+    assert "upstream vLLM" in deep.observed

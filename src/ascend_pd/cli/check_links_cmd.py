@@ -92,7 +92,7 @@ def command(session: Session, /, **opts: Any) -> None:
     (the gen_ranktable.sh flags; --network-card-name also checks each IP is on that NIC)
     Exit: 0 all pass, 1 findings, 2 usage error, 3 no host reachable.
     """
-    if session.spec_path is not None and session.spec().platform == "cuda":
+    if session.spec_path is not None and session.spec().platform != "ascend":
         _check_tcp(session, opts)
         return
     fix_mode = _fix_mode(opts["fix_text"])
@@ -137,7 +137,8 @@ def command(session: Session, /, **opts: Any) -> None:
 
 
 def _check_tcp(session: Session, opts: dict[str, Any]) -> None:
-    """platform cuda: no NPU network to query; the TCP matrix between the plan's hosts."""
+    """platform cuda (or cpu): no NPU network to query; the TCP matrix between the plan's
+    hosts."""
     from ascend_pd.netcheck.tcp import TcpOptions, check_tcp
     from ascend_pd.render.plan import build_plan
 
@@ -148,7 +149,8 @@ def _check_tcp(session: Session, opts: dict[str, Any]) -> None:
                                          ("--require-lldp", opts["require_lldp"]))
                 if given]
     if npu_only:
-        raise UsageError(f"{', '.join(npu_only)}: NPU checks, not for platform cuda",
+        raise UsageError(f"{', '.join(npu_only)}: NPU checks, not for platform "
+                         f"{session.spec().platform}",
                          hint="platform cuda runs the TCP reachability matrix only "
                               "(docs/check-links.md, CUDA hosts)")
     progress = Progress("check-links", enabled=not session.json)

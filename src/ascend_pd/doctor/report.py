@@ -198,6 +198,14 @@ def _add_deep(spec: ClusterSpec, plan: DeploymentPlan | None, plan_error: str | 
     """Host truth: one scanner run per host, in parallel; its checks join the host's."""
     from ascend_pd.doctor.deep import DEEP_TIMEOUT_S, scanner_argv, truth_checks
 
+    if spec.platform != "ascend":
+        # --deep reads the installed vllm-ascend; upstream vLLM hosts have none to read.
+        for host in report.hosts:
+            host.checks.append(CheckResult(
+                host=host.host, check="deep-installed", status="warn",
+                observed=f"not run: --deep reads vllm-ascend's code; platform {spec.platform} "
+                         "runs upstream vLLM", expected="platform ascend"))
+        return
     if plan is None:
         for host in report.hosts:
             host.checks.append(CheckResult(host.host, "deep-plan", "fail",
