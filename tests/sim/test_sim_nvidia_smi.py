@@ -8,6 +8,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from click.testing import CliRunner
+
+from ascend_pd.cli import cli
 from ascend_pd.nvidiasmi import parse_gpu_csv, parse_versions, query_gpus
 from ascend_pd.sim.cluster import SimCluster, SimGpus, SimHost, save_cluster
 from ascend_pd.sim.install import install_tools
@@ -82,3 +85,34 @@ def test_same_bytes_in_process_and_as_a_process(tmp_path: Path) -> None:
                           text=True, timeout=60, env=env, check=False)
     assert (proc.returncode, proc.stdout) == (in_process.exit_code, in_process.stdout)
     assert [g.driver_version for g in parse_gpu_csv(proc.stdout)] == ["535.104.05"] * 3
+
+
+def test_gpu_faults_from_the_cli_and_their_clear(tmp_path: Path) -> None:
+    cluster = tmp_path / "sim.yaml"
+    save_cluster(SimCluster(hosts=[host(count=4)]), cluster)
+    runner = make_sim_runner(cluster, "gpu0")
+
+    def fault(*args: str) -> None:
+        result = CliRunner().invoke(cli, ["sim", "fault", "--cluster", str(cluster), "--host",
+                                          "gpu0", *args])
+        assert result.exit_code == 0, result.output
+
+    def listed() -> list[int]:
+        return [g.index for g in parse_gpu_csv(runner.run(list(query_gpus()), timeout=5).stdout)]
+
+    fault("--kind", "gpu-missing", "--device", "2")
+    assert listed() == [0, 1, 2]
+    fault("--kind", "gpu-missing", "--device", "2", "--clear")
+    assert listed() == [0, 1, 2, 3]
+    fault("--kind", "gpu-driver", "--value", "470.256.02/11.4")
+    versions = parse_versions(runner.run(["nvidia-smi"], timeout=5).stdout)
+    assert (versions.driver, versions.cuda) == ("470.256.02", "11.4")
+    fault("--kind", "gpu-driver", "--clear")
+    assert parse_versions(runner.run(["nvidia-smi"], timeout=5).stdout).cuda == "13.0"
+    fault("--kind", "nvml-mismatch")
+    assert runner.run(["nvidia-smi"], timeout=5).exit_code == 18
+    fault("--kind", "nvml-mismatch", "--clear")
+    assert runner.run(["nvidia-smi"], timeout=5).exit_code == 0
+    bad = CliRunner().invoke(cli, ["sim", "fault", "--cluster", str(cluster), "--host", "gpu0",
+                                   "--kind", "gpu-missing"])
+    assert bad.exit_code == 2 and "--device SLOT" in bad.output

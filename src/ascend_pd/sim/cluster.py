@@ -136,6 +136,8 @@ class SimGpus(Record):
     power_cap_w: int = bounded(400, ge=1)
     missing: list[int] = bounded(factory=list)
     nvml_library_version: str | None = None
+    #: values replaced by `ascend-pd sim fault --kind gpu-driver`, restored by `--clear`
+    saved: dict[str, str] = bounded(factory=dict)
 
     def check(self) -> str | None:
         bad = [i for i in self.missing if not 0 <= i < self.count]
