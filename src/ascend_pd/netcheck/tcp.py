@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ascend_pd.errors import ParseError
@@ -97,7 +97,9 @@ class TcpResult:
     detail: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"src": self.pair.src, **asdict(self.pair.dst), "dst": self.pair.dst.host,
+        dst = self.pair.dst
+        return {"src": self.pair.src, "dst": dst.host, "address": dst.address,
+                "port": dst.port, "what": dst.what, "unit": dst.unit, "key": dst.key,
                 "status": self.status, "detail": self.detail}
 
 
