@@ -131,6 +131,9 @@ def test_npu_only_flags_are_refused_on_cuda(tmp_path: Path) -> None:
     result = run("check-links", "-c", str(spec), "--fix", "tls", "--yes")
     assert result.exit_code == 2
     assert "not for platform cuda" in result.output
+    sim = run("check-links", "-c", str(spec), "--backend", "sim")
+    assert sim.exit_code == 2
+    assert "backend sim" in sim.output
 
 
 @pytest.mark.rig

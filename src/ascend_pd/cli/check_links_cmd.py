@@ -153,6 +153,9 @@ def _check_tcp(session: Session, opts: dict[str, Any]) -> None:
                          f"{session.spec().platform}",
                          hint="platform cuda runs the TCP reachability matrix only "
                               "(docs/check-links.md, CUDA hosts)")
+    if session.resolved_backend() == "sim":
+        raise UsageError("the TCP matrix opens real connections; backend sim has no hosts "
+                         "to connect from", hint="use --backend local or ssh")
     progress = Progress("check-links", enabled=not session.json)
     report = check_tcp(
         build_plan(session.spec()), session.runners(),
