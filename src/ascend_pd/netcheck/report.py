@@ -15,7 +15,7 @@ SCHEMA: Final[str] = "ascend-pd/check-links/v1"
 #: Every check, in report order.
 CHECKS: Final[tuple[str, ...]] = (
     "reach", "nic", "device", "hang", "link", "net_health", "netdetect", "gateway", "ip", "vnic",
-    "spod", "tls", "lldp", "ping",
+    "spod", "tls", "lldp", "ping", "tcp",
 )
 Severity = Literal["fault", "warning"]
 
@@ -71,7 +71,8 @@ class PingSummary:
     """The ping plan as run: mode, transport, counts, and pairs excluded by design."""
 
     mode: str
-    transport: Literal["roce", "hccs"]
+    #: "tcp" on platform cuda (netcheck.tcp: no pings, a TCP matrix)
+    transport: Literal["roce", "hccs", "tcp"]
     planned: int = 0
     run: int = 0
     failed: int = 0
@@ -128,6 +129,8 @@ class CheckReport:
     #: (host, device) -> TLS switch read (0 = off or no certificate)
     tls_values: dict[tuple[str, int], int] = field(default_factory=dict)
     fix: FixOutcome | None = None
+    #: platform cuda: the TCP reachability matrix (``netcheck.tcp.TcpSummary``)
+    tcp: Any = None
 
     def __post_init__(self) -> None:
         order = {h["name"]: i for i, h in enumerate(self.targets.get("hosts", []))}
@@ -186,16 +189,21 @@ class CheckReport:
                     "devices": len(self.tls_values)},
             "fix": None if self.fix is None else self.fix.to_dict(),
             "timing": {"wall_s": round(self.wall_s, 3), "commands": self.commands},
-        }
+        } | ({"tcp": self.tcp.to_dict()} if self.tcp is not None else {})
 
     def human(self) -> str:
         """The summary table, then one block per finding with its fix."""
         hosts = self.targets.get("hosts", [])
         devices = sum(len(h["devices"]) for h in hosts)
-        lines = [f"{len(hosts)} host(s), {devices} device(s), {self.targets.get('soc')}; "
-                 f"pings: {self.pings.mode} over {self.pings.transport}, {self.pings.run} run, "
-                 f"{self.pings.skipped} skipped, {len(self.pings.excluded)} excluded by design",
-                 "", _table(["check", "passed", "warnings", "faults", "skipped"], self.summary())]
+        head = (f"{len(hosts)} host(s), {devices} device(s), {self.targets.get('soc')}; "
+                f"pings: {self.pings.mode} over {self.pings.transport}, {self.pings.run} run, "
+                f"{self.pings.skipped} skipped, {len(self.pings.excluded)} excluded by design")
+        if self.tcp is not None:
+            counts = ", ".join(f"{n} {k}" for k, n in sorted(self.tcp.counts.items()))
+            head = (f"{len(hosts)} host(s), {self.targets.get('platform')}; TCP matrix: "
+                    f"{self.tcp.planned} (source, port) pair(s): {counts or 'none'}")
+        lines = [head, "",
+                 _table(["check", "passed", "warnings", "faults", "skipped"], self.summary())]
         if self.fix is not None:
             lines += ["", f"--fix tls: set enable {self.fix.target} on "
                           f"{len(self.fix.changed)} device(s), {len(self.fix.failed)} failed"]
