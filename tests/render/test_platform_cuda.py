@@ -48,8 +48,9 @@ def test_p2p_nccl_servers_register_with_the_router_and_use_their_kv_ports() -> N
     assert plan.proxy.args == [
         "--host", "0.0.0.0", "--port", "10001", "--vllm-pd-disaggregation",
         "--vllm-discovery-address", "0.0.0.0:30001",
-        # one server per stage: the router's power_of_two needs two, round_robin is the same
-        "--prefill-policy", "round_robin", "--decode-policy", "round_robin"]
+        # prefill: cache_aware, the default (the router has it too); decode: one server, and
+        # the router's power_of_two needs two -- round_robin is the same pick
+        "--prefill-policy", "cache_aware", "--decode-policy", "round_robin"]
     assert validate_spec(load("cuda-p2pnccl-1p1d")).errors == []
 
 

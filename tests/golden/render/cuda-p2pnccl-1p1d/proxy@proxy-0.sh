@@ -16,7 +16,7 @@ proxy=(
   --port 10001
   --vllm-pd-disaggregation
   --vllm-discovery-address 0.0.0.0:30001
-  --prefill-policy round_robin
+  --prefill-policy cache_aware
   --decode-policy round_robin
 )
 exec "${proxy[@]}"
