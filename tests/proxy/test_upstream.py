@@ -288,3 +288,26 @@ def test_a_stream_may_outlast_the_read_timeout_but_not_fall_silent_for_longer():
         resp.close()
 
     run(script, scenario)
+
+
+def test_idle_connections_close_after_the_idle_limit_without_new_traffic():
+    """A burst's keep-alive connections do not wait for the next request (or for the
+    backend's own, possibly much longer, keep-alive) to be closed: fds on both sides."""
+    async def main() -> Scripted:
+        scripted = Scripted(answer(b"ok"))
+        server = await asyncio.start_server(scripted.serve, "127.0.0.1", 0)
+        address = BackendAddress("127.0.0.1", server.sockets[0].getsockname()[1])
+        client = UpstreamClient(idle_timeout_s=0.2)
+        try:
+            assert await (await client.get(address, "/a", 5)).read() == b"ok"
+            await asyncio.sleep(0.1)
+            assert scripted.eofs == 0  # still idle in the pool
+            await asyncio.sleep(0.6)
+            assert scripted.eofs == 1  # closed by the client, no request since
+        finally:
+            await client.close()
+            server.close()
+            await server.wait_closed()
+        return scripted
+
+    assert asyncio.run(main()).connections == 1

@@ -256,6 +256,10 @@ class UpstreamClient:
         self.user_agent = user_agent
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
         self._all: set[_Connection] = set()
+        #: one timer for the whole pool (not one per connection): closes what sat idle past
+        #: ``idle_timeout_s``. Checkout alone would leave a burst's connections open until
+        #: the backend closes them (aiohttp-based servers: 75 s), holding fds on both sides.
+        self._reaper: asyncio.TimerHandle | None = None
 
     async def get(self, address: HostPort, path: str, timeout: float,
                   headers: Mapping[str, str] | None = None) -> UpstreamResponse:
@@ -322,14 +326,35 @@ class UpstreamClient:
         idle = conn.pool
         if conn.reusable and len(idle) < self.max_idle:
             conn.last_used = time.monotonic()
-            idle.append(conn)
+            idle.append(conn)  # so every idle list is oldest first
+            if self._reaper is None:
+                self._reaper = asyncio.get_running_loop().call_later(
+                    self.idle_timeout_s, self._reap)
             return
         self._all.discard(conn)
         if conn.transport is not None:
             conn.transport.close()
 
+    def _reap(self) -> None:
+        self._reaper = None
+        now = time.monotonic()
+        oldest = now
+        for idle in self._idle.values():
+            while idle and now - idle[0].last_used >= self.idle_timeout_s:
+                conn = idle.pop(0)
+                if conn.transport is not None:
+                    conn.transport.close()
+            if idle:
+                oldest = min(oldest, idle[0].last_used)
+        if any(self._idle.values()):
+            self._reaper = asyncio.get_running_loop().call_later(
+                max(0.05, oldest + self.idle_timeout_s - now), self._reap)
+
     async def close(self) -> None:
         """Close every connection (idle or not)."""
+        if self._reaper is not None:
+            self._reaper.cancel()
+            self._reaper = None
         for conn in list(self._all):
             if conn.transport is not None:
                 conn.transport.close()
