@@ -56,24 +56,14 @@ def main(argv: list[str]) -> int:
     import yaml
 
     from tests.k8s.validators import kustomize, problems
+
     if argv[:1] == ["kustomize"]:
         objs = kustomize(Path(argv[1]))
         print("---\n".join(json.dumps(o) for o in objs))
         return 0
-    if argv[:2] == ["apply", "-k"]:
-        objs = kustomize(Path(argv[2]))
-        bad = [f"{o['kind']}/{o['metadata']['name']}: {p}" for o in objs for p in problems(o)]
-        if bad:
-            print("\n".join(f"error: {b}" for b in bad), file=sys.stderr)
-            return 1
-        for obj in objs:
-            key = f"{obj['kind']}/{obj['metadata']['name']}"
-            print(f"{key.lower()} created")
-            state[key] = obj
-        save(state)
-        return 0
-    if argv[:1] == ["apply"] and argv[-2:] == ["-f", "-"]:
-        objs = [o for o in yaml.safe_load_all(sys.stdin.read()) if o]
+    if argv[:1] == ["apply"]:
+        objs = (kustomize(Path(argv[2])) if argv[1] == "-k"
+                else [o for o in yaml.safe_load_all(sys.stdin.read()) if o])  # -f -
         bad = [f"{o['kind']}/{o['metadata']['name']}: {p}" for o in objs for p in problems(o)]
         if bad:
             print("\n".join(f"error: {b}" for b in bad), file=sys.stderr)
