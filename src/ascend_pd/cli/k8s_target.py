@@ -38,7 +38,9 @@ def render_k8s_cmd(session: Session, spec: ClusterSpec, out_dir: str, spec_path:
              f"{len(written.changed)} changed)"]
     lines += [f"removed stale {n}" for n in written.removed]
     lines += written.warnings
-    lines += [f"next: kubectl apply -k {out_dir}/preflight   (checks every node)",
+    lines += [f"next: kubectl apply -k {out_dir}/preflight   (doctor on every node)",
+              f"      ascend-pd check-links -c {spec_path or 'pd.yaml'} --target k8s   "
+              "(P↔D links, one pod per node)",
               f"      kubectl apply -k {out_dir}"]
     finish(session.json, "render", written.to_dict(), "\n".join(lines), 0)
 
