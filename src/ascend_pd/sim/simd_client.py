@@ -27,6 +27,8 @@ import zlib
 
 CLUSTER_ENV = "ASCEND_PD_SIM_CLUSTER"
 HOST_ENV = "ASCEND_PD_SIM_HOST"
+#: set by the wrappers: the daemon's TCP address file (``ascend_pd.sim.simd_tcp``)
+ADDR_ENV = "ASCEND_PD_SIMD_ADDR"
 MODULES = {"hccn_tool": "ascend_pd.sim.hccn_tool", "npu-smi": "ascend_pd.sim.npu_smi"}
 #: how long a client waits for a daemon it started to listen (then: the full stand-in)
 START_WAIT_S = 10.0
@@ -78,7 +80,10 @@ def _start_daemon(path: str, python: str) -> int:
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
-        os.execv(python, [python, "-m", "ascend_pd.sim.simd", path])  # noqa: S606
+        # The wrapper names where the daemon publishes its TCP address (its bash fast path).
+        addr = os.environ.get(ADDR_ENV)
+        os.execv(python, [python, "-m", "ascend_pd.sim.simd", path,  # noqa: S606
+                          *([addr] if addr else [])])
     finally:
         os._exit(127)
 
