@@ -1,9 +1,11 @@
-"""What one simulated hccn_tool call costs: the one-shot stand-in vs the thin client + daemon.
+"""What one simulated hccn_tool call costs: the one-shot stand-in, the Python thin client and
+the wrapper's bash fast path, the last two answered by the resident daemon.
 
 Not a test: runs N calls of ``hccn_tool -i 0 -link -g`` one after another through real
 processes (``subprocess.run``) with each way of starting the stand-in, and prints wall
-time and CPU (user + system of the child processes) per call. The thin client is what
-``ascend-pd sim install-tools`` writes (``ascend_pd.sim.simd_client``); the first call
+time and CPU (user + system of the child processes) per call. The wrapper is what
+``ascend-pd sim install-tools`` writes (bash over loopback TCP, ``ascend_pd.sim.simd_tcp``;
+else the thin client ``ascend_pd.sim.simd_client`` on the unix socket); the first call
 starts the daemon, so it is run once before measuring.
 
     .venv/bin/python benchmarks/sim_standin_bench.py [--calls 50]
@@ -20,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ascend_pd.sim import simd_client
 from ascend_pd.sim.cluster import generate_cluster, save_cluster
 from ascend_pd.sim.install import install_tools
 
@@ -52,7 +55,10 @@ def main() -> None:
         ways = {
             "one-shot (python -m ascend_pd.sim.hccn_tool)":
                 [sys.executable, "-m", "ascend_pd.sim.hccn_tool", *query],
-            "thin client + resident daemon": [str(tools["hccn_tool"]), *query],
+            # first: its first call starts the daemon with the TCP address the wrapper names
+            "wrapper (bash fast path) + daemon, TCP": [str(tools["hccn_tool"]), *query],
+            "thin client (python -I -S) + daemon, unix socket":
+                [sys.executable, "-I", "-S", simd_client.__file__, "hccn_tool", *query],
         }
         for name, argv in ways.items():
             wall, cpu = measure(argv, env, args.calls)

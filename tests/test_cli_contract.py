@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -31,16 +32,22 @@ def test_error_envelope(tmp_path: Path) -> None:
 
 
 def test_every_command_has_json_flag() -> None:
-    def walk(group: object, prefix: str = "") -> list[tuple[str, object]]:
-        out = []
-        for name, cmd in getattr(group, "commands", {}).items():
-            if hasattr(cmd, "commands"):
+    def walk(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
+        out: list[tuple[str, click.Command]] = []
+        ctx = click.Context(group)
+        # list_commands/get_command: the root group imports its commands on demand
+        for name in group.list_commands(ctx):
+            cmd = group.get_command(ctx, name)
+            assert cmd is not None, name
+            if isinstance(cmd, click.Group):
                 out += walk(cmd, f"{prefix}{name} ")
             else:
                 out.append((prefix + name, cmd))
         return out
 
-    for name, cmd in walk(cli):
+    commands = walk(cli)
+    assert len(commands) > 14  # every command module, the sim subcommands too
+    for name, cmd in commands:
         opts = {o for p in cmd.params for o in getattr(p, "opts", [])}  # type: ignore[attr-defined]
         assert "--json" in opts, f"`ascend-pd {name}` has no --json"
 

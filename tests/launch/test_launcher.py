@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import socket
 import sys
@@ -13,6 +15,9 @@ import pytest
 from ascend_pd.launch.launcher import launch_units, read_log, status_units, stop_units
 from ascend_pd.launch.units import StateLayout, Unit
 from ascend_pd.runners.local import LocalRunner
+
+#: prctl(2) option: orphaned descendants are re-parented to this process
+PR_SET_CHILD_SUBREAPER = 36
 
 SERVER = r"""
 import http.server, sys, time, signal
@@ -135,3 +140,28 @@ def test_stop_removes_the_container_of_a_unit_that_needed_sigkill(
     while pid_alive(started.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not pid_alive(started.pid)
+
+
+def test_stop_does_not_wait_for_an_exited_unit_to_be_reaped(layout: StateLayout) -> None:
+    # The unit's adoptive parent may reap late (PID 1 of some VMs took ~2 s per process).
+    # Made deterministic here: this test process becomes the subreaper of the unit and does
+    # not reap it until the end, so the exited unit stays a zombie while stop runs.
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        pytest.skip("prctl(PR_SET_CHILD_SUBREAPER) is not available (Linux >= 3.4 only)")
+    runner = LocalRunner("local")
+    try:
+        (started,) = launch_units([unit("z0", free_port())], lambda _h: runner, layout,
+                                  ready_timeout_s=20)
+        assert started.ready, started
+        (stopped,) = stop_units([unit("z0", 0)], lambda _h: runner, layout, grace_s=3)
+        # Before: the zombie kept `kill -0` true for the whole grace, then SIGKILL.
+        assert stopped.action == "stopped", stopped
+        assert started.pid is not None
+        with open(f"/proc/{started.pid}/stat") as stat:
+            assert stat.read().rsplit(")", 1)[1].split()[0] == "Z"  # exited, not reaped
+    finally:
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass

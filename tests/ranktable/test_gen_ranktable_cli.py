@@ -191,3 +191,39 @@ def test_legacy_flags_over_ssh_rig(rig: Any, tmp_path: Path) -> None:
     table = json.loads(out.read_text())
     assert [e["server_id"] for e in table["prefill_device_list"]] == [h1.address] * 8
     assert [e["server_id"] for e in table["decode_device_list"]] == [h3.address] * 8
+
+
+def test_a_spec_whose_connector_reads_no_rank_table_gets_a_warning(
+        a2_pair: tuple[Path, Path], tmp_path: Path) -> None:
+    # init's default shape: Mooncake on the newest stable release reads no rank table; the
+    # table is still written, with a warning (exit 0) that names the connector.
+    spec, _ = a2_pair
+    out = tmp_path / "rt.json"
+    result = run("gen-ranktable", "-c", str(spec), "-o", str(out), "--json")
+    assert result.exit_code == 0, result.output
+    assert out.is_file()
+    (warning,) = json.loads(result.output)["data"]["warnings"]
+    assert warning["severity"] == "warning"
+    assert warning["key"] == "connector.type"
+    assert "MooncakeConnectorV1 (mooncake) reads no rank table" in warning["message"]
+    assert "only LLMDataDist reads a rank table (vllm-ascend 0.9.1rc2 … 0.11.0)" in warning["hint"]
+    human = run("gen-ranktable", "-c", str(spec), "-o", str(out)).output
+    assert "warning: connector.type: connector MooncakeConnectorV1" in human
+
+
+def test_llmdatadist_on_a_release_that_reads_one_gets_no_warning(
+        a2_pair: tuple[Path, Path], tmp_path: Path) -> None:
+    cluster = tmp_path / "sim.yaml"
+    spec = write_spec(tmp_path / "legacy.yaml", "a2-1p1d-legacy-llmdatadist",
+                      sim={"cluster": str(cluster)}, backend="sim")
+    result = run("gen-ranktable", "-c", str(spec), "-o", str(tmp_path / "rt.json"), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["data"]["warnings"] == []
+    newer = yaml.safe_load(spec.read_text())
+    newer["connector"]["vllm_ascend_version"] = "0.13.0"
+    spec.write_text(yaml.safe_dump(newer))
+    result = run("gen-ranktable", "-c", str(spec), "-o", str(tmp_path / "rt.json"), "--json")
+    (warning,) = json.loads(result.output)["data"]["warnings"]
+    assert warning["key"] == "connector.vllm_ascend_version"
+    assert "vllm-ascend 0.13.0 reads no rank table" in warning["message"]
+    assert "connector.type: mooncake" in warning["hint"]

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from ascend_pd.cli.k8s_target import KUBECTL_OPTION
 from ascend_pd.cli.legacy import (
     FlagHosts,
     LegacyCommand,
@@ -21,6 +22,7 @@ from ascend_pd.cli.legacy import ssh_options as legacy_ssh_options
 from ascend_pd.cli.output import Progress, finish
 from ascend_pd.cli.session import Session, backend_option, common, pass_session, spec_option
 from ascend_pd.errors import UsageError
+from ascend_pd.k8s.links import LinksPods
 from ascend_pd.netcheck import (
     CheckOptions,
     Targets,
@@ -35,6 +37,7 @@ from ascend_pd.netcheck.nic import nic_findings
 from ascend_pd.netcheck.run import ToolsFor
 from ascend_pd.ranktable.io import read_ranktable
 from ascend_pd.runners.factory import tool_paths
+from ascend_pd.runners.local import LocalRunner
 
 
 def _fix_mode(text: str | None) -> FixMode | None:
@@ -78,6 +81,10 @@ def _fix_mode(text: str | None) -> FixMode | None:
 @click.option("--after-launch", is_flag=True,
               help="platform cuda: a planned port nobody listens on is a fault (run after "
                    "launch), not a warning.")
+@click.option("--target", type=click.Choice(["ssh", "k8s"]), default="ssh", show_default=True,
+              help="k8s: run hccn_tool in one pod per node (kubectl exec), from the spec's "
+                   "k8s: section; the pods are deleted afterwards.")
+@KUBECTL_OPTION
 @common
 @pass_session
 def command(session: Session, /, **opts: Any) -> None:
@@ -90,6 +97,7 @@ def command(session: Session, /, **opts: Any) -> None:
     Legacy flags:   ascend-pd check-links --ips 10.0.0.1 10.0.0.2 --npus-per-node 8 \\
                       --network-card-name eth0 --prefill-device-cnt 8 --decode-device-cnt 8
     (the gen_ranktable.sh flags; --network-card-name also checks each IP is on that NIC)
+    In a cluster:   ascend-pd check-links -c pd.yaml --target k8s
     Exit: 0 all pass, 1 findings, 2 usage error, 3 no host reachable.
     """
     if session.spec_path is not None and session.spec().platform != "ascend":
@@ -98,7 +106,7 @@ def command(session: Session, /, **opts: Any) -> None:
     fix_mode = _fix_mode(opts["fix_text"])
     if fix_mode is not None and session.json and not opts["yes"]:
         raise UsageError("--fix with --json cannot ask for confirmation", hint="add --yes")
-    targets, runner_for, tools = _setup(session, opts)
+    targets, runner_for, tools, pods = _setup(session, opts)
     options = CheckOptions(
         ping=opts["ping_mode"], transport=opts["transport"], require_lldp=opts["require_lldp"],
         max_hosts=opts["max_hosts"], per_host=opts["per_host"],
@@ -128,12 +136,17 @@ def command(session: Session, /, **opts: Any) -> None:
         report.add("nic", nic_findings(nodes, nic, runner_for, max_hosts=opts["max_hosts"]),
                    len(nodes))
     human = report.human()
+    data = report.to_dict()
+    if pods is not None:
+        data["k8s"] = pods.to_dict()
+        if pods.not_ready:
+            human += f"\nnot every check-links pod became Ready: {pods.not_ready}"
     if opts["html_path"]:
         command_line = shlex.join(["ascend-pd", *sys.argv[1:]])
         path = write_html(opts["html_path"],
                           check_links_html(report, command_line, report.exit_code))
         human += f"\nHTML report: {path}"
-    finish(session.json, "check-links", report.to_dict(), human, report.exit_code)
+    finish(session.json, "check-links", data, human, report.exit_code)
 
 
 def _check_tcp(session: Session, opts: dict[str, Any]) -> None:
@@ -146,7 +159,8 @@ def _check_tcp(session: Session, opts: dict[str, Any]) -> None:
     npu_only = [flag for flag, given in (("--ranktable", opts["ranktable_path"]),
                                          ("--fix", opts["fix_text"]),
                                          ("--html", opts["html_path"]),
-                                         ("--require-lldp", opts["require_lldp"]))
+                                         ("--require-lldp", opts["require_lldp"]),
+                                         ("--target k8s", opts["target"] == "k8s"))
                 if given]
     if npu_only:
         raise UsageError(f"{', '.join(npu_only)}: NPU checks, not for platform "
@@ -166,12 +180,16 @@ def _check_tcp(session: Session, opts: dict[str, Any]) -> None:
     finish(session.json, "check-links", report.to_dict(), report.human(), report.exit_code)
 
 
-def _setup(session: Session, opts: dict[str, Any]) -> tuple[Targets, Any, ToolsFor]:
+def _setup(session: Session, opts: dict[str, Any]) -> tuple[
+        Targets, Any, ToolsFor, LinksPods | None]:
     table = read_ranktable(opts["ranktable_path"]) if opts["ranktable_path"] else None
+    k8s = opts["target"] == "k8s"
+    if k8s and session.spec_path is None:
+        raise UsageError("--target k8s needs -c pd.yaml (its k8s: section and hosts = nodes)",
+                         hint="ascend-pd check-links -c pd.yaml --target k8s")
     if session.spec_path is not None:
         reject_ips_with_spec(opts)
         spec = session.spec()
-        runner_for = session.runners()
         names = {h.address: h.name for h in spec.hosts}
         targets = targets_from_spec(spec) if table is None else targets_from_ranktable(
             table, names)
@@ -179,7 +197,19 @@ def _setup(session: Session, opts: dict[str, Any]) -> tuple[Targets, Any, ToolsF
         if unknown:
             raise UsageError(f"ranktable server_id(s) {', '.join(unknown)} are not spec hosts",
                              hint="regenerate the ranktable for this spec, or drop -c")
-        return targets, runner_for, lambda name: tool_paths(spec.host(name))
+        def tools(name: str) -> tuple[str, str]:
+            return tool_paths(spec.host(name))
+
+        if not k8s:
+            return targets, session.runners(), tools, None
+        pods = LinksPods(spec, [h.name for h in targets.hosts], LocalRunner(), opts["kubectl"])
+        # Deleted however the check ends; registered before the pods exist.
+        session.closers.append(pods.down)
+        if not session.json:
+            click.echo(f"starting {len(targets.hosts)} check-links pod(s) in namespace "
+                       f"{spec.k8s.namespace} ...", err=True)
+        pods.up()
+        return targets, pods.runner_for, tools, pods
     if not opts["ips"] and table is None:
         raise UsageError("nothing to check: give -c pd.yaml, --ranktable FILE, or --ips "
                          "with the device counts", hint="see `ascend-pd check-links --help`")
@@ -191,4 +221,4 @@ def _setup(session: Session, opts: dict[str, Any]) -> tuple[Targets, Any, ToolsF
     flags = FlagHosts([h.name for h in targets.hosts], flag_ssh(opts),
                       session.resolved_backend())
     session.closers.append(flags.pool.close)
-    return targets, flags.pool.get, flags.paths
+    return targets, flags.pool.get, flags.paths, None

@@ -29,7 +29,7 @@ from ascend_pd.demo.setup import MODEL as SIM_MODEL
 @pass_session
 def command(session: Session, workdir: str | None, keep: bool, real: bool,
             real_env: Path | None) -> None:
-    """Run gen-ranktable, check-links, render, launch and requests on a simulated 2-host cluster.
+    """Run validate, check-links, render, launch and requests on a simulated 2-host cluster.
 
     No NPU and no root needed: the two hosts are 127.0.0.2 and 127.0.0.3, the Ascend tools and
     the vLLM servers are ascend-pd's simulators. With --real, the servers are real vLLM on the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from ascend_pd.fsutil import atomic_write_text
 from ascend_pd.ranktable import api, io
 from ascend_pd.ranktable.collect import collect_facts
 from ascend_pd.ranktable.facts import load_facts
+from ascend_pd.ranktable.need import ranktable_unused
 from ascend_pd.ranktable.plan import RanktablePlan, plan_from_flags, plan_from_spec
 from ascend_pd.ranktable.push import PushResult, push_ranktable
 from ascend_pd.runners.factory import make_host_runner, make_runner, tool_paths
@@ -98,9 +100,14 @@ def command(session: Session, /, **opts: Any) -> None:
     out = Path(opts["output"] or "ranktable.json")
     io.write_ranktable(out, result.table)
     pushed = _push(session, out) if opts["push"] else []
+    # A spec whose connector reads no rank table still gets one (a site may keep it for
+    # other tools), with a warning that the deployment will not use it.
+    unused = ranktable_unused(session.spec()) if session.spec_path is not None else None
     text = _rows(result) + f"\n\nwrote {out} ({result.table['server_count']} server(s), " \
         f"{len(result.table['prefill_device_list'])} prefill + " \
         f"{len(result.table['decode_device_list'])} decode devices)"
+    if unused is not None:
+        text += "\n" + unused.line()
     copied = [f"{p.host}:{p.path}" for p in pushed if p.ok]
     failed = [p for p in pushed if not p.ok]
     if copied:
@@ -111,7 +118,8 @@ def command(session: Session, /, **opts: Any) -> None:
         text += (f"\n{len(failed)} of {len(pushed)} host(s) did not get the table; fix them "
                  "and run --push again (the other hosts already have it)")
     finish(session.json, "gen-ranktable", {**result.to_dict(), "path": str(out),
-                                           "pushed": [p.to_dict() for p in pushed]},
+                                           "pushed": [p.to_dict() for p in pushed],
+                                           "warnings": [asdict(unused)] if unused else []},
            text, 3 if failed else 0)
     return None
 

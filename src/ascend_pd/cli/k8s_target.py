@@ -38,20 +38,30 @@ def render_k8s_cmd(session: Session, spec: ClusterSpec, out_dir: str, spec_path:
              f"{len(written.changed)} changed)"]
     lines += [f"removed stale {n}" for n in written.removed]
     lines += written.warnings
-    lines += [f"next: kubectl apply -k {out_dir}/preflight   (checks every node)",
+    lines += [f"next: kubectl apply -k {out_dir}/preflight   (doctor on every node)",
+              f"      ascend-pd check-links -c {spec_path or 'pd.yaml'} --target k8s   "
+              "(P↔D links, one pod per node)",
               f"      kubectl apply -k {out_dir}"]
     finish(session.json, "render", written.to_dict(), "\n".join(lines), 0)
+
+
+#: --target ssh|k8s
+TARGET_OPTION = click.option(
+    "--target", type=click.Choice(["ssh", "k8s"]), default="ssh", show_default=True,
+    help="k8s: kubectl on the rendered kustomize dir.")
+#: the kubectl binary of every --target k8s command
+KUBECTL_OPTION = click.option(
+    "--kubectl", envvar="ASCEND_PD_KUBECTL", default="kubectl", show_default=True,
+    help="k8s: the kubectl binary (env ASCEND_PD_KUBECTL).")
 
 
 def target_options(func: F) -> F:
     """--target ssh|k8s, and for k8s the kustomize directory and the kubectl to run."""
     for option in reversed((
-        click.option("--target", type=click.Choice(["ssh", "k8s"]), default="ssh",
-                     show_default=True, help="k8s: kubectl on the rendered kustomize dir."),
+        TARGET_OPTION,
         click.option("--deploy-dir", default="deploy-k8s", show_default=True,
                      help="k8s: the kustomize directory launch renders and applies."),
-        click.option("--kubectl", envvar="ASCEND_PD_KUBECTL", default="kubectl",
-                     show_default=True, help="k8s: the kubectl binary (env ASCEND_PD_KUBECTL)."),
+        KUBECTL_OPTION,
     )):
         func = option(func)
     return func

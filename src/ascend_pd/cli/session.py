@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ascend_pd.spec.models import ClusterSpec
-
 if TYPE_CHECKING:
+    # Types only: the spec models (pydantic) load when a command reads a spec, so
+    # `ascend-pd proxy` without -c starts without them.
     from ascend_pd.runners.base import CommandRunner
+    from ascend_pd.spec.models import ClusterSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
 

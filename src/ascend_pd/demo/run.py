@@ -19,6 +19,7 @@ from ascend_pd.netcheck.run import check_network
 from ascend_pd.netcheck.targets import targets_from_spec
 from ascend_pd.ranktable import api as ranktable_api
 from ascend_pd.ranktable import io as ranktable_io
+from ascend_pd.ranktable.need import ranktable_unused
 from ascend_pd.ranktable.plan import plan_from_spec
 from ascend_pd.render.deploy import render_deploy
 from ascend_pd.runners.factory import runner_factory, tool_paths
@@ -86,7 +87,13 @@ def run_demo(workdir: Path, *, keep: bool = False, emit: Emit = lambda _s: None,
     try:
         _validate(steps, spec, world)
         if not real:
-            _ranktable(steps, spec, pool, world)
+            # Only a release and connector that read a rank table get the gen-ranktable step
+            # (LLMDataDist, <= 0.11.x); the demo's Mooncake deployment says why it has none.
+            unused = ranktable_unused(spec)
+            if unused is None:
+                _ranktable(steps, spec, pool, world)
+            else:
+                emit(f"    no gen-ranktable step: {unused.message}")
             _check_links(steps, spec, pool, world)
         _render(steps, spec, world)
         launched = True
@@ -109,7 +116,10 @@ def run_demo(workdir: Path, *, keep: bool = False, emit: Emit = lambda _s: None,
 
 
 def _validate(steps: _Steps, spec: ClusterSpec, world: DemoWorld) -> None:
-    shape = ("1 prefill TP8 on node-p, 1 decode TP8 on node-d, LLMDataDist"
+    connector = spec.connector
+    name = connector.mooncake_connector if connector.type == "mooncake" else connector.type
+    shape = (f"1 prefill TP8 on node-p, 1 decode TP8 on node-d, {name} on vllm-ascend "
+             f"{connector.vllm_ascend_version}"
              if world.cluster_path else "real vLLM on the CPU: 1 prefill on node-p, 1 decode "
              "on node-d, NixlConnector")
     began = steps.begin(f"spec: {world.spec_path} ({shape})")

@@ -1,15 +1,21 @@
-"""Build the demo's world: a simulated 2-host A2 cluster on loopback and its spec."""
+"""Build the demo's world: a simulated 2-host A2 cluster on loopback and its spec.
+
+The spec deploys what a user deploys today: the connector section is the one ``ascend-pd
+init`` writes for its default shape (Mooncake on the newest stable release of the packaged
+release data), so the demo moves with ``init`` and the release data, never on its own.
+"""
 
 from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import yaml
 
 from ascend_pd.errors import UsageError
+from ascend_pd.examples import DEFAULT_SHAPE, example_spec
 from ascend_pd.sim.cluster import generate_cluster, save_cluster
 from ascend_pd.sim.faults import apply_fault
 from ascend_pd.sim.install import install_tools
@@ -53,6 +59,12 @@ def check_loopback() -> None:
             ) from exc
 
 
+def init_connector() -> dict[str, Any]:
+    """The ``connector:`` section ``ascend-pd init`` writes for its default shape."""
+    section: dict[str, Any] = yaml.safe_load(example_spec(DEFAULT_SHAPE))["connector"]
+    return section
+
+
 def build_world(workdir: Path) -> DemoWorld:
     """Write the sim cluster file, the stand-in tools and a 1P1D A2 spec into ``workdir``."""
     check_loopback()
@@ -63,7 +75,11 @@ def build_world(workdir: Path) -> DemoWorld:
     # classic cause of EI0016 / link-setup timeouts an hour into a deployment.
     apply_fault(cluster, HOSTS[1][0], "tls-on", device=3)
     tools = install_tools(workdir / "bin")
-    used: set[int] = set()
+    connector = init_connector()
+    # The kernel's free ports must not land in the Mooncake kv_port ranges the plan claims
+    # on the same hosts (instances' bases are 100 apart): validate would call it a clash.
+    kv_base = int(connector.get("kv_port_base", 36000))
+    used: set[int] = set(range(kv_base, kv_base + 1000))
     ports = {}
     for key, address in (("prefill", HOSTS[0][1]), ("decode", HOSTS[1][1]),
                          ("proxy", HOSTS[0][1])):
@@ -84,8 +100,7 @@ def build_world(workdir: Path) -> DemoWorld:
         ],
         "model": {"path": "/models/Qwen3-8B", "served_name": MODEL, "max_model_len": 16384,
                   "attention": "gqa"},
-        "connector": {"type": "llmdatadist", "vllm_ascend_version": "0.11.0",
-                      "ranktable_path": str(workdir / "ranktable.json")},
+        "connector": connector,
         "prefill": [{"name": "prefill-0", "hosts": ["node-p"], "devices": devices, "tp": 8,
                      "port": ports["prefill"]}],
         "decode": [{"name": "decode-0", "hosts": ["node-d"], "devices": devices, "tp": 8,
@@ -96,6 +111,7 @@ def build_world(workdir: Path) -> DemoWorld:
         "state_dir": str(workdir / "state"),
     }
     spec_path = workdir / "pd.yaml"
-    spec_path.write_text("# written by `ascend-pd demo`: a simulated 2-host Atlas A2 cluster\n"
+    spec_path.write_text("# written by `ascend-pd demo`: a simulated 2-host Atlas A2 cluster; "
+                         "the connector is init's default\n"
                          + yaml.safe_dump(spec, sort_keys=False))
     return DemoWorld(workdir, spec_path, cluster, f"http://{HOSTS[0][1]}:{ports['proxy']}", ports)

@@ -30,7 +30,10 @@ def job_name(host: str) -> str:
     return f"preflight-{object_name(host)}"[:63].rstrip("-")
 
 
-def preflight_job(spec: ClusterSpec, host: str) -> ob.Obj:
+def node_pod_spec(spec: ClusterSpec, host: str, name: str, command: list[str]) -> ob.Obj:
+    """A pod spec pinned to node ``host`` with its hccn.conf, driver tools and npu-smi
+    mounted read-only, running ``command`` in the tool image (the preflight Job's pod, and
+    the pod ``check-links --target k8s`` runs hccn_tool in)."""
     k8s = spec.k8s
 
     def host_path(path: str, kind: str) -> ob.Obj:
@@ -40,12 +43,11 @@ def preflight_job(spec: ClusterSpec, host: str) -> ob.Obj:
             ("hccn-conf", "/etc/hccn.conf", host_path(k8s.hccn_conf, "File")),
             ("driver", k8s.driver_dir, host_path(k8s.driver_dir, "Directory")),
             ("npu-smi", "/usr/local/bin/npu-smi", host_path(k8s.npu_smi, "File"))]
-    labels = {**ob.common_labels(spec, k8s), "ascend-pd.io/role": "preflight"}
+    if command[:1] != ["ascend-pd"]:
+        vols = vols[1:]  # only ascend-pd reads the spec
     container = {
-        "name": "preflight", "image": k8s.tool_image,
-        "imagePullPolicy": k8s.image_pull_policy,
-        "command": ["ascend-pd", "doctor", "--json", "--backend", "local",
-                    "-c", f"{SPEC_DIR}/{SPEC_FILE}", "--host", host],
+        "name": name, "image": k8s.tool_image, "imagePullPolicy": k8s.image_pull_policy,
+        "command": command,
         "volumeMounts": [{"name": n, "mountPath": p, "readOnly": True} for n, p, _ in vols],
     }
     pod: ob.Obj = {"restartPolicy": "Never", "nodeName": host,
@@ -55,6 +57,15 @@ def preflight_job(spec: ClusterSpec, host: str) -> ob.Obj:
         # The checks read the node's own interfaces and addresses.
         pod["hostNetwork"] = True
         pod["dnsPolicy"] = "ClusterFirstWithHostNet"
+    return pod
+
+
+def preflight_job(spec: ClusterSpec, host: str) -> ob.Obj:
+    k8s = spec.k8s
+    labels = {**ob.common_labels(spec, k8s), "ascend-pd.io/role": "preflight"}
+    pod = node_pod_spec(spec, host, "preflight",
+                        ["ascend-pd", "doctor", "--json", "--backend", "local",
+                         "-c", f"{SPEC_DIR}/{SPEC_FILE}", "--host", host])
     return {"apiVersion": "batch/v1", "kind": "Job",
             "metadata": {"name": job_name(host), "namespace": k8s.namespace,
                          "labels": labels},

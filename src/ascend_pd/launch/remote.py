@@ -200,10 +200,26 @@ fi
 # it a session leader). No "--" before it: dash's kill builtin rejects that form.
 target=$pid
 [ "$pgrp" = "$pid" ] && target="-$pid"
+# running: a process of the unit has not exited. A zombie has: only its reaping is left,
+# which the unit's adoptive parent (often PID 1, reaping when it gets to it: ~2 s on a
+# loaded machine) does, so it is not waited for. Without ps, every member counts.
+running() {
+  kill -0 "$target" 2>/dev/null || return 1
+  if [ "$target" = "$pid" ]; then
+    st=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+    # shellcheck disable=SC2086
+    set -- ${st##*) }
+    [ "$1" != Z ]
+    return
+  fi
+  command -v ps >/dev/null 2>&1 || return 0
+  ps -A -o pgid= -o stat= 2>/dev/null \
+    | awk -v g="$pid" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'
+}
 kill -TERM "$target" 2>/dev/null || true
 i=0
 while [ "$i" -lt "$((grace * 10))" ]; do
-  if ! kill -0 "$target" 2>/dev/null; then rm -f "$pidf"; echo "stopped $pid"; exit 0; fi
+  if ! running; then rm -f "$pidf"; echo "stopped $pid"; exit 0; fi
   sleep 0.1; i=$((i + 1))
 done
 kill -KILL "$target" 2>/dev/null || true

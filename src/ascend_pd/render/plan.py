@@ -285,7 +285,8 @@ def build_plan(spec: ClusterSpec, *, python: str | None = None) -> DeploymentPla
                 head=serves, dp_size=inst.dp, dp_size_local=slot.local,
                 dp_start_rank=slot.start_rank, devices=devices, env=env, argv=argv,
                 kv_transfer_config=kv_config, bind=bind,
-                sim_argv=(sim_argv(spec, role, inst, bind=bind, port=slot.port)
+                sim_argv=(sim_argv(spec, role, inst, bind=bind, port=slot.port,
+                                   flow=proxy_flow(spec, facts))
                           if sim and slot.port is not None else None),
                 docker_argv=docker_argv(spec, host, name, list(env)) if docker else None,
                 container=container_name(spec, host, name) if docker else None,

@@ -264,10 +264,16 @@ def vllm_argv(
 
 
 def sim_argv(spec: ClusterSpec, role: Role, inst: InstanceSpec, *, bind: str,
-             port: int) -> list[str]:
-    """Arguments after ``python -m ascend_pd.simserver`` for an API server of ``inst``."""
+             port: int, flow: str = "prefill-first") -> list[str]:
+    """Arguments after ``python -m ascend_pd.simserver`` for an API server of ``inst``.
+
+    ``flow`` is the plan's proxy flow: a decode-first (layerwise Mooncake) deployment gets
+    simulated servers that behave like the layerwise connector, so the rendered proxy and
+    the servers it fronts agree as they would on NPUs.
+    """
     assert spec.sim is not None
     return ["--role", role, "--host", bind, "--port", str(port),
             "--model", spec.model.served_name, "--engine-id", inst.name,
             "--prefill-ms-per-1k", f"{spec.sim.prefill_ms_per_1k_tokens:g}",
-            "--decode-ms-per-token", f"{spec.sim.decode_ms_per_token:g}"]
+            "--decode-ms-per-token", f"{spec.sim.decode_ms_per_token:g}",
+            *(["--layerwise"] if flow == "decode-first" else [])]

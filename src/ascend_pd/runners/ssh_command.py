@@ -1,6 +1,8 @@
 """The exec request the SSH runner sends: the command line (never any value of the
 environment: a command line is visible to every user of the host) and the stdin preamble
-that carries the environment (docs/security.md, "Secrets")."""
+that carries the environment (docs/security.md, "Secrets"). ``kubectl exec``
+(``runners.kubectl_exec``) sends the same words as an argv: it has no way to pass
+environment variables either."""
 
 from __future__ import annotations
 
@@ -28,11 +30,16 @@ _REMOTE_WRAPPER = (
 
 @dataclass(frozen=True)
 class RemoteCommand:
-    """What is sent for one command: the exec line (no values of the environment in it)
-    and the bytes written to the channel's stdin before the caller's input."""
+    """What is sent for one command: the words to run (no values of the environment in
+    them) and the bytes written to the channel's stdin before the caller's input."""
 
-    line: str
+    argv: tuple[str, ...]
     preamble: bytes
+
+    @property
+    def line(self) -> str:
+        """The words as one shell line (an SSH exec request is a string)."""
+        return shlex.join(self.argv)
 
 
 def remote_command(argv: Sequence[str], env: Mapping[str, str],
@@ -56,7 +63,6 @@ def remote_command(argv: Sequence[str], env: Mapping[str, str],
             )
     preamble = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()).encode()
     if not preamble and limit_s is None:
-        return RemoteCommand(shlex.join(argv), b"")
-    line = shlex.join(["sh", "-c", _REMOTE_WRAPPER, "sh", str(len(preamble)),
-                       str(limit_s or 0), *argv])
-    return RemoteCommand(line, preamble)
+        return RemoteCommand(tuple(argv), b"")
+    return RemoteCommand(("sh", "-c", _REMOTE_WRAPPER, "sh", str(len(preamble)),
+                          str(limit_s or 0), *argv), preamble)

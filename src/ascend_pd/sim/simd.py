@@ -25,6 +25,7 @@ import time
 from typing import Final
 
 from ascend_pd.sim.entry import ANSWERS, answer_tool
+from ascend_pd.sim.simd_tcp import TcpFront
 
 #: seconds without a call after which the daemon exits (a demo or test run is long over)
 IDLE_S: Final[float] = float(os.environ.get("ASCEND_PD_SIMD_IDLE_S", "30"))
@@ -66,8 +67,12 @@ class _Server(socketserver.ThreadingUnixStreamServer):
         self.last = time.monotonic()
 
 
-def serve(path: str, idle_s: float = IDLE_S) -> int:
-    """Serve on ``path`` until idle for ``idle_s``; 0 also when another daemon owns it."""
+def serve(path: str, idle_s: float = IDLE_S, addr_file: str | None = None) -> int:
+    """Serve on ``path`` until idle for ``idle_s``; 0 also when another daemon owns it.
+
+    With ``addr_file`` (named by the wrapper that started us), also listen on loopback TCP
+    for the wrappers' bash fast path and publish the address there (``sim.simd_tcp``).
+    """
     lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
     # A daemon that is just exiting holds the lock for up to one poll interval; another
     # one that is serving holds it for good (the client then simply finds it).
@@ -90,10 +95,19 @@ def serve(path: str, idle_s: float = IDLE_S) -> int:
     worker = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.5},
                               daemon=True)
     worker.start()
+    front = None
+    if addr_file:
+        try:
+            front = TcpFront(addr_file, server.touch)
+            front.start()
+        except OSError:
+            front = None  # no fast path (e.g. the cluster's directory is read-only)
     try:
         while time.monotonic() - server.last < idle_s:
             time.sleep(min(1.0, idle_s))
     finally:
+        if front is not None:
+            front.stop()
         # Unlink first: a client arriving now starts a fresh daemon instead of waiting.
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
@@ -104,4 +118,4 @@ def serve(path: str, idle_s: float = IDLE_S) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(serve(sys.argv[1]))
+    sys.exit(serve(sys.argv[1], addr_file=sys.argv[2] if len(sys.argv) > 2 else None))

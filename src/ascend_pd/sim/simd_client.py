@@ -1,5 +1,8 @@
 """The thin stand-in: ask the resident simulator daemon, start it when none runs.
 
+The wrappers try the daemon's loopback TCP port with bash builtins first (``sim.simd_tcp``,
+~2.4 ms of CPU a call); this client is what they fall back to, and what starts the daemon.
+
 The ``hccn_tool`` / ``npu-smi`` wrappers written by ``ascend-pd sim install-tools`` run this
 file directly with ``python -I -S`` (no site, no package import), because starting the
 full stand-in costs what importing ascend_pd costs. Measured on the shared 2-core dev
@@ -27,6 +30,8 @@ import zlib
 
 CLUSTER_ENV = "ASCEND_PD_SIM_CLUSTER"
 HOST_ENV = "ASCEND_PD_SIM_HOST"
+#: set by the wrappers: the daemon's TCP address file (``ascend_pd.sim.simd_tcp``)
+ADDR_ENV = "ASCEND_PD_SIMD_ADDR"
 MODULES = {"hccn_tool": "ascend_pd.sim.hccn_tool", "npu-smi": "ascend_pd.sim.npu_smi",
            "nvidia-smi": "ascend_pd.sim.nvidia_smi"}
 #: how long a client waits for a daemon it started to listen (then: the full stand-in)
@@ -79,7 +84,10 @@ def _start_daemon(path: str, python: str) -> int:
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
-        os.execv(python, [python, "-m", "ascend_pd.sim.simd", path])  # noqa: S606
+        # The wrapper names where the daemon publishes its TCP address (its bash fast path).
+        addr = os.environ.get(ADDR_ENV)
+        os.execv(python, [python, "-m", "ascend_pd.sim.simd", path,  # noqa: S606
+                          *([addr] if addr else [])])
     finally:
         os._exit(127)
 
