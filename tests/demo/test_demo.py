@@ -19,7 +19,8 @@ def test_demo_runs_end_to_end_and_stops_everything(tmp_path: Path) -> None:
     steps = [s["step"] for s in doc["data"]["steps"]]
     assert steps[:4] == ["validate", "gen-ranktable", "check-links", "render"]
     check = doc["data"]["steps"][2]
-    assert [(f["host"], f["device"], f["check"]) for f in check["faults_before"]] == [
+    assert [(f["where"]["host"], f["where"]["device"], f["check"])
+            for f in check["faults_before"]] == [
         ("node-d", 3, "tls")]
     assert check["faults_after"] == 0
     assert "launch" in steps

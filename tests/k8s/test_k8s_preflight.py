@@ -43,7 +43,7 @@ def test_job_report_reads_back_into_the_doctor_table(sim_spec: SimFactory,  # no
     assert out.returncode == 1
     data = json.loads(out.stdout)["data"]
     hosts = {h["host"]: h for h in data["hosts"]}
-    assert {c["check"]: c["status"] for c in hosts["node0"]["checks"]}["hccn-conf"] == "fail"
+    assert {c["check"]: c["severity"] for c in hosts["node0"]["findings"]}["hccn-conf"] == "error"
     assert "holds no doctor JSON report" in hosts["node1"]["error"]
     human = subprocess.run([sys.executable, "-m", "ascend_pd", "doctor", "--from-k8s-logs",
                             str(logs)], capture_output=True, text=True, timeout=60,

@@ -24,6 +24,7 @@ from ascend_pd.cli.output import Progress, finish, table
 from ascend_pd.cli.session import Session, backend_option, common, pass_session, spec_option
 from ascend_pd.errors import UsageError
 from ascend_pd.fsutil import atomic_write_text
+from ascend_pd.printer import Layout, render_findings
 from ascend_pd.ranktable import api, io
 from ascend_pd.ranktable.collect import collect_facts
 from ascend_pd.ranktable.facts import load_facts
@@ -77,7 +78,7 @@ def command(session: Session, /, **opts: Any) -> None:
         checked = api.verify(existing, runner_for, paths, names=names,
                              on_done=progress.callback())
         progress.done()
-        text = "\n".join(d.line() for d in checked.drifts) or (
+        text = render_findings(checked.drifts, Layout()) or (
             f"{opts['verify_path']}: matches the live hosts")
         finish(session.json, "gen-ranktable", checked.to_dict(), text, 0 if checked.ok else 1)
         return None

@@ -14,9 +14,9 @@ from typing import Any, Final
 
 import yaml
 
-from ascend_pd.doctor.checks import CheckResult
 from ascend_pd.doctor.report import DoctorReport, HostDoctor
 from ascend_pd.errors import UsageError
+from ascend_pd.findings import Finding
 from ascend_pd.k8s import objects as ob
 from ascend_pd.k8s.pods import object_name
 from ascend_pd.render.deploy import RenderedFile
@@ -105,5 +105,5 @@ def read_reports(directory: str | Path) -> DoctorReport:
         for host in hosts:
             report.hosts.append(HostDoctor(
                 str(host["host"]), error=host.get("error"),
-                checks=[CheckResult(**c) for c in host.get("checks", [])]))
+                checks=[Finding.from_dict(c) for c in host.get("findings", [])]))
     return report
