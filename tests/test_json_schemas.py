@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import pytest
 import yaml
 from click.testing import CliRunner
 from referencing import Registry, Resource
@@ -22,11 +21,12 @@ from referencing import Registry, Resource
 from ascend_pd.cli import cli
 from ascend_pd.doctor.simroot import build_sysroot
 from ascend_pd.examples import example_spec
-from ascend_pd.sim.cluster import generate_cluster, save_cluster
 from ascend_pd.sim.faults import apply_fault
 from tests.doctor.conftest import free_port
 from tests.doctor.conftest import write_spec as write_doctor_spec
-from tests.netcheck.conftest import write_spec
+from tests.netcheck.conftest import a2
+
+__all__ = ["a2"]  # the check-links fixture: 2 simulated A2 hosts, backend sim
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "docs" / "schemas"
@@ -62,14 +62,6 @@ def _data(doc: dict[str, Any]) -> dict[str, Any]:
     command, version = re.fullmatch(r"ascend-pd/([a-z0-9-]+)/v(\d+)", data["schema"]).groups()  # type: ignore[union-attr]
     _check(data, f"{command}.v{version}.json")
     return data  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def a2(tmp_path: Path) -> tuple[Path, Path]:
-    cluster = tmp_path / "sim.yaml"
-    save_cluster(generate_cluster([("node-p", "192.0.2.11"), ("node-d", "192.0.2.12")]), cluster)
-    spec = write_spec(tmp_path / "pd.yaml", "a2-1p1d", sim={"cluster": "sim.yaml"}, backend="sim")
-    return spec, cluster
 
 
 def test_every_documented_schema_is_listed_in_json_md_and_has_its_id() -> None:
