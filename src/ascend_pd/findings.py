@@ -28,7 +28,7 @@ from typing import Any, Final, Literal
 
 Severity = Literal["error", "warning", "info", "pass"]
 
-#: worst first: the order reports sort and grids colour by
+#: worst first (the order of `counts`)
 SEVERITIES: Final[tuple[Severity, ...]] = ("error", "warning", "info", "pass")
 
 #: the pass / warn / fail words of doctor's checks -> severity
