@@ -48,24 +48,26 @@ def test_every_former_constructor_builds_the_one_type() -> None:
 
 
 def test_where_names_only_what_applies() -> None:
-    assert where_text(Finding("error", "tls", "x", host="node-d", device=3)) == "node-d device 3"
-    ping = Finding("error", "ping", "x", host="p", device=0, peer=Peer("d", 1, "10.0.0.1"))
-    assert where_text(ping) == "p device 0 -> d/1 (10.0.0.1)"
-    assert where_text(Finding("error", "k", "x", key="connector.type", line=7)) == (
-        "connector.type (line 7)")
-    assert where_text(Finding("error", "id", "x", file="decode-0@n1", line=22)) == (
-        "decode-0@n1:22")
-    assert where_text(Finding("error", "count", "x")) == "cluster"
+    def where(**fields: object) -> str:
+        return where_text(Finding(severity="error", check="c", message="x", **fields))  # type: ignore[arg-type]
+
+    assert where(host="node-d", device=3) == "node-d device 3"
+    assert where(host="p", device=0, peer=Peer("d", 1, "10.0.0.1")) == (
+        "p device 0 -> d/1 (10.0.0.1)")
+    assert where(key="connector.type", line=7) == "connector.type (line 7)"
+    assert where(file="decode-0@n1", line=22) == "decode-0@n1:22"
+    assert where() == "cluster"
 
 
 def test_the_printer_forms() -> None:
-    f = Finding("error", "tls", "tls switch[1]", "tls switch[0]", "hccn_tool -i 3 -tls -s "
-                "enable 0", host="node-d", device=3)
+    f = Finding(severity="error", check="tls", message="tls switch[1]",
+                expected="tls switch[0]", fix="hccn_tool -i 3 -tls -s enable 0", host="node-d",
+                device=3)
     assert finding_line(f) == "error: node-d device 3: tls switch[1] — hccn_tool -i 3 -tls -s enable 0"
     assert finding_block(f).splitlines() == [
         "node-d device 3 tls: FAIL: tls switch[1]", "    expected: tls switch[0]",
         "    fix: hccn_tool -i 3 -tls -s enable 0"]
-    ok = Finding("pass", "disk", "90 GiB free", host="node-d")
+    ok = Finding(severity="pass", check="disk", message="90 GiB free", host="node-d")
     grid = Layout(grid=("host", "check", "status", "observed"), show=("error",),
                   grid_labels={"pass": "pass", "error": "fail"})
     text = render_findings([ok, f], grid, tail=["2 checks"]).splitlines()
@@ -76,7 +78,8 @@ def test_the_printer_forms() -> None:
 
 
 def test_a_json_finding_reads_back() -> None:
-    f = Finding("error", "ping", "lost", "all", "re-test", host="p", device=0,
+    f = Finding(severity="error", check="ping", message="lost", expected="all", fix="re-test",
+                host="p", device=0,
                 peer=Peer("d", 1, None), evidence=("a", "b"), cause="c", verify="v")
     assert Finding.from_dict(f.to_dict()) == f
     assert f.to_dict()["where"] == {"host": "p", "device": 0,

@@ -47,7 +47,10 @@ class Peer:
         return f"{self.host}/{self.device}" + (f" ({self.address})" if self.address else "")
 
 
-@dataclass(frozen=True)
+# Keyword-only: the per-command types it replaced took their fields positionally in
+# other orders (``(severity, key, message, hint)``, ``(host, device, check, ...)``); a
+# positional call written for one of those must fail, not fill the wrong fields.
+@dataclass(frozen=True, kw_only=True)
 class Finding:
     """One result of one check. Only the ``where`` fields that apply are set."""
 
