@@ -53,7 +53,8 @@ def sims(**knobs: Any) -> Iterator[tuple[list[str], list[str], list[SimServerPro
 def start_router(prefills: list[str], decodes: list[str], **kw: Any,
                  ) -> tuple[subprocess.Popen[bytes], str]:
     port = pb.free_port()
-    argv = vllm_router.router_argv(vllm_router.ensure_router(), port, prefills, decodes, **kw)
+    argv = vllm_router.router_argv(vllm_router.ensure_router(), port, prefills, decodes,
+                                   prometheus_port=pb.free_port(), **kw)
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     pb.wait_healthy(url)

@@ -42,18 +42,21 @@ def ensure_router() -> Path:
 def router_argv(exe: Path, port: int, prefills: Sequence[str], decodes: Sequence[str], *,
                 prefill_policy: str = "round_robin", decode_policy: str = "round_robin",
                 max_concurrent: int = 8192, queue_size: int = 8192,
-                queue_timeout_s: int = 60) -> list[str]:
+                queue_timeout_s: int = 60, prometheus_port: int = 29000) -> list[str]:
     """Its PD mode over ``host:port`` backends; limits wide open unless given.
 
     The defaults (``--max-concurrent-requests`` and a 100-deep queue) would throttle the
-    throughput phases, so they are raised; the overload phase sets them on purpose.
+    throughput phases, so they are raised; the overload phase sets them on purpose. Its
+    Prometheus exporter stays on (ours exports /metrics too) but on a port of its own: the
+    fixed default (29000) makes a second router -- or a leftover one -- panic at start.
     """
     argv = [str(exe), "--vllm-pd-disaggregation", "--kv-connector", "nixl",
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
             "--prefill-policy", prefill_policy, "--decode-policy", decode_policy,
             "--policy", decode_policy,
             "--max-concurrent-requests", str(max_concurrent), "--queue-size", str(queue_size),
-            "--queue-timeout-secs", str(queue_timeout_s)]
+            "--queue-timeout-secs", str(queue_timeout_s),
+            "--prometheus-port", str(prometheus_port)]
     for p in prefills:
         argv += ["--prefill", f"http://{p}"]
     for d in decodes:

@@ -56,12 +56,16 @@ def _run(*args: str) -> tuple[int, dict[str, Any]]:
     return result.exit_code, doc
 
 
-def _data(doc: dict[str, Any]) -> dict[str, Any]:
-    """Check ``data`` against the file its ``schema`` names and return it."""
-    data = doc["data"]
+def check_data(data: dict[str, Any]) -> None:
+    """Check a command's ``data`` against the schema file its ``schema`` field names."""
     command, version = re.fullmatch(r"ascend-pd/([a-z0-9-]+)/v(\d+)", data["schema"]).groups()  # type: ignore[union-attr]
     _check(data, f"{command}.v{version}.json")
-    return data  # type: ignore[no-any-return]
+
+
+def _data(doc: dict[str, Any]) -> dict[str, Any]:
+    """Check the envelope's ``data`` against its schema and return it."""
+    check_data(doc["data"])
+    return doc["data"]  # type: ignore[no-any-return]
 
 
 def test_every_documented_schema_is_listed_in_json_md_and_has_its_id() -> None:

@@ -121,3 +121,17 @@ def test_cli_flow_flags():
                                     "--json"], catch_exceptions=False)
     assert wild.exit_code == 8  # ProxyConfigError (docs/exit-codes.md)
     assert "--metaserver-url" in json.loads(wild.output)["errors"][0]["hint"]
+
+
+def test_cache_aware_follows_the_prefix_in_the_decode_first_flow_too(sims, make_proxy):
+    """A repeated long prompt lands on the prefill that computed its prefix, as in the
+    prefill-first flow; without the keys the second prefill (least loaded) gets half."""
+    prefills = [sims("prefill", layerwise=True), sims("prefill", layerwise=True)]
+    proxy = make_proxy(prefills, [sims("decode", layerwise=True)], flow="decode-first",
+                       policy_prefill="cache_aware")
+    long_prompt = {**BODY, "prompt": "the same system prompt, word after word " * 60}
+    for _ in range(6):
+        resp = httpx.post(proxy.url + "/v1/completions", json=long_prompt, timeout=10)
+        assert resp.status_code == 200, resp.text
+    served = sorted(sim_state(p)["requests"] for p in prefills)
+    assert served == [0, 6]

@@ -129,3 +129,30 @@ def test_cached_tokens_in_the_answer_are_the_prefills(sims, make_proxy):
     assert cached(stream=False) == 0  # the prefill computed it all
     assert cached(stream=False) == 256  # now its prefix cache holds 2 blocks
     assert cached(stream=True) == 256
+
+
+def test_a_proxy_bug_after_the_prefill_is_a_logged_500_and_the_kv_is_drained(
+        sims, make_proxy, caplog, monkeypatch):
+    """The catch-all: a fault in the proxy's own code (injected here -- every input known
+    to reach it was turned into a 4xx) answers 500 with the request id and an OpenAI error
+    body, logs ``error`` (never ``ok``), and the prefill's KV blocks are still drained."""
+    from ascend_pd.proxy import contract
+
+    prefill = sims("prefill", kv_abort_timeout_s=300)
+    proxy = make_proxy([prefill], [sims("decode")])
+
+    def broken(body, kv):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(contract, "decode_body", broken)
+    with caplog.at_level("INFO", logger="ascend_pd.proxy.access"):
+        resp = httpx.post(proxy.url + "/v1/completions", json=BODY, timeout=10,
+                          headers={"X-Request-Id": "bug-1"})
+        wait_for(lambda: _outcomes(caplog), timeout=5, what="the access-log line")
+    assert resp.status_code == 500
+    assert resp.headers["X-Request-Id"] == "bug-1"
+    assert resp.json()["error"]["type"] == "InternalServerError"
+    assert _outcomes(caplog) == [(500, "error")]
+    monkeypatch.undo()  # the drain builds its own body; only the decode leg was broken
+    wait_for(lambda: sim_state(prefill)["held_blocks"] == 0, timeout=10,
+             what="the prefill's blocks drained")

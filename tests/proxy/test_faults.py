@@ -85,6 +85,20 @@ def test_prefill_without_kv_params_is_a_502_not_a_local_prefill(sims, make_proxy
                    backend=plain.address) == 1
 
 
+def test_storage_connector_prefill_without_kv_params_is_decoded_with_kv_params_optional(
+        sims, make_proxy):
+    # The storage connector's P writes KV to shared storage and returns no
+    # kv_transfer_params; the plan starts the proxy with --kv-params optional for it.
+    storage, decode = sims("prefill", no_kv_params=True), sims("decode", no_kv_params=True)
+    proxy = make_proxy([storage], [decode], kv_params="optional")
+    resp = httpx.post(proxy.url + "/v1/completions", json=BODY, timeout=10)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["choices"][0]["text"]
+    assert sim_state(decode)["requests"] == 1
+    assert _metric(proxy, "ascend_pd_proxy_missing_kv_params_total",
+                   backend=storage.address) == 0
+
+
 def test_every_leg_carries_the_clients_key_to_backends_started_with_api_key(sims, make_proxy):
     # vLLM with --api-key answers 401 to a leg without the key; a drain refused that way
     # would leave P's blocks held until its abort timeout.

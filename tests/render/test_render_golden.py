@@ -17,7 +17,9 @@ from ascend_pd.spec import parse_spec
 from .conftest import GOLDEN, lint_scripts, load, spec_text
 
 CASES = ["a3-seed", "a2-1p1d-single", "a2-2p1d-dp", "a3-2p1d", "a2-1p1d-legacy-llmdatadist",
-         "a3-external-dp"]
+         "a3-external-dp",
+         # upstream vLLM on GPUs, traced to upstream in SOURCES.md (test_cuda_sources.py)
+         "cuda-gb200-nixl", "cuda-p2pnccl-1p1d"]
 #: one spec rendered for each release: what the release facts decide, traced to upstream in
 #: tests/golden/render/SOURCES.md
 RELEASES = ["0.11.0", "0.13.0", "0.18.0", "0.23.0.post1", "0.30.0rc2"]

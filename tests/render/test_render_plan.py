@@ -241,7 +241,7 @@ def test_template_problems_become_render_errors_naming_the_template() -> None:
         render_template("proxy.sh.j2")  # no context: StrictUndefined refuses
 
 
-def test_spec_health_probing_reaches_the_rendered_proxy() -> None:
+def test_spec_proxy_settings_reach_the_rendered_proxy() -> None:
     """The rendered proxy's argv, run through the real CLI, probes as the spec says; unset
     keys add no flag (the proxy's defaults apply)."""
     import json
@@ -251,7 +251,7 @@ def test_spec_health_probing_reaches_the_rendered_proxy() -> None:
     from ascend_pd.cli import cli
 
     def edit(data: dict[str, Any]) -> None:
-        data["proxy"].update(health_timeout_s=10.0, eject_after=6)
+        data["proxy"].update(health_timeout_s=10.0, eject_after=6, policy_prefill="cache_aware")
 
     plan = build_plan(edited("a3-2p1d", edit))
     assert plan.proxy is not None
@@ -261,5 +261,6 @@ def test_spec_health_probing_reaches_the_rendered_proxy() -> None:
     data = json.loads(out.output)["data"]
     assert (data["health_timeout_s"], data["eject_after"], data["health_interval_s"]) == (
         10.0, 6, 2.0)
+    assert data["policy_prefill"] == "cache_aware"
     default = build_plan(load("a3-2p1d")).proxy
     assert default is not None and "--health-timeout" not in default.args

@@ -223,7 +223,7 @@ class TestCli:
         assert json.loads(result.output)["data"]["devices"] == [4]
         assert hccn(path, "d0", "-i", "4", "-vnic", "-g")[1].startswith("vnic link status: DOWN")
         result = runner.invoke(cli, ["sim", "install-tools", str(tmp_path / "bin"), "--json"])
-        assert sorted(json.loads(result.output)["data"]) == ["hccn_tool", "npu-smi"]
+        assert sorted(json.loads(result.output)["data"]) == ["hccn_tool", "npu-smi", "nvidia-smi"]
         assert (tmp_path / "bin" / "npu-smi").stat().st_mode & 0o111
 
     def test_init_to_stdout_and_bad_host(self) -> None:

@@ -73,6 +73,11 @@ def _fix_mode(text: str | None) -> FixMode | None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of sample:N.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False),
               help="Also write a self-contained HTML report (heatmap, grid, fixes) to FILE.")
+@click.option("--tcp-timeout", type=click.FloatRange(0.1), default=3.0, show_default=True,
+              help="platform cuda: seconds per TCP connect of the reachability matrix.")
+@click.option("--after-launch", is_flag=True,
+              help="platform cuda: a planned port nobody listens on is a fault (run after "
+                   "launch), not a warning.")
 @common
 @pass_session
 def command(session: Session, /, **opts: Any) -> None:
@@ -87,6 +92,9 @@ def command(session: Session, /, **opts: Any) -> None:
     (the gen_ranktable.sh flags; --network-card-name also checks each IP is on that NIC)
     Exit: 0 all pass, 1 findings, 2 usage error, 3 no host reachable.
     """
+    if session.spec_path is not None and session.spec().platform != "ascend":
+        _check_tcp(session, opts)
+        return
     fix_mode = _fix_mode(opts["fix_text"])
     if fix_mode is not None and session.json and not opts["yes"]:
         raise UsageError("--fix with --json cannot ask for confirmation", hint="add --yes")
@@ -126,6 +134,36 @@ def command(session: Session, /, **opts: Any) -> None:
                           check_links_html(report, command_line, report.exit_code))
         human += f"\nHTML report: {path}"
     finish(session.json, "check-links", report.to_dict(), human, report.exit_code)
+
+
+def _check_tcp(session: Session, opts: dict[str, Any]) -> None:
+    """platform cuda (or cpu): no NPU network to query; the TCP matrix between the plan's
+    hosts."""
+    from ascend_pd.netcheck.tcp import TcpOptions, check_tcp
+    from ascend_pd.render.plan import build_plan
+
+    reject_ips_with_spec(opts)
+    npu_only = [flag for flag, given in (("--ranktable", opts["ranktable_path"]),
+                                         ("--fix", opts["fix_text"]),
+                                         ("--html", opts["html_path"]),
+                                         ("--require-lldp", opts["require_lldp"]))
+                if given]
+    if npu_only:
+        raise UsageError(f"{', '.join(npu_only)}: NPU checks, not for platform "
+                         f"{session.spec().platform}",
+                         hint="platform cuda runs the TCP reachability matrix only "
+                              "(docs/check-links.md, CUDA hosts)")
+    if session.resolved_backend() == "sim":
+        raise UsageError("the TCP matrix opens real connections; backend sim has no hosts "
+                         "to connect from", hint="use --backend local or ssh")
+    progress = Progress("check-links", enabled=not session.json)
+    report = check_tcp(
+        build_plan(session.spec()), session.runners(),
+        options=TcpOptions(connect_timeout_s=opts["tcp_timeout"], max_hosts=opts["max_hosts"],
+                           per_host=opts["per_host"], expect_listening=opts["after_launch"]),
+        on_progress=lambda phase, done, total: progress.update(done, total, phase))
+    progress.done()
+    finish(session.json, "check-links", report.to_dict(), report.human(), report.exit_code)
 
 
 def _setup(session: Session, opts: dict[str, Any]) -> tuple[Targets, Any, ToolsFor]:

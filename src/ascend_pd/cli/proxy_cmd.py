@@ -12,7 +12,7 @@ from ascend_pd.cli.output import finish
 from ascend_pd.cli.session import Session, common, pass_session, spec_option
 from ascend_pd.errors import UsageError
 from ascend_pd.proxy import BackendAddress, ProxyConfig, proxy_config_from_spec, serve
-from ascend_pd.proxy.config import FLOWS, POLICIES, secret_from_env
+from ascend_pd.proxy.config import FLOWS, KV_PARAMS, POLICIES, secret_from_env
 from ascend_pd.proxy.discovery import DiscoveryTarget
 
 _policy = click.Choice(list(POLICIES))
@@ -91,6 +91,9 @@ def _edge_overrides(edge: dict[str, Any]) -> dict[str, Any]:
 @click.option("--flow", type=click.Choice(list(FLOWS)), default=None,
               help="prefill-first (default; MooncakeConnectorV1, NIXL) or decode-first "
                    "(MooncakeLayerwiseConnector: D first, then P via /v1/metaserver).")
+@click.option("--kv-params", type=click.Choice(list(KV_PARAMS)), default=None,
+              help="required (default: a prefill answer without kv_transfer_params is a "
+                   "502) or optional (storage connector: D reads the KV from shared storage).")
 @click.option("--metaserver-url", metavar="URL", default=None,
               help="decode-first: the URL the decodes POST to (required with a wildcard "
                    "--host; default http://HOST:PORT/v1/metaserver).")
@@ -112,7 +115,8 @@ def command(session: Session, /, prefill: tuple[str, ...], decode: tuple[str, ..
             backend_api_key_env: str | None, max_retries: int | None,
             connect_timeout: float | None, read_timeout: float | None,
             health_interval: float | None, health_timeout: float | None,
-            eject_after: int | None, flow: str | None, metaserver_url: str | None,
+            eject_after: int | None, flow: str | None, kv_params: str | None,
+            metaserver_url: str | None,
             discover_prefill: tuple[str, ...], discover_decode: tuple[str, ...],
             discover_interval: float, discover_dns: str | None,
             dry_run: bool, **edge: Any) -> None:
@@ -129,7 +133,7 @@ def command(session: Session, /, prefill: tuple[str, ...], decode: tuple[str, ..
         "health_timeout_s": health_timeout, "eject_after": eject_after,
         "backend_api_key": secret_from_env(backend_api_key_env, "backend API key"),
         **_edge_overrides(edge),
-        "flow": flow, "metaserver_url": metaserver_url,
+        "flow": flow, "metaserver_url": metaserver_url, "kv_params": kv_params,
     }
     if admin_token_env:
         overrides["admin_token"] = secret_from_env(admin_token_env, "admin token")

@@ -74,7 +74,8 @@ def init_cluster(session: Session, hosts: tuple[str, ...], soc: str, devices: in
 @common
 @pass_session
 def install(session: Session, dest: str, cluster: str | None, host: str | None) -> None:
-    """Write DEST/hccn_tool and DEST/npu-smi wrappers that run the simulated tools."""
+    """Write DEST/hccn_tool, DEST/npu-smi and DEST/nvidia-smi wrappers that run the
+    simulated tools."""
     paths = install_tools(dest, cluster=cluster, host=host)
     data = {name: str(path) for name, path in paths.items()}
     human = "\n".join(f"wrote {path}" for path in data.values())
@@ -87,10 +88,12 @@ def install(session: Session, dest: str, cluster: str | None, host: str | None) 
 @click.option("--cluster", required=True, type=click.Path(dir_okay=False, exists=True),
               help="The sim cluster file to change.")
 @click.option("--host", "host", required=True, help="Simulated host name.")
-@click.option("--device", type=int, help="Physical device id (default: every device).")
+@click.option("--device", type=int, help="Physical device id (default: every device); the "
+                                         "GPU slot for gpu-missing.")
 @click.option("--kind", required=True, type=click.Choice(FAULT_KINDS), help="What breaks.")
 @click.option("--value", help="net-health STATE | busy N | ping-loss ADDR[:LOST] | "
-                              "hang KIND | latency-* SECONDS.")
+                              "hang KIND | latency-* SECONDS | gpu-driver DRIVER/CUDA | "
+                              "nvml-mismatch LIBRARY_VERSION.")
 @click.option("--clear", is_flag=True, help="Remove the fault (restore the original value).")
 @common
 @pass_session

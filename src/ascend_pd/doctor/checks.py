@@ -125,15 +125,24 @@ def check_driver(facts: Facts, plan: HostPlan) -> Finding:
     return _result(plan, "driver", "pass", observed, expected)
 
 
-def check_packages(facts: Facts, plan: HostPlan) -> Finding:
-    expected = "python3 with " + ", ".join(PACKAGES)
+def python_unchecked(facts: Facts, plan: HostPlan, expected: str) -> Finding | None:
+    """The python-packages result when the packages cannot be looked at (docker runtime,
+    no Python on the host), else None. Shared by the Ascend and CUDA package checks."""
     if plan.docker:
         return _result(plan, "python-packages", "warn", "not checked: runtime docker "
                        "(packages live in the image)", expected)
     if facts.get("py.python", "absent") == "absent":
         return _result(plan, "python-packages", "fail", "python3 not found", expected,
-                       "Install Python (the python-version check names the range), or set "
-                       "ASCEND_PD_PYTHON in hosts[].env.")
+                       "Install Python (in the range the python-version check names), or "
+                       "set ASCEND_PD_PYTHON in hosts[].env to the interpreter that runs vLLM.")
+    return None
+
+
+def check_packages(facts: Facts, plan: HostPlan) -> Finding:
+    expected = "python3 with " + ", ".join(PACKAGES)
+    unchecked = python_unchecked(facts, plan, expected)
+    if unchecked is not None:
+        return unchecked
     missing = [p for p in PACKAGES if facts.get(f"py.{p}", "absent") == "absent"]
     found = ", ".join(f"{p} {facts.get(f'py.{p}')}" for p in PACKAGES if p not in missing)
     if missing:
@@ -311,5 +320,11 @@ CHECKS: Final[tuple[Check, ...]] = (
 
 
 def run_checks(facts: Facts, plan: HostPlan) -> list[Finding]:
-    """Every check over one host's facts."""
-    return [check(facts, plan) for check in CHECKS]
+    """Every check over one host's facts (``platform: cuda``: the GPU checks instead of the
+    Ascend ones, ``doctor.cuda``)."""
+    checks = CHECKS
+    if plan.spec.platform == "cuda":
+        from ascend_pd.doctor.cuda import cuda_checks
+
+        checks = cuda_checks()
+    return [check(facts, plan) for check in checks]

@@ -1,7 +1,9 @@
 # ascend-pd doctor probe: print facts about this host as key=value lines (POSIX sh).
 #
-# Run as: sh -c "$(cat probe.sh)" ascend-pd-doctor MODEL_DIR NIC STATE_DIR PORTS NPU_SMI PYTHON
+# Run as: sh -c "$(cat probe.sh)" ascend-pd-doctor MODEL_DIR NIC STATE_DIR PORTS NPU_SMI PYTHON \
+#            [PLATFORM NVIDIA_SMI GPU_FIELDS]
 #   PORTS is a comma-separated list of TCP ports the spec plans to listen on.
+#   PLATFORM cuda: nvidia-smi instead of the Ascend stack (CANN, hccn.conf, npu-smi).
 # Values arrive as positional arguments only; nothing is interpolated into this text.
 # Every filesystem path is prefixed with $ASCEND_PD_SYSROOT (empty on real hosts) so that a
 # simulated host can be a directory tree. /proc and `ss` are the live kernel's view.
@@ -9,10 +11,14 @@
 
 root="${ASCEND_PD_SYSROOT:-}"
 model="$1"; nic="$2"; state="$3"; ports="$4"; npusmi="$5"; py="${6:-python3}"
+platform="${7:-ascend}"; nvsmi="${8:-nvidia-smi}"; gpu_fields="${9:-index,name}"
 fact() { printf '%s=%s\n' "$1" "$2"; }
 fact probe.version 1
 fact probe.sysroot "$root"
+fact probe.platform "$platform"
 ascend="$root/usr/local/Ascend"
+
+if [ "$platform" != cuda ]; then
 
 # CANN toolkit and NNAL/ATB environment: source each set_env.sh in a subshell, starting
 # from an environment without the variables, and report what it exports.
@@ -52,6 +58,7 @@ if [ -z "$cann" ] && [ -r "$ascend/ascend-toolkit/latest/version.cfg" ]; then
     "$ascend/ascend-toolkit/latest/version.cfg" | head -n 1)"
 fi
 fact cann.version "${cann:-absent}"
+fi
 
 # Python packages and the model's config.json, through the Python that runs vLLM.
 if command -v "$py" >/dev/null 2>&1; then
@@ -59,13 +66,25 @@ if command -v "$py" >/dev/null 2>&1; then
 import glob, json, os, sys
 import importlib.metadata as md
 print("py.python=%d.%d.%d" % sys.version_info[:3])
-for name in ("torch", "torch_npu", "vllm", "vllm_ascend", "mooncake-transfer-engine",
-             "mooncake-transfer-engine-npu"):
+names = ("torch", "torch_npu", "vllm", "vllm_ascend", "mooncake-transfer-engine",
+         "mooncake-transfer-engine-npu")
+if sys.argv[2] == "cuda":
+    # the CUDA runtime torch loads: nvidia-cuda-runtime-cu12 (CUDA 12), nvidia-cuda-runtime (13)
+    names = ("torch", "vllm", "nixl", "nvidia-cuda-runtime-cu12", "nvidia-cuda-runtime")
+for name in names:
     try:
         version = md.version(name)
     except md.PackageNotFoundError:
         version = "absent"
     print("py.%s=%s" % (name.replace("-", "_"), version))
+if sys.argv[2] == "cuda":
+    try:
+        reqs = md.requires("vllm") or []
+    except md.PackageNotFoundError:
+        reqs = []
+    for req in reqs:
+        if req.replace(" ", "").startswith(("torch=", "torch<", "torch>", "torch!", "torch~")):
+            print("py.vllm_requires_torch=%s" % req)
 model = sys.argv[1]
 cfg = os.path.join(model, "config.json")
 if not os.path.isfile(cfg):
@@ -86,7 +105,7 @@ if isinstance(quant, dict):
     print("model.quant_method=%s" % quant.get("quant_method", ""))
 described = glob.glob(os.path.join(model, "quant_model_description*.json"))
 print("model.quant_description=%s" % ("present" if described else "absent"))
-' "$root$model"
+' "$root$model" "$platform"
 else
   fact py.python absent
 fi
@@ -101,7 +120,9 @@ else
 fi
 
 # /etc/hccn.conf: device IPs for HCCL (must also be mounted into containers).
-if [ -r "$root/etc/hccn.conf" ]; then
+if [ "$platform" = cuda ]; then
+  :
+elif [ -r "$root/etc/hccn.conf" ]; then
   fact hccn_conf present
   fact hccn_conf.addresses "$(grep -c '^address_[0-9]*=' "$root/etc/hccn.conf")"
 else
@@ -149,6 +170,24 @@ else
   dfout="$(df -Pk "${dir:-/}" 2>/dev/null)"
 fi
 printf '%s\n' "$dfout" | awk 'NR == 2 {print "disk.avail_kb=" $4; print "disk.mount=" $6}'
+
+if [ "$platform" = cuda ]; then
+  # GPUs: the identity query (CSV) and the summary's header (driver, CUDA the driver
+  # supports); ascend-pd parses both. Both fail alike when NVML cannot start.
+  if out="$("$nvsmi" "--query-gpu=$gpu_fields" --format=csv,noheader 2>&1)"; then
+    fact gpu_query.exit 0
+  else
+    fact gpu_query.exit "$?"
+  fi
+  printf '%s\n' "$out" | sed 's/^/gpu_query.out=/'
+  if out="$("$nvsmi" 2>&1)"; then
+    fact gpu_smi.exit 0
+  else
+    fact gpu_smi.exit "$?"
+  fi
+  printf '%s\n' "$out" | sed -n '1,4p' | sed 's/^/gpu_smi.out=/'
+  exit 0
+fi
 
 # NPU health: the raw `npu-smi info` table; ascend-pd parses it.
 if out="$("$npusmi" info 2>&1)"; then

@@ -41,13 +41,20 @@ def probe_script() -> str:
 
 def probe_argv(spec: ClusterSpec, host_name: str,
                deploy: DeploymentPlan | None = None) -> tuple[str, ...]:
-    """``sh -c <probe> ascend-pd-doctor MODEL NIC STATE_DIR PORTS NPU_SMI PYTHON``."""
+    """``sh -c <probe> ascend-pd-doctor MODEL NIC STATE_DIR PORTS NPU_SMI PYTHON`` (and, on
+    ``platform: cuda``, ``cuda NVIDIA_SMI GPU_FIELDS``)."""
     host = spec.host(host_name)
     ports = ",".join(str(p) for p in sorted(planned_ports(deploy, host_name)))
     _, npu_smi = tool_paths(host)
     python = host.env.get("ASCEND_PD_PYTHON", "python3")
-    return ("sh", "-c", probe_script(), "ascend-pd-doctor", spec.model.path, host.nic,
-            spec.state_dir, ports, npu_smi, python)
+    argv: tuple[str, ...] = ("sh", "-c", probe_script(), "ascend-pd-doctor", spec.model.path,
+                             host.nic, spec.state_dir, ports, npu_smi, python)
+    if spec.platform == "cuda":
+        from ascend_pd.nvidiasmi.commands import QUERY_FIELDS
+
+        argv += ("cuda", host.env.get("ASCEND_PD_NVIDIA_SMI", "nvidia-smi"),
+                 ",".join(QUERY_FIELDS))
+    return argv
 
 
 @dataclass
@@ -182,6 +189,14 @@ def _add_deep(spec: ClusterSpec, plan: DeploymentPlan | None, plan_error: str | 
     """Host truth: one scanner run per host, in parallel; its checks join the host's."""
     from ascend_pd.doctor.deep import DEEP_TIMEOUT_S, scanner_argv, truth_checks
 
+    if spec.platform != "ascend":
+        # --deep reads the installed vllm-ascend; upstream vLLM hosts have none to read.
+        for host in report.hosts:
+            host.checks.append(host_check(
+                host=host.host, check="deep-installed", status="warn",
+                observed=f"not run: --deep reads vllm-ascend's code; platform {spec.platform} "
+                         "runs upstream vLLM", expected="platform ascend"))
+        return
     if plan is None:
         for host in report.hosts:
             host.checks.append(host_check(host.host, "deep-plan", "fail",

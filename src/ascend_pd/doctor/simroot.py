@@ -95,11 +95,26 @@ def _write(path: Path, text: str, mode: int | None = None) -> None:
     atomic_write_text(path, text, mode=mode)
 
 
-def _dist_info(site: Path, name: str, version: str) -> None:
+def dist_info(site: Path, name: str, version: str, requires: Iterable[str] = ()) -> None:
+    """A ``*.dist-info`` that ``importlib.metadata`` finds (version and Requires-Dist)."""
     # importlib.metadata finds "<name with underscores>-<version>.dist-info"
     meta = site / f"{name.replace('-', '_')}-{version.split('+')[0]}.dist-info"
-    _write(meta / "METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    _write(meta / "METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+           + "".join(f"Requires-Dist: {r}\n" for r in requires))
     _write(meta / "RECORD", "")
+
+
+def write_ip_standin(bin_dir: Path, addrs: Mapping[str, Iterable[str]]) -> None:
+    """``bin_dir/ip``: answers ``ip -o -4 addr show dev NIC`` with ``addrs[NIC]``."""
+    cases = "".join(
+        f"  {shlex.quote(nic)}) " + "".join(
+            f"printf '%s\\n' {shlex.quote(f'2: {nic}    inet {a} scope global {nic}')}; "
+            for a in lst) + "exit 0 ;;\n"
+        for nic, lst in addrs.items())
+    _write(bin_dir / "ip", "#!/bin/sh\n# ascend-pd sim: `ip -o -4 addr show dev NIC`\n"
+           'dev=""\nwhile [ $# -gt 0 ]; do [ "$1" = dev ] && dev="$2"; shift; done\n'
+           f'case "$dev" in\n{cases}'
+           '  *) echo "Device \\"$dev\\" does not exist." >&2; exit 1 ;;\nesac\n', mode=0o755)
 
 
 def build_sysroot(
@@ -169,7 +184,7 @@ def build_sysroot(
     site = root / "usr/local/lib/python3/site-packages"
     site.mkdir(parents=True, exist_ok=True)
     for name, version in pkgs.items():
-        _dist_info(site, name, version)
+        dist_info(site, name, version)
     for package, tree in (sources or {}).items():
         link = site / package
         if not link.exists():
@@ -190,25 +205,7 @@ def build_sysroot(
             f"address_{d}=29.10.1.{d + 1}\nnetmask_{d}=255.255.255.0\nnetdetect_{d}=29.10.1.254\n"
             f"gateway_{d}=29.10.1.254\nsend_arp_status_{d}=1\ntls_enable_{d}=0\n"
             for d in range(8)))
-    (root / state_dir.lstrip("/")).mkdir(parents=True, exist_ok=True)
-    if "low_disk" in wanted:
-        _write(root / "etc/ascend-pd-sim/df",
-               "Filesystem     1024-blocks     Used Available Capacity Mounted on\n"
-               "/dev/vda1        51474912 50950624    524288     99% /\n")
-
-    bin_dir = root / "sim-bin"
-    addrs = {k: list(v) for k, v in (nics or {"eth0": ["192.0.2.11/24"]}).items()}
-    if "nic_without_address" in wanted:
-        addrs = {nic: [] for nic in addrs}
-    cases = "".join(
-        f"  {shlex.quote(nic)}) " + "".join(
-            f"printf '%s\\n' {shlex.quote(f'2: {nic}    inet {a} scope global {nic}')}; "
-            for a in lst) + "exit 0 ;;\n"
-        for nic, lst in addrs.items())
-    _write(bin_dir / "ip", "#!/bin/sh\n# ascend-pd sim: `ip -o -4 addr show dev NIC`\n"
-           'dev=""\nwhile [ $# -gt 0 ]; do [ "$1" = dev ] && dev="$2"; shift; done\n'
-           f'case "$dev" in\n{cases}'
-           '  *) echo "Device \\"$dev\\" does not exist." >&2; exit 1 ;;\nesac\n', mode=0o755)
+    bin_dir = write_host_tree(root, state_dir=state_dir, nics=nics, faults=wanted)
     health = {3: "Alarm"} if "npu_unhealthy" in wanted else {}
     _write(root / "etc/ascend-pd-sim/npu-smi-info.txt", npu_smi_a2_table(health))
     _write(bin_dir / "npu-smi", "#!/bin/sh\n# ascend-pd sim: `npu-smi info`\n"
@@ -216,10 +213,33 @@ def build_sysroot(
            "/etc/ascend-pd-sim/npu-smi-info.txt\n"
            'echo "Error parameter in querying chip info."; exit 1\n', mode=0o755)
 
-    env = {
+    return SimHost(root, sysroot_env(root, bin_dir, site))
+
+
+def write_host_tree(root: Path, *, state_dir: str, nics: Mapping[str, Iterable[str]] | None,
+                    faults: Iterable[str]) -> Path:
+    """What every simulated host has: the state dir (and the ``low_disk`` canned ``df``) and
+    the ``ip`` stand-in (``nic_without_address``); returns ``sim-bin/``."""
+    wanted = set(faults)
+    (root / state_dir.lstrip("/")).mkdir(parents=True, exist_ok=True)
+    if "low_disk" in wanted:
+        _write(root / "etc/ascend-pd-sim/df",
+               "Filesystem     1024-blocks     Used Available Capacity Mounted on\n"
+               "/dev/vda1        51474912 50950624    524288     99% /\n")
+    bin_dir = root / "sim-bin"
+    addrs = {k: list(v) for k, v in (nics or {"eth0": ["192.0.2.11/24"]}).items()}
+    if "nic_without_address" in wanted:
+        addrs = {nic: [] for nic in addrs}
+    write_ip_standin(bin_dir, addrs)
+    return bin_dir
+
+
+def sysroot_env(root: Path, bin_dir: Path, site: Path) -> dict[str, str]:
+    """The host environment that makes the probe see the tree: sysroot, stand-ins first on
+    PATH, the fake site-packages, this interpreter as the host's Python."""
+    return {
         "ASCEND_PD_SYSROOT": str(root),
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
         "PYTHONPATH": str(site),
         "ASCEND_PD_PYTHON": sys.executable,
     }
-    return SimHost(root, env)

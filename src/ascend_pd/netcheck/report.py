@@ -24,7 +24,7 @@ LAYOUT: Final[Layout] = Layout(spaced=True)
 #: Every check, in report order.
 CHECKS: Final[tuple[str, ...]] = (
     "reach", "nic", "device", "hang", "link", "net_health", "netdetect", "gateway", "ip", "vnic",
-    "spod", "tls", "lldp", "ping",
+    "spod", "tls", "lldp", "ping", "tcp",
 )
 #: the severities of check-links' own words: a *fault* is an error
 Severity = Literal["fault", "warning"]
@@ -72,7 +72,8 @@ class PingSummary:
     """The ping plan as run: mode, transport, counts, and pairs excluded by design."""
 
     mode: str
-    transport: Literal["roce", "hccs"]
+    #: "tcp" on platform cuda (netcheck.tcp: no pings, a TCP matrix)
+    transport: Literal["roce", "hccs", "tcp"]
     planned: int = 0
     run: int = 0
     failed: int = 0
@@ -120,6 +121,8 @@ class CheckReport:
     #: (host, device) -> TLS switch read (0 = off or no certificate)
     tls_values: dict[tuple[str, int], int] = field(default_factory=dict)
     fix: FixOutcome | None = None
+    #: platform cuda: the TCP reachability matrix (``netcheck.tcp.TcpSummary``)
+    tcp: Any = None
 
     def __post_init__(self) -> None:
         order = {h["name"]: i for i, h in enumerate(self.targets.get("hosts", []))}
@@ -178,16 +181,21 @@ class CheckReport:
                     "devices": len(self.tls_values)},
             "fix": None if self.fix is None else self.fix.to_dict(),
             "timing": {"wall_s": round(self.wall_s, 3), "commands": self.commands},
-        }
+        } | ({"tcp": self.tcp.to_dict()} if self.tcp is not None else {})
 
     def human(self) -> str:
         """The summary table, then one block per finding with its fix."""
         hosts = self.targets.get("hosts", [])
         devices = sum(len(h["devices"]) for h in hosts)
-        head = [f"{len(hosts)} host(s), {devices} device(s), {self.targets.get('soc')}; "
+        line = (f"{len(hosts)} host(s), {devices} device(s), {self.targets.get('soc')}; "
                 f"pings: {self.pings.mode} over {self.pings.transport}, {self.pings.run} run, "
-                f"{self.pings.skipped} skipped, {len(self.pings.excluded)} excluded by design",
-                "", table(["check", "passed", "warnings", "faults", "skipped"], self.summary())]
+                f"{self.pings.skipped} skipped, {len(self.pings.excluded)} excluded by design")
+        if self.tcp is not None:
+            counts = ", ".join(f"{n} {k}" for k, n in sorted(self.tcp.counts.items()))
+            line = (f"{len(hosts)} host(s), {self.targets.get('platform')}; TCP matrix: "
+                    f"{self.tcp.planned} (source, port) pair(s): {counts or 'none'}")
+        head = [line, "",
+                table(["check", "passed", "warnings", "faults", "skipped"], self.summary())]
         if self.fix is not None:
             head += ["", f"--fix tls: set enable {self.fix.target} on "
                          f"{len(self.fix.changed)} device(s), {len(self.fix.failed)} failed"]

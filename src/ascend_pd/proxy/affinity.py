@@ -75,6 +75,13 @@ def prefix_keys(body: dict[str, Any]) -> tuple[int, ...]:
     return tuple(keys)
 
 
+def prefill_keys(policy: str, body: dict[str, Any]) -> tuple[int, ...]:
+    """The keys a prefill leg carries: the prefix chain under ``cache_aware``, else none (only
+    that policy reads them, and hashing is a pass over the whole prompt). Both flows --
+    prefill-first and decode-first -- pick their prefill through this."""
+    return prefix_keys(body) if policy == "cache_aware" else ()
+
+
 def _text_blocks(text: str) -> list[str]:
     n = min(len(text) // BLOCK_CHARS, MAX_BLOCKS)
     return [text[i * BLOCK_CHARS:(i + 1) * BLOCK_CHARS] for i in range(n)]

@@ -25,6 +25,8 @@ POLICIES: tuple[Policy, ...] = ("least_loaded", "round_robin", "power_of_two", "
 Flow = Literal["prefill-first", "decode-first"]
 FLOWS: tuple[Flow, ...] = ("prefill-first", "decode-first")
 WILDCARDS = ("", "0.0.0.0", "::", "[::]")
+#: what the proxy demands of a prefill answer (``--kv-params``)
+KV_PARAMS: tuple[str, ...] = ("required", "optional")
 
 
 @dataclass(frozen=True, order=True)
@@ -82,7 +84,8 @@ class ProxyConfig:
         host, port: where the proxy listens.
         policy_prefill, policy_decode: ``least_loaded`` (outstanding prompt tokens for
             prefill, outstanding requests for decode), ``round_robin``, ``power_of_two``, or
-            for prefill ``cache_aware`` (prefix affinity bounded by load, ``proxy.affinity``).
+            for prefill ``cache_aware`` (prefix affinity bounded by load, ``proxy.affinity``;
+            the prefill default).
         admin_token: required as ``Authorization: Bearer`` on /instances/* when set. Without
             one the admin endpoints answer only when the proxy listens on loopback only.
         admin_networks: when set, ``/instances/add`` accepts only backends whose address
@@ -104,6 +107,9 @@ class ProxyConfig:
             ``/v1/metaserver``, which then runs P: MooncakeLayerwiseConnector).
         metaserver_url: decode-first only: the URL the decode instances POST to. Required
             when ``host`` is a wildcard; else ``http://<host>:<bound port>/v1/metaserver``.
+        kv_params: ``required`` (a prefill answer without kv_transfer_params is a 502: NIXL,
+            Mooncake) or ``optional`` (the storage connector: the decode leg then carries
+            none, and nothing is drained).
         max_in_flight: requests one backend is sent at once (0: no limit; drains excepted).
         queue_size: requests that may wait for a backend slot, over all roles; beyond: 429.
         queue_timeout_s: the longest wait for a slot; then 503 (both with Retry-After).
@@ -122,7 +128,9 @@ class ProxyConfig:
     decode: tuple[BackendAddress, ...]
     host: str = "127.0.0.1"
     port: int = 8000
-    policy_prefill: Policy = "least_loaded"
+    # cache_aware measured 0.56x least_loaded's TTFT p50 on shared prefixes (docs/proxy.md)
+    # and is least loaded when nothing repeats.
+    policy_prefill: Policy = "cache_aware"
     policy_decode: Policy = "least_loaded"
     admin_token: str | None = None
     backend_api_key: str | None = None
@@ -140,6 +148,7 @@ class ProxyConfig:
     drain_timeout_s: float = 60.0
     flow: Flow = "prefill-first"
     metaserver_url: str | None = None
+    kv_params: str = "required"
     # admission, connection hygiene, admin surface, processes (docs/proxy.md, security.md)
     admin_networks: tuple[str, ...] = ()
     max_in_flight: int = 512
@@ -176,6 +185,9 @@ class ProxyConfig:
                 f"reach; the proxy listens on the wildcard address {self.host!r}",
                 hint="pass --metaserver-url http://ADDR:PORT/v1/metaserver (ADDR: this "
                      "host's address on the decodes' network), or --host ADDR")
+        if self.kv_params not in KV_PARAMS:
+            raise ProxyConfigError(f"unknown --kv-params {self.kv_params!r}",
+                                   hint="use one of: " + ", ".join(KV_PARAMS))
         if self.metaserver_url is not None and not self.metaserver_url.startswith("http://"):
             raise ProxyConfigError(f"metaserver URL {self.metaserver_url!r} is not http://...",
                              hint="write e.g. http://10.0.0.9:8000/v1/metaserver")
@@ -247,17 +259,21 @@ def proxy_config_from_spec(spec: ClusterSpec, *, environ: Mapping[str, str] | No
         raise ProxyError("the spec has no proxy: section",
                          hint="add `proxy: {host: <address>, port: 8000}` to pd.yaml")
 
-    def head(instance: Any) -> BackendAddress:
-        return BackendAddress(spec.host(instance.head).address, instance.port)
+    def api(instance: Any) -> list[BackendAddress]:
+        # Hybrid DP: every host serves the API for its local ranks.
+        hybrid = instance.dp_mode == "hybrid" and instance.dp > 1
+        return [BackendAddress(spec.host(h).address, instance.port)
+                for h in (instance.hosts if hybrid else [instance.head])]
 
     values: dict[str, Any] = {
-        "prefill": tuple(head(i) for i in spec.prefill),
-        "decode": tuple(head(i) for i in spec.decode),
+        "prefill": tuple(a for i in spec.prefill for a in api(i)),
+        "decode": tuple(a for i in spec.decode for a in api(i)),
         "host": spec.proxy.bind,
         "port": spec.proxy.port,
         "policy_prefill": spec.proxy.policy_prefill,
         "policy_decode": spec.proxy.policy_decode,
         "admin_token": secret_from_env(spec.proxy.admin_token_env, "admin token", environ),
+        "kv_params": spec.connector.proxy_kv_params,
     }
     # Spec keys named like the fields (the spec model may not define them all yet).
     for key in SPEC_KEYS:

@@ -25,7 +25,7 @@ import json
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -53,8 +53,9 @@ class GuardedConnection(asyncio.Protocol):
 
     # -- asyncio.Protocol, delegated ------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A cast, not an isinstance check: uvloop's transports implement the interface
+        # without subclassing asyncio.Transport (an assert here broke every connection).
+        self.transport = cast(asyncio.Transport, transport)
         if not self.guard.opened(self):
             self.rejected = True
             self._arm(self.guard.header_timeout_s)

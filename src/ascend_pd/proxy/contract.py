@@ -33,10 +33,12 @@ def prefill_body(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def decode_body(body: dict[str, Any], kv_params: dict[str, Any]) -> dict[str, Any]:
-    """The decode leg: the client body plus the prefill's kv_transfer_params, unchanged."""
+def decode_body(body: dict[str, Any], kv_params: dict[str, Any] | None) -> dict[str, Any]:
+    """The decode leg: the client body plus the prefill's kv_transfer_params, unchanged
+    (None: the connector passes KV another way, the body goes as the client sent it)."""
     out = dict(body)
-    out["kv_transfer_params"] = kv_params
+    if kv_params is not None:
+        out["kv_transfer_params"] = kv_params
     return out
 
 

@@ -34,6 +34,7 @@ from typing import Any
 from aiohttp import web
 
 from ascend_pd.proxy import contract, inbound
+from ascend_pd.proxy.affinity import prefill_keys
 from ascend_pd.proxy.legs import Answer, Leg, LegFailed, Legs
 from ascend_pd.proxy.state import ProxyState
 from ascend_pd.proxy.trace import JSON_TYPE, Reply, Trace, error_response
@@ -144,7 +145,8 @@ class DecodeFirst:
         body["kv_transfer_params"] = params  # D's block info, as the decode sent it
         leg = Leg("prefill", pending.trace.endpoint, json.dumps(body).encode(),
                   pending.headers, tokens=contract.estimate_prompt_tokens(pending.body),
-                  attempts=self.state.config.max_retries + 1)
+                  attempts=self.state.config.max_retries + 1,
+                  keys=prefill_keys(self.state.config.policy_prefill, pending.body))
         try:
             answer = await self.legs.send(leg, pending.trace)
         except Reply as reply:

@@ -7,7 +7,8 @@ Rules this module keeps (every leg goes through ``legs.Legs.send``):
 * A leg is retried on *another* backend for connect errors, timeouts and 5xx -- never for
   4xx, and never once the first byte reached the client.
 * Upstream errors reach the client with their status and body; a prefill answer without
-  ``kv_transfer_params`` is a 502, not a silent local prefill on D.
+  ``kv_transfer_params`` is a 502, not a silent local prefill on D (``--kv-params optional``,
+  the storage connector: the decode leg goes without them, nothing to drain).
 * Decode bytes are relayed as received, with the decode's content type. A decode dying
   mid-stream ends the client stream with an SSE ``error`` event and no ``[DONE]``.
 * **KV accounting is a guarantee**: every prefill that answered is either consumed by a
@@ -29,7 +30,7 @@ from typing import Any
 from aiohttp import web
 
 from ascend_pd.proxy import contract, inbound, multiprompt
-from ascend_pd.proxy.affinity import prefix_keys
+from ascend_pd.proxy.affinity import prefill_keys
 from ascend_pd.proxy.decode_first import DecodeFirst
 from ascend_pd.proxy.legs import Answer, Leg, LegFailed, Legs, passthrough
 from ascend_pd.proxy.state import ProxyState
@@ -171,9 +172,9 @@ class Relay:
 
     # -- prefill -----------------------------------------------------------------------
     async def prefill(self, body: dict[str, Any], headers: dict[str, str], trace: Trace,
-                      ) -> dict[str, Any]:
-        """Run the prefill leg (with retries); the kv_transfer_params P returned, which
-        stay in ``trace.kv_pending`` until a decode consumed them."""
+                      ) -> dict[str, Any] | None:
+        """Run the prefill leg (with retries); the kv_transfer_params P returned (None when
+        optional), which stay in ``trace.kv_pending`` until a decode consumed them."""
         if not self.state.config.drain_on_disconnect:
             return await self._prefill(body, headers, trace)
         task = asyncio.ensure_future(self._prefill(body, headers, trace))
@@ -188,14 +189,17 @@ class Relay:
             raise
 
     async def _prefill(self, body: dict[str, Any], headers: dict[str, str], trace: Trace,
-                       ) -> dict[str, Any]:
+                       ) -> dict[str, Any] | None:
         leg = Leg("prefill", trace.endpoint, json.dumps(contract.prefill_body(body)).encode(),
                   headers, tokens=contract.estimate_prompt_tokens(body),
                   attempts=self.state.config.max_retries + 1,
-                  keys=prefix_keys(body) if self.state.config.policy_prefill == "cache_aware"
-                  else ())
+                  keys=prefill_keys(self.state.config.policy_prefill, body))
         answer = await self.legs.send(leg, trace)
         kv = (answer.json or {}).get("kv_transfer_params")
+        if not isinstance(kv, dict) and self.state.config.kv_params == "optional":
+            if trace.cached_tokens is None:
+                trace.cached_tokens = prompt_cached_tokens(answer.json)
+            return None  # the KV went to shared storage: nothing held on P to drain
         if not isinstance(kv, dict):
             name = str(answer.backend.address)
             self.state.metrics.inc("ascend_pd_proxy_missing_kv_params_total", backend=name)
@@ -210,7 +214,7 @@ class Relay:
             trace.cached_tokens = prompt_cached_tokens(answer.json)
         return kv
 
-    async def _drain_when_done(self, task: asyncio.Future[dict[str, Any]],
+    async def _drain_when_done(self, task: asyncio.Future[dict[str, Any] | None],
                                headers: dict[str, str], trace: Trace) -> None:
         try:
             await task
@@ -255,7 +259,8 @@ class Relay:
                 trace.retries += 1
                 self.state.metrics.inc("ascend_pd_proxy_retries_total", role="pair")
                 continue  # its KV stays pending: drained when the request ends
-            trace.kv_pending.remove((body, kv))  # consumed by the decode that answered
+            if kv is not None:
+                trace.kv_pending.remove((body, kv))  # consumed by the decode that answered
             return answer
         raise AssertionError("unreachable: the last pair returns or raises")
 

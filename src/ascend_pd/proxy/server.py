@@ -117,9 +117,10 @@ async def start_proxy(config: ProxyConfig, *, reuse_port: bool = False,
     port = state.sockets[0][1] if state.sockets else config.port
     proxy = RunningProxy(runner, state, config.host, port)
     proxy.state.metaserver_url = config.metaserver_for(port)
-    log.info("ascend-pd proxy listening on %s; prefill %s (%s); decode %s (%s)", proxy.url,
-             ", ".join(map(str, config.prefill)), config.policy_prefill,
-             ", ".join(map(str, config.decode)), config.policy_decode)
+    log.info("ascend-pd proxy listening on %s; prefill %s (%s); decode %s (%s); loop %s",
+             proxy.url, ", ".join(map(str, config.prefill)), config.policy_prefill,
+             ", ".join(map(str, config.decode)), config.policy_decode,
+             type(asyncio.get_running_loop()).__module__.split(".")[0])
     if config.flow == "decode-first":
         log.info("decode-first flow: decodes POST their block info to %s",
                  proxy.state.metaserver_url)
@@ -141,7 +142,9 @@ def run_until_signal(main: Callable[[asyncio.Event], Any]) -> None:
         import uvloop  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         asyncio.run(wrapper())
-    else:  # pragma: no cover - optional speed-up
+    else:
+        # vLLM hosts have it (uvicorn[standard] pulls it in), so a proxy installed next to
+        # vLLM runs on it: tests/proxy/test_uvloop.py keeps that path working.
         uvloop.run(wrapper())
 
 

@@ -19,7 +19,7 @@ import asyncio
 import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, cast
 
 from ascend_pd.proxy.response import Head, ResponseDecoder, ResponseError
 
@@ -89,8 +89,9 @@ class _Connection(asyncio.Protocol):
 
     # -- asyncio.Protocol ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A cast, not an isinstance check: uvloop's transports implement the interface
+        # without subclassing asyncio.Transport (an assert here broke every connection).
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         try:

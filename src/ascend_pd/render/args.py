@@ -23,6 +23,7 @@ PLAN_OWNED: Final[dict[str, str]] = {
     "--data-parallel-address": "hosts (the first host is the DP head)",
     "--data-parallel-rpc-port": "dp_rpc_port",
     "--headless": "hosts (every host after the first is headless)",
+    "--data-parallel-hybrid-lb": "dp_mode: hybrid",
     "--host": "the renderer (0.0.0.0; the host address in sim mode)",
     "--port": "port",
     "--kv-transfer-config": "connector (it is generated per role)",

@@ -19,15 +19,21 @@ from ascend_pd.render.findings import ValidationReport
 from ascend_pd.render.plan import DeploymentPlan, shared_hosts
 from ascend_pd.render.ports import random_range
 from ascend_pd.render.preflight import preflight
+from ascend_pd.render.upstream_checks import (
+    check_hybrid_dp,
+    check_p2p_nccl,
+    check_router,
+    check_upstream_version,
+)
 from ascend_pd.spec.loader import with_line
-from ascend_pd.spec.models import ClusterSpec, InstanceSpec
+from ascend_pd.spec.models import UPSTREAM_CONNECTORS, ClusterSpec, InstanceSpec
 
 Check = Callable[[DeploymentPlan], list[Finding]]
 
 _ENV_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: per-instance flags that must agree between prefill and decode, and their spec default
 _SHARED_FLAGS: Final = ("--model", "--served-model-name", "--kv-cache-dtype", "--block-size",
-                        "--quantization")
+                        "--quantization", "--dtype")
 
 
 def _instances(spec: ClusterSpec) -> Iterator[tuple[str, InstanceSpec]]:
@@ -39,7 +45,7 @@ def _instances(spec: ClusterSpec) -> Iterator[tuple[str, InstanceSpec]]:
 def check_release(plan: DeploymentPlan) -> list[Finding]:
     """The version resolves to known release facts (said when they are another release's)."""
     spec = plan.spec
-    if spec.platform != "ascend" or spec.connector.type == "nixl":
+    if spec.platform != "ascend" or spec.connector.type in UPSTREAM_CONNECTORS:
         return _check_upstream_connector(spec)
     key = "connector.vllm_ascend_version"
     if plan.release_error is not None:
@@ -88,16 +94,18 @@ def _span(versions: list[str]) -> str:
 
 
 def _check_upstream_connector(spec: ClusterSpec) -> list[Finding]:
-    # vllm-ascend's version is irrelevant on cuda / cpu: upstream vLLM ships NixlConnector.
+    # vllm-ascend's version is irrelevant on cuda / cpu: upstream vLLM ships the connectors.
     if spec.platform == "ascend":
         return [at_key("error", "connector.type",
-                        "the NIXL connector is upstream vLLM's (platform cuda or cpu)",
-                        "on Ascend use type: mooncake (or llmdatadist on 0.11.x)")]
+                       f"the {spec.connector.type} connector is upstream vLLM's (platform "
+                       "cuda or cpu)", "on Ascend use type: mooncake (or llmdatadist on "
+                       "0.11.x)")]
     out = []
-    if spec.connector.type != "nixl":
+    if spec.connector.type not in UPSTREAM_CONNECTORS:
         out.append(at_key("error", "connector.type",
                            f"{spec.connector.type} is a vllm-ascend connector; platform "
-                           f"{spec.platform} runs upstream vLLM", "use type: nixl"))
+                           f"{spec.platform} runs upstream vLLM",
+                           "use type: nixl (or p2pnccl on cuda, or storage)"))
     if spec.model.quantization == "ascend":
         out.append(at_key("error", "model.quantization",
                            f"ascend (W8A8 msmodelslim) weights need NPUs, not {spec.platform}",
@@ -123,7 +131,7 @@ def _effective(spec: ClusterSpec, inst: InstanceSpec) -> dict[str, str]:
     values = {"--model": model.path, "--served-model-name": model.served_name,
               "--kv-cache-dtype": model.kv_cache_dtype,
               "--block-size": str(model.block_size) if model.block_size else "default",
-              "--quantization": model.quantization}
+              "--quantization": model.quantization, "--dtype": model.dtype or "auto"}
     for flag, value in flag_values(inst.extra_args).items():
         if flag in values and value is not None:
             values[flag] = value
@@ -153,8 +161,8 @@ def check_parallelism(plan: DeploymentPlan) -> list[Finding]:
     """P/D TP ratios the connector can transfer, and TP groups inside one host."""
     spec = plan.spec
     out: list[Finding] = []
-    if spec.connector.type == "nixl":
-        return out  # upstream vLLM's own TP rules for NIXL are not encoded here (yet)
+    if spec.connector.type in UPSTREAM_CONNECTORS:
+        return out  # upstream vLLM's rules: render.upstream_checks
     mooncake = spec.connector.type == "mooncake"
     if mooncake:
         for role, items in (("prefill", spec.prefill), ("decode", spec.decode)):
@@ -219,7 +227,7 @@ def check_stale_settings(plan: DeploymentPlan) -> list[Finding]:
             if not _ENV_NAME.match(name):
                 out.append(at_key("error", key, f"'{name}' is not an environment variable name",
                                    "use letters, digits and _ (not starting with a digit)"))
-            elif facts is not None:
+            elif facts is not None and spec.platform == "ascend":
                 out.extend(_env_findings(plan, facts, f"{key}.{name}", name))
     if facts is None:
         return out
@@ -371,7 +379,8 @@ def check_field_failures(plan: DeploymentPlan) -> list[Finding]:
 PLAN_CHECKS: Final[tuple[Check, ...]] = (
     check_release, check_connector, check_extra_args, check_model_consistency,
     check_parallelism, check_stale_settings, check_graph_mode, check_ports, check_proxy,
-    check_same_host, check_field_failures,
+    check_same_host, check_field_failures, check_upstream_version, check_p2p_nccl,
+    check_hybrid_dp, check_router,
 )
 
 

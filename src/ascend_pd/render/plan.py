@@ -21,6 +21,7 @@ from ascend_pd.errors import SpecError
 from ascend_pd.releases import ReleaseFacts, Resolution, resolve
 from ascend_pd.render.docker import container_name, docker_argv
 from ascend_pd.render.ports import PortPlan, dp_local, plan_ports
+from ascend_pd.render.router import router_args
 from ascend_pd.render.serve import DPSlot, Role, kv_transfer_config, sim_argv, vllm_argv
 from ascend_pd.spec.models import ClusterSpec, HostSpec, InstanceSpec
 
@@ -102,6 +103,12 @@ class ProxyPlan:
     #: the decode instances call back)
     flow: str = "prefill-first"
     metaserver_url: str | None = None
+    #: ``ascend-pd`` (``args`` follow ``ascend-pd proxy``) or ``vllm-router`` (``args``
+    #: follow ``vllm-router``); both are one unit with a pid file, a log and ``/health``
+    kind: str = "ascend-pd"
+    #: ``required``: a prefill answer without kv_transfer_params is a 502 (NIXL, Mooncake);
+    #: ``optional``: the storage connector hands KV over through the shared path instead
+    kv_params: str = "required"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -217,9 +224,13 @@ def dp_slots(inst: InstanceSpec) -> list[tuple[str, str, DPSlot, list[int]]]:
 
     Internal DP (default): one process per host, the first serves the API, the others run
     ``--headless``. External DP: one process per DP rank (``<instance>-dp<R>``) on its
-    share of the host's devices, API port ``port + local index``.
+    share of the host's devices, API port ``port + local index``. Hybrid DP: one process per
+    host like internal DP, but every one serves the API for its local ranks.
     """
     local = dp_local(inst)
+    if inst.dp_mode == "hybrid" and inst.dp > 1:
+        return [(host, inst.name, DPSlot(inst.port, j * local, local, hybrid=True),
+                 list(inst.devices)) for j, host in enumerate(inst.hosts)]
     if inst.dp_mode == "external" and inst.dp > 1:
         return [(host, f"{inst.name}-dp{j * local + i}",
                  DPSlot(inst.port + i, j * local + i, 1, external=True),
@@ -306,6 +317,14 @@ def _proxy(
     targets = {role: [endpoint(p.address, p.api_port) for p in processes
                       if p.role == role and p.api_port is not None]
                for role in ("prefill", "decode")}
+    name = f"proxy@{proxy.host}"
+    files = {"log": posixpath.join(log_dir, f"{name}.log"),
+             "pid": posixpath.join(run_dir, f"{name}.pid")}
+    if proxy.kind == "vllm-router":
+        return ProxyPlan(host=proxy.host, address=spec.host(proxy.host).address,
+                         port=proxy.port, args=router_args(spec, targets),
+                         prefill=targets["prefill"], decode=targets["decode"],
+                         kind=proxy.kind, **files)
     args = ["--host", proxy.bind, "--port", str(proxy.port)]
     for role in ("prefill", "decode"):
         for target in targets[role]:
@@ -325,9 +344,9 @@ def _proxy(
         # always names the proxy host's address.
         metaserver = f"http://{endpoint(spec.host(proxy.host).address, proxy.port)}/v1/metaserver"
         args += ["--flow", flow, "--metaserver-url", metaserver]
-    name = f"proxy@{proxy.host}"
+    kv_params = spec.connector.proxy_kv_params
+    if kv_params == "optional":
+        args += ["--kv-params", kv_params]
     return ProxyPlan(host=proxy.host, address=spec.host(proxy.host).address, port=proxy.port,
                      args=args, prefill=targets["prefill"], decode=targets["decode"],
-                     log=posixpath.join(log_dir, f"{name}.log"),
-                     pid=posixpath.join(run_dir, f"{name}.pid"), flow=flow,
-                     metaserver_url=metaserver)
+                     flow=flow, metaserver_url=metaserver, kv_params=kv_params, **files)

@@ -13,6 +13,11 @@ Listeners per instance:
   here), right after the instance's worker range.
 * NIXL (upstream vLLM): the handshake listener binds ``VLLM_NIXL_SIDE_CHANNEL_PORT + dp_rank``
   (vllm 0.32 ``nixl/base_scheduler.py``), so that host holds ``[kv_port + start, + dp_local)``.
+* P2pNccl (upstream vLLM <= 0.23): worker ``r`` binds its ZMQ socket on ``kv_port + r`` (vLLM
+  0.23.0 ``p2p/p2p_nccl_engine.py:91``): one port per (DP rank, TP rank), like Mooncake; the
+  proxy host also listens for the instances' registrations (``connector.p2p_discovery_port``).
+  The storage connector listens on nothing.
+* Hybrid DP (``--data-parallel-hybrid-lb``): every host of the instance serves the API port.
 
 Instances get bases ``stride`` apart (a multiple of 100, like the reference recipes' 5559/5659
 and 36000/36100/36200), so instances sharing a host never overlap. Mooncake's transfer engine
@@ -25,6 +30,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Final
 
+from ascend_pd.render.router import ROUTER_METRICS_PORT
 from ascend_pd.spec.models import ClusterSpec, HostSpec, InstanceSpec
 
 log = logging.getLogger(__name__)
@@ -34,7 +40,8 @@ RANDOM_RANGE_START: Final[int] = 20000
 CONTROL_PORT_CONNECTOR: Final[str] = "MooncakeConnectorV2"
 #: what the per-instance range above connector.kv_port_base is, per connector.
 KV_RANGE: Final[dict[str, str]] = {"mooncake": "Mooncake kv_port",
-                                   "nixl": "NIXL side-channel port"}
+                                   "nixl": "NIXL side-channel port",
+                                   "p2pnccl": "P2pNccl kv_port"}
 _NPUS_PER_HOST: Final[dict[str, int]] = {"a2": 8, "a3": 16}
 
 
@@ -146,7 +153,7 @@ def plan_ports(spec: ClusterSpec) -> PortPlan:
             rpc_base = kv_port = None
             if llmdd:
                 rpc_base, rpc_next = rpc_next, rpc_next + stride(local * inst.tp)
-            else:
+            elif spec.connector.type in KV_RANGE:
                 width = inst.dp * inst.tp + (inst.dp if control else 0)
                 kv_port, kv_next = kv_next, kv_next + stride(width)
             ports = InstancePorts(api=inst.port, dp_rpc=inst.dp_rpc_port if inst.dp > 1 else None,
@@ -161,9 +168,12 @@ def plan_ports(spec: ClusterSpec) -> PortPlan:
                               f"{key}.port", f"{inst.name}-dp{j * local + i}@{host}")
                     for j, host in enumerate(inst.hosts) for i in range(local))
             else:
-                plan.claims.append(PortClaim(inst.head, inst.port, inst.port + 1,
+                # Hybrid DP: each host serves the API for its own ranks.
+                api_hosts = (inst.hosts if inst.dp_mode == "hybrid" and inst.dp > 1
+                             else [inst.head])
+                plan.claims.extend(PortClaim(host, inst.port, inst.port + 1,
                                              f"the API port of '{inst.name}'", f"{key}.port",
-                                             head_unit))
+                                             f"{inst.name}@{host}") for host in api_hosts)
             if ports.dp_rpc is not None:
                 plan.claims.append(PortClaim(inst.head, ports.dp_rpc, ports.dp_rpc + 1,
                                              f"the DP RPC port of '{inst.name}'",
@@ -198,4 +208,16 @@ def plan_ports(spec: ClusterSpec) -> PortPlan:
         plan.proxy = spec.proxy.port
         plan.claims.append(PortClaim(spec.proxy.host, spec.proxy.port, spec.proxy.port + 1,
                                      "the proxy port", "proxy.port", f"proxy@{spec.proxy.host}"))
+        if spec.proxy.kind == "vllm-router":
+            # vllm-router opens its Prometheus listener by default.
+            plan.claims.append(PortClaim(spec.proxy.host, ROUTER_METRICS_PORT,
+                                         ROUTER_METRICS_PORT + 1,
+                                         "vllm-router's Prometheus port", "proxy.host",
+                                         f"proxy@{spec.proxy.host}"))
+        if spec.connector.type == "p2pnccl":
+            port = spec.connector.p2p_discovery_port
+            plan.claims.append(PortClaim(spec.proxy.host, port, port + 1,
+                                         "the P2pNccl discovery port",
+                                         "connector.p2p_discovery_port",
+                                         f"proxy@{spec.proxy.host}"))
     return plan

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from ascend_pd.releases import ReleaseFacts
+from ascend_pd.render import upstream
 from ascend_pd.render.args import flag_values
 from ascend_pd.render.ports import InstancePorts
 from ascend_pd.spec.models import ClusterSpec, InstanceSpec
@@ -102,11 +103,24 @@ def kv_transfer_config(
     facts: ReleaseFacts,
 ) -> dict[str, Any]:
     """The ``--kv-transfer-config`` dict for ``inst`` (vllm_ascend/distributed/*_connector.py)."""
-    if spec.connector.type == "nixl":
+    connector = spec.connector
+    if connector.type == "nixl":
         # Upstream vLLM's P/D recipe: one role for both sides; what a request does (send or
         # pull) comes from its kv_transfer_params (docs/features/nixl_connector_usage.md).
-        return {"kv_connector": "NixlConnector", "kv_role": "kv_both"}
+        nixl: dict[str, Any] = {"kv_connector": "NixlConnector", "kv_role": "kv_both"}
+        if connector.kv_load_failure_policy is not None:
+            nixl["kv_load_failure_policy"] = connector.kv_load_failure_policy
+        return nixl
+    if connector.type == "storage":
+        # P saves every prompt's KV under the shared path, D finds it by the prompt's hash:
+        # kv_both on both sides (examples/offline_inference/disaggregated-prefill-v1).
+        return {"kv_connector": upstream.storage_connector(connector.vllm_version),
+                "kv_role": "kv_both",
+                "kv_connector_extra_config": {"shared_storage_path":
+                                              connector.shared_storage_path or ""}}
     kv_role = "kv_producer" if role == "prefill" else "kv_consumer"
+    if connector.type == "p2pnccl":
+        return _p2p_nccl_config(spec, role, kv_role, ports)
     if spec.connector.type == "llmdatadist":
         # kv_port is ignored by this connector (ports come from the RPC env var), and the
         # plugin registers the class name in every release that ships it: no module path.
@@ -129,6 +143,25 @@ def kv_transfer_config(
             "kv_connector_extra_config": extra}
 
 
+def _p2p_nccl_config(spec: ClusterSpec, role: Role, kv_role: str,
+                     ports: InstancePorts) -> dict[str, Any]:
+    """P2pNcclConnector as upstream's xPyD example writes it (vLLM 0.23.0
+    examples/disaggregated/p2p_nccl_xpyd): string values, the instance's own API port as
+    ``http_port`` (it registers that with the proxy), the proxy host's address."""
+    connector = spec.connector
+    assert ports.kv_port is not None
+    extra: dict[str, Any] = {}
+    if spec.proxy is not None:
+        extra["proxy_ip"] = spec.host(spec.proxy.host).address
+        extra["proxy_port"] = str(connector.p2p_discovery_port)
+    extra["http_port"] = str(ports.api)
+    extra["send_type"] = connector.p2p_send_type
+    size = (connector.kv_buffer_size_prefill if role == "prefill"
+            else connector.kv_buffer_size_decode)
+    return {"kv_connector": "P2pNcclConnector", "kv_role": kv_role, "kv_buffer_size": size,
+            "kv_port": str(ports.kv_port), "kv_connector_extra_config": extra}
+
+
 @dataclass(frozen=True)
 class DPSlot:
     """Where one server process sits in its instance's data parallelism."""
@@ -140,6 +173,8 @@ class DPSlot:
     local: int
     #: external DP: exactly one rank, started with ``--data-parallel-rank``
     external: bool = False
+    #: hybrid DP: every host serves the API for its local ranks (``--data-parallel-hybrid-lb``)
+    hybrid: bool = False
 
 
 def server_command(spec: ClusterSpec) -> list[str]:
@@ -186,6 +221,8 @@ def vllm_argv(
                  "--data-parallel-rpc-port", str(inst.dp_rpc_port)]
         if slot.start_rank:
             argv += ["--data-parallel-start-rank", str(slot.start_rank)]
+        if slot.hybrid:
+            argv.append("--data-parallel-hybrid-lb")
         if slot.port is None:
             argv.append("--headless")
     if inst.expert_parallel:

@@ -117,8 +117,36 @@ class Firmware(Record):
 
 
 @dataclass(kw_only=True)
+class SimGpus(Record):
+    """The NVIDIA GPUs of a simulated ``platform: cuda`` host, as ``nvidia-smi`` shows them.
+
+    Faults: ``missing`` GPU slots NVML no longer enumerates (fallen off the bus, Xid 79):
+    nvidia-smi lists the others, numbered from 0 again. ``nvml_library_version``: the
+    user-space driver was upgraded but the old kernel module is still loaded, so every
+    nvidia-smi call fails with ``Driver/library version mismatch`` (exit 18). A wrong
+    driver is just ``driver_version`` / ``cuda_version`` set to an old branch.
+    """
+
+    model: str = "NVIDIA A100-SXM4-80GB"
+    count: int = bounded(8, ge=1, le=16)
+    memory_mib: int = bounded(81920, ge=1)
+    driver_version: str = "580.126.09"
+    #: the newest CUDA the driver supports (nvidia-smi's "CUDA Version")
+    cuda_version: str = "13.0"
+    power_cap_w: int = bounded(400, ge=1)
+    missing: list[int] = bounded(factory=list)
+    nvml_library_version: str | None = None
+    #: values replaced by `ascend-pd sim fault --kind gpu-driver`, restored by `--clear`
+    saved: dict[str, str] = bounded(factory=dict)
+
+    def check(self) -> str | None:
+        bad = [i for i in self.missing if not 0 <= i < self.count]
+        return f"gpus.missing {bad} outside 0..{self.count - 1}" if bad else None
+
+
+@dataclass(kw_only=True)
 class SimHost(Record):
-    """One simulated NPU server."""
+    """One simulated server: NPUs (``devices``) or, for ``platform: cuda``, ``gpus``."""
 
     name: str = bounded(min_length=1)
     address: str
@@ -138,7 +166,8 @@ class SimHost(Record):
     root: bool = True
     firmware: Firmware = bounded(factory=Firmware)
     latency: Latency = bounded(factory=Latency)
-    devices: list[SimDevice]
+    devices: list[SimDevice] = bounded(factory=list)
+    gpus: SimGpus | None = None
 
     def check(self) -> str | None:
         ids = [d.phy_id for d in self.devices]

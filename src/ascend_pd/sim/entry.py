@@ -1,4 +1,5 @@
-"""Shared body of the stand-in executables (hccn_tool, npu-smi): one call, one reply.
+"""Shared body of the stand-in executables (hccn_tool, npu-smi, nvidia-smi): one call, one
+reply.
 
 ``answer_tool`` is what both the one-shot executables (``run_tool``) and the resident
 daemon (``ascend_pd.sim.simd``) run, so the two print the same bytes.
@@ -25,6 +26,7 @@ Answer = Callable[[SimNode, list[str]], SimReply]
 ANSWERS: Final[dict[str, Answer]] = {
     "hccn_tool": lambda node, argv: node.hccn(argv),
     "npu-smi": lambda node, argv: node.npu_smi(argv),
+    "nvidia-smi": lambda node, argv: node.nvidia_smi(argv),
 }
 
 

@@ -4,7 +4,7 @@ Field faults (link down, a net_health state, TLS on, no IP/gateway/netdetect/cer
 vNIC down) overwrite the device's field and remember the original in ``faults.saved`` so
 ``--clear`` restores it. Persisted set-command state for those fields is dropped so the
 fault is what the next call sees. Counters and lists (busy, hang, ping loss, latency) live
-in ``faults`` / ``latency``.
+in ``faults`` / ``latency``. GPU faults (platform cuda hosts) are in ``sim.gpu_faults``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from ascend_pd.sim.cluster import (
     load_cluster,
     save_cluster,
 )
+from ascend_pd.sim.gpu_faults import GPU_FAULT_KINDS, apply_gpu_fault
 from ascend_pd.sim.state import HostState
 
 #: kind -> {field: value} for faults that replace device fields
@@ -45,7 +46,8 @@ HOST_FAULTS: Final[dict[str, tuple[str, str, bool]]] = {
     "fw-tls-no-preconfigured": ("firmware", "tls_without_preconfigured", True),
     "fw-netdetect-address": ("firmware", "netdetect_address_label", True),
 }
-FAULT_KINDS: Final[tuple[str, ...]] = (*FIELD_FAULTS, *VALUE_FAULTS, *HOST_FAULTS)
+FAULT_KINDS: Final[tuple[str, ...]] = (*FIELD_FAULTS, *VALUE_FAULTS, *HOST_FAULTS,
+                                       *GPU_FAULT_KINDS)
 
 
 @dataclass
@@ -150,6 +152,10 @@ def apply_fault(
     if host is None:
         raise UsageError(f"host '{host_name}' is not in {cluster_path}",
                          hint=f"use one of: {', '.join(h.name for h in cluster.hosts)}")
+    if kind in GPU_FAULT_KINDS:
+        slots = apply_gpu_fault(host, kind, device=device, value=value, clear=clear)
+        save_cluster(cluster, cluster_path)
+        return FaultResult(host_name, kind, clear, slots, value)
     _check(kind, value, host, device)
     result = FaultResult(host_name, kind, clear, value=value)
     state = HostState(cluster_path, host_name)

@@ -1,4 +1,5 @@
-"""Write ``hccn_tool`` / ``npu-smi`` wrapper scripts that run the simulated tools.
+"""Write ``hccn_tool`` / ``npu-smi`` / ``nvidia-smi`` wrapper scripts that run the simulated
+tools.
 
 The scripts exec this interpreter by absolute path (``sys.executable``), so they work from
 any PATH, over SSH and inside another network namespace, without activating a venv. They
@@ -22,7 +23,7 @@ TOOLS = simd_client.MODULES
 def install_tools(
     dest_dir: str | Path, *, cluster: str | Path | None = None, host: str | None = None
 ) -> dict[str, Path]:
-    """Write executable ``DEST/hccn_tool`` and ``DEST/npu-smi``.
+    """Write executable ``DEST/hccn_tool``, ``DEST/npu-smi`` and ``DEST/nvidia-smi``.
 
     Args:
         dest_dir: directory to write into (created if missing).
@@ -31,7 +32,7 @@ def install_tools(
         host: optional default for ``ASCEND_PD_SIM_HOST``.
 
     Returns:
-        ``{"hccn_tool": path, "npu-smi": path}``.
+        ``{"hccn_tool": path, "npu-smi": path, "nvidia-smi": path}``.
     """
     dest = Path(dest_dir).expanduser()
     python = shlex.quote(str(Path(sys.executable).absolute()))

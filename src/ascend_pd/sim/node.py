@@ -17,6 +17,7 @@ from ascend_pd.errors import UsageError
 from ascend_pd.sim.cluster import SimCluster, SimHost, load_cluster
 from ascend_pd.sim.hccn_core import HANG_S, SimReply, busy_reply, simulate_hccn
 from ascend_pd.sim.npusmi_core import simulate_npu_smi
+from ascend_pd.sim.nvsmi_core import simulate_nvidia_smi
 from ascend_pd.sim.ping_sim import Peer
 from ascend_pd.sim.state import HostState, State, apply_state
 
@@ -92,6 +93,10 @@ class SimNode:
     def npu_smi(self, argv: list[str] | tuple[str, ...]) -> SimReply:
         """Answer one npu-smi call."""
         return simulate_npu_smi(argv, self.host())
+
+    def nvidia_smi(self, argv: list[str] | tuple[str, ...]) -> SimReply:
+        """Answer one nvidia-smi call (platform cuda hosts)."""
+        return simulate_nvidia_smi(argv, self.host())
 
     def _consume_busy(self, dev: int, budget: int) -> bool:
         def change(state: State) -> bool:

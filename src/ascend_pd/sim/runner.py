@@ -14,10 +14,12 @@ from ascend_pd.sim.node import SimNode
 
 HCCN_NAMES: Final[frozenset[str]] = frozenset({"hccn_tool", "ascend-pd-sim-hccn-tool"})
 NPU_SMI_NAMES: Final[frozenset[str]] = frozenset({"npu-smi", "ascend-pd-sim-npu-smi"})
+NVIDIA_SMI_NAMES: Final[frozenset[str]] = frozenset({"nvidia-smi", "ascend-pd-sim-nvidia-smi"})
 
 
 def make_sim_runner(cluster_path: Path, host_name: str) -> CommandRunner:
-    """A runner answering hccn_tool / npu-smi for ``host_name`` of the sim cluster file.
+    """A runner answering hccn_tool / npu-smi / nvidia-smi for ``host_name`` of the sim
+    cluster file.
 
     Dispatches on the basename of argv[0], so spec tool paths such as
     ``/usr/local/Ascend/driver/tools/hccn_tool`` work unchanged. Simulated delays are
@@ -40,6 +42,8 @@ def make_sim_runner(cluster_path: Path, host_name: str) -> CommandRunner:
             reply = node.hccn(list(argv))
         elif tool in NPU_SMI_NAMES:
             reply = node.npu_smi(list(argv))
+        elif tool in NVIDIA_SMI_NAMES:
+            reply = node.nvidia_smi(list(argv))
         else:
             return None
         return Reply(reply.stdout, reply.stderr, reply.exit_code, reply.delay_s)

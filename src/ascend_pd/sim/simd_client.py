@@ -27,7 +27,8 @@ import zlib
 
 CLUSTER_ENV = "ASCEND_PD_SIM_CLUSTER"
 HOST_ENV = "ASCEND_PD_SIM_HOST"
-MODULES = {"hccn_tool": "ascend_pd.sim.hccn_tool", "npu-smi": "ascend_pd.sim.npu_smi"}
+MODULES = {"hccn_tool": "ascend_pd.sim.hccn_tool", "npu-smi": "ascend_pd.sim.npu_smi",
+           "nvidia-smi": "ascend_pd.sim.nvidia_smi"}
 #: how long a client waits for a daemon it started to listen (then: the full stand-in)
 START_WAIT_S = 10.0
 

@@ -296,7 +296,8 @@ class SimServer:
                     and not self.config.no_kv_params:
                 return self._prefill_answer(rid, body, chat=chat, prompt=prompt,
                                             cached=cached)
-        else:
+        elif not (kv is None and self.config.no_kv_params):
+            # (a storage-connector decode, no_kv_params, reads the KV by the prompt instead)
             taken = (await self.layerwise.decode_wait(kv, rid, body, chat=chat,
                                                       session=self._session)
                      if self.layerwise is not None else await self._take_kv(kv, rid))

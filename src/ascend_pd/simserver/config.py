@@ -40,8 +40,9 @@ class SimServerConfig:
             ``huge_header`` (a 100 KiB response header).
         layerwise: behave like vllm-ascend's MooncakeLayerwiseConnector (decode first: D
             posts its blocks to the proxy's metaserver, P pushes the KV; simserver.layerwise).
-        no_kv_params: prefill only; answer without ``kv_transfer_params`` (a prefill started
-            without a KV connector), so the proxy's refusal of such an answer is testable.
+        no_kv_params: prefill: answer without ``kv_transfer_params`` (a prefill started
+            without a KV connector, or with the storage connector); decode: accept a request
+            without them (the storage connector's D finds the KV by the prompt).
         prefix_cache_blocks: prefill only; LRU capacity (blocks of 128 tokens) of the prefix
             cache: cached leading blocks of a prompt cost no prefill time (0: no cache).
         compute_lanes: prefill only; prompts computed at once, FIFO (0: unbounded, each

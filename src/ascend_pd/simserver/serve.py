@@ -103,7 +103,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--layerwise", action="store_true",
                    help="MooncakeLayerwiseConnector: decode first, via the proxy's metaserver")
     p.add_argument("--no-kv-params", action="store_true",
-                   help="prefill: answer without kv_transfer_params (no KV connector)")
+                   help="prefill: answer without kv_transfer_params (no KV connector, or "
+                        "the storage connector); decode: accept requests without them")
     p.add_argument("--prefix-cache-blocks", type=int, default=4096)
     p.add_argument("--compute-lanes", type=int, default=0)
     return p

@@ -151,10 +151,15 @@ MooncakeConnector = Literal["MooncakeConnectorV1", "MooncakeLayerwiseConnector",
                             "MooncakeHybridConnector", "MooncakeConnectorV2"]
 
 
+#: the connectors of upstream vLLM (platform cuda or cpu); docs/cuda.md
+UPSTREAM_CONNECTORS: Final[tuple[str, ...]] = ("nixl", "p2pnccl", "storage")
+
+
 class ConnectorSpec(_Model):
     #: mooncake on every current release; llmdatadist only where the release reads a rank
-    #: table (<= 0.11.x); nixl: upstream vLLM's NixlConnector (platform cuda or cpu)
-    type: Literal["llmdatadist", "mooncake", "nixl"] = "mooncake"
+    #: table (<= 0.11.x); nixl (NixlConnector), p2pnccl (P2pNcclConnector, cuda) and
+    #: storage (ExampleConnector / SharedStorageConnector): upstream vLLM (cuda or cpu)
+    type: Literal["llmdatadist", "mooncake", "nixl", "p2pnccl", "storage"] = "mooncake"
     #: the vllm-ascend release installed on the hosts (default: the newest stable release
     #: the packaged release data knows)
     vllm_ascend_version: str = Field(default_factory=_newest_stable)
@@ -169,6 +174,32 @@ class ConnectorSpec(_Model):
     #: V2: per-DP-rank control ports after the kv_port range)
     mooncake_connector: MooncakeConnector = "MooncakeConnectorV1"
     abort_request_timeout_s: int | None = Field(None, gt=0)
+    #: upstream vLLM installed on cuda / cpu hosts (`pip show vllm`): names the storage
+    #: connector (SharedStorageConnector before 0.13.0) and says whether P2pNcclConnector
+    #: exists (removed by 0.30.0); unset = the current names
+    vllm_version: str | None = None
+    #: NixlConnector: what D does when a KV load fails (``fail`` in the GB200 recipe;
+    #: unset = the installed vLLM's default: recompute at 0.13.0, fail from 0.23.0)
+    kv_load_failure_policy: Literal["recompute", "fail"] | None = None
+    #: storage: a directory every prefill and decode host mounts (P writes, D reads)
+    shared_storage_path: str | None = None
+    #: P2pNccl: kv_buffer_size per role, bytes (upstream's xPyD example: P 1e1, D 8e9 --
+    #: the decode buffer holds received KV, 5-10 % of GPU memory)
+    kv_buffer_size_prefill: str = "1e1"
+    kv_buffer_size_decode: str = "8e9"
+    #: P2pNccl: how P hands KV to D (PUT_ASYNC is upstream's fastest and default)
+    p2p_send_type: Literal["PUT", "GET", "PUT_ASYNC"] = "PUT_ASYNC"
+    #: P2pNccl: the port where the proxy (vllm-router --vllm-discovery-address) receives
+    #: every instance's ZMQ registration (upstream's example proxy: 30001)
+    p2p_discovery_port: int = Field(30001, ge=1, le=65535)
+
+    @property
+    def proxy_kv_params(self) -> str:
+        """What the proxy demands of a prefill answer (``ascend-pd proxy --kv-params``):
+        ``optional`` for the storage connector, whose prefill answers carry no
+        kv_transfer_params (D finds the KV under the shared path by the prompt's hash);
+        every other connector's decode needs them, so their absence stays a 502."""
+        return "optional" if self.type == "storage" else "required"
 
 
 class InstanceSpec(_Model):
@@ -185,8 +216,10 @@ class InstanceSpec(_Model):
     port: int = Field(ge=1, le=65535)
     #: internal: one API server per instance (DP head), the other hosts run --headless;
     #: external: one API server per DP rank (--data-parallel-rank) on ports port, port+1, …
-    #: of each host, all listed in the proxy (upstream's multi-node tutorials from 0.13.0)
-    dp_mode: Literal["internal", "external"] = "internal"
+    #: of each host, all listed in the proxy (upstream's multi-node tutorials from 0.13.0);
+    #: hybrid: one API server per host for its local ranks (--data-parallel-hybrid-lb),
+    #: every host listed in the proxy (upstream vLLM's GB200 P/D recipe)
+    dp_mode: Literal["internal", "external", "hybrid"] = "internal"
     dp_rpc_port: int = Field(13356, ge=1, le=65535)
     max_num_seqs: int | None = Field(None, gt=0)
     max_num_batched_tokens: int | None = Field(None, gt=0)
@@ -211,9 +244,15 @@ class InstanceSpec(_Model):
 
 class ProxySpec(_Model):
     host: str
+    #: ascend-pd: this package's proxy (KV accounting, drains, SSE errors: docs/proxy.md);
+    #: vllm-router: vllm-project/router in PD mode (also speaks P2pNccl's ZMQ discovery)
+    kind: Literal["ascend-pd", "vllm-router"] = "ascend-pd"
     port: int = Field(8000, ge=1, le=65535)
     bind: IPAddress = "0.0.0.0"
-    policy_prefill: Literal["least_loaded", "round_robin", "power_of_two"] = "least_loaded"
+    #: cache_aware (default): follow the prompt prefix to the instance that computed it,
+    #: bounded by load; least loaded when no prefix repeats (docs/proxy.md, measured there)
+    policy_prefill: Literal["least_loaded", "round_robin", "power_of_two",
+                            "cache_aware"] = "cache_aware"
     policy_decode: Literal["least_loaded", "round_robin", "power_of_two"] = "least_loaded"
     #: admin token for /instances/add|remove; read from this env var when set
     admin_token_env: str | None = None

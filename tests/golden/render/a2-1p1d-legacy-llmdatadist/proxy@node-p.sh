@@ -14,7 +14,7 @@ proxy=(
   --port 8000
   --prefill 192.0.2.11:8100
   --decode 192.0.2.12:8200
-  --policy-prefill least_loaded
+  --policy-prefill cache_aware
   --policy-decode least_loaded
 )
 exec "${proxy[@]}"

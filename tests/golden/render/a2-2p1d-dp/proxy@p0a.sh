@@ -15,7 +15,7 @@ proxy=(
   --prefill 192.0.2.41:8100
   --prefill 192.0.2.43:8100
   --decode 192.0.2.45:8200
-  --policy-prefill least_loaded
+  --policy-prefill cache_aware
   --policy-decode least_loaded
 )
 exec "${proxy[@]}"

@@ -15,7 +15,7 @@ proxy=(
   --prefill 192.0.2.21:8100
   --prefill 192.0.2.22:8100
   --decode 192.0.2.23:8200
-  --policy-prefill least_loaded
+  --policy-prefill cache_aware
   --policy-decode least_loaded
 )
 exec "${proxy[@]}"

@@ -17,7 +17,7 @@ proxy=(
   --decode 192.0.2.72:8201
   --decode 192.0.2.72:8202
   --decode 192.0.2.72:8203
-  --policy-prefill least_loaded
+  --policy-prefill cache_aware
   --policy-decode least_loaded
 )
 exec "${proxy[@]}"
