@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "AscendPDError": "ascend_pd.errors",
     "ClusterSpec": "ascend_pd.spec",
+    "Finding": "ascend_pd.findings",
     "load_spec": "ascend_pd.spec",
     "parse_spec": "ascend_pd.spec",
     "ValidationReport": "ascend_pd.validate",
@@ -23,12 +24,14 @@ _EXPORTS = {
 
 if TYPE_CHECKING:
     from ascend_pd.errors import AscendPDError
+    from ascend_pd.findings import Finding
     from ascend_pd.spec import ClusterSpec, load_spec, parse_spec
     from ascend_pd.validate import ValidationReport, validate_spec
 
 __all__ = [
     "AscendPDError",
     "ClusterSpec",
+    "Finding",
     "ValidationReport",
     "__version__",
     "load_spec",

@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
+    from ascend_pd.findings import Finding
     from ascend_pd.runners.base import CommandResult
 
 
@@ -78,16 +79,27 @@ class FileAccessError(UsageError):
 
 
 class _ManyProblems(AscendPDError):
-    """An error that lists every problem found, one line each, so all can be fixed at once."""
+    """An error that lists every problem found, one line each, so all can be fixed at once.
+
+    With ``findings`` (the one finding type) the lines are their one-line form and the JSON
+    error carries them too (``errors[].findings``, docs/json.md).
+    """
 
     def __init__(
-        self, message: str, *, hint: str | None = None, problems: list[str] | None = None
+        self, message: str, *, hint: str | None = None, problems: list[str] | None = None,
+        findings: list[Finding] | None = None,
     ) -> None:
         super().__init__(message, hint=hint)
+        self.findings = list(findings or [])
+        if problems is None and self.findings:
+            from ascend_pd.printer import finding_line  # the one printer; it imports no errors
+
+            problems = [finding_line(f, severity=False) for f in self.findings]
         self.problems = problems or [message]
 
     def to_dict(self) -> dict[str, object]:
-        return {**super().to_dict(), "problems": self.problems}
+        return {**super().to_dict(), "problems": self.problems,
+                "findings": [f.to_dict() for f in self.findings]}
 
 
 class SpecError(_ManyProblems):

@@ -26,7 +26,8 @@ def test_demo_runs_end_to_end_and_stops_everything(tmp_path: Path) -> None:
     assert spec["connector"]["vllm_ascend_version"] == newest_stable()
     assert not (workdir / "ranktable.json").exists()
     check = doc["data"]["steps"][1]
-    assert [(f["host"], f["device"], f["check"]) for f in check["faults_before"]] == [
+    assert [(f["where"]["host"], f["where"]["device"], f["check"])
+            for f in check["faults_before"]] == [
         ("node-d", 3, "tls")]
     assert check["faults_after"] == 0
     assert "launch" in steps

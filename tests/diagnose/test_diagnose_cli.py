@@ -24,7 +24,7 @@ def test_matches_are_printed_with_file_line_cause_fix_and_check() -> None:
     assert proc.returncode == 1, proc.stderr
     lines = log.read_text(encoding="utf-8").splitlines()
     first = next(i for i, line in enumerate(lines, 1) if "Create Dest error" in line)
-    assert f"{log}:{first}: [llm-link-failed]" in proc.stdout
+    assert f"{log}:{first} llm-link-failed: FOUND: " in proc.stdout
     assert "cause: " in proc.stdout
     assert "fix: " in proc.stdout
     assert "check: ascend-pd check-links -c pd.yaml" in proc.stdout
@@ -42,10 +42,10 @@ def test_json_envelope_lists_matches() -> None:
     assert proc.returncode == 1
     doc = json.loads(proc.stdout)
     assert (doc["command"], doc["status"]) == ("diagnose", "findings")
-    (match,) = doc["data"]["matches"]
-    assert match["id"] == "npu-out-of-memory"
-    assert match["check"] == "ascend-pd doctor -c pd.yaml --all"
-    assert "NPU out of memory" in match["line"]
+    (match,) = doc["data"]["findings"]
+    assert match["check"] == "npu-out-of-memory"
+    assert match["verify"] == "ascend-pd doctor -c pd.yaml --all"
+    assert "NPU out of memory" in match["evidence"][0]
 
 
 def test_nothing_to_diagnose_is_a_usage_error() -> None:
@@ -86,8 +86,8 @@ def test_reads_an_instance_log_on_a_host_through_the_runner(tmp_path: Path) -> N
     proc = run("--host", "node0", "--role", "decode", "-c", str(spec), "--backend", "local",
                "--json")
     assert proc.returncode == 1, proc.stderr
-    (match,) = json.loads(proc.stdout)["data"]["matches"]
-    assert (match["id"], match["source"]) == ("tls-inconsistent", "decode-0@node0")
+    (match,) = json.loads(proc.stdout)["data"]["findings"]
+    assert (match["check"], match["where"]["file"]) == ("tls-inconsistent", "decode-0@node0")
 
 
 def test_only_the_latest_start_of_an_instance_is_read(tmp_path: Path) -> None:

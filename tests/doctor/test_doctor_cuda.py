@@ -58,11 +58,11 @@ def by_check(report: DoctorReport) -> dict[str, Any]:
 def test_healthy_gpu_host_runs_the_gpu_checks_only(tmp_path: Path) -> None:
     report = doctor(cuda_host(tmp_path))
     assert [c.check for c in report.checks] == CUDA_CHECKS  # no CANN / hccn / npu-smi
-    assert [(c.check, c.status, c.observed) for c in report.checks if c.status != "pass"] == []
+    assert [(c.check, c.severity, c.message) for c in report.checks if c.severity != "pass"] == []
     checks = by_check(report)
-    assert checks["gpus"].observed.startswith("8 x NVIDIA A100-SXM4-80GB (81920 MiB)")
+    assert checks["gpus"].message.startswith("8 x NVIDIA A100-SXM4-80GB (81920 MiB)")
     assert "prefill-0 0,1,2,3 (TP 4 x DP-local 1)" in checks["gpus"].expected
-    assert checks["gpu-driver"].observed == ("driver 580.126.09, CUDA 13.0; torch uses CUDA "
+    assert checks["gpu-driver"].message == ("driver 580.126.09, CUDA 13.0; torch uses CUDA "
                                              "12.8 (torch 2.9.0+cu128)")
     assert report.exit_code == 0
 
@@ -70,28 +70,28 @@ def test_healthy_gpu_host_runs_the_gpu_checks_only(tmp_path: Path) -> None:
 def test_a_missing_gpu_fails_with_the_renumbering_explained(tmp_path: Path) -> None:
     report = doctor(cuda_host(tmp_path, missing=[5]))
     gpus = by_check(report)["gpus"]
-    assert gpus.status == "fail"
-    assert gpus.observed.startswith("7 x NVIDIA A100-SXM4-80GB")
+    assert gpus.severity == "error"
+    assert gpus.message.startswith("7 x NVIDIA A100-SXM4-80GB")
     assert "GPU(s) 7 are not enumerated" in gpus.fix and "Xid 79" in gpus.fix
-    assert {c.check for c in report.checks if c.status == "fail"} == {"gpus"}
+    assert {c.check for c in report.checks if c.severity == "error"} == {"gpus"}
 
 
 def test_an_old_driver_fails_a_same_major_one_warns(tmp_path: Path) -> None:
     old = by_check(doctor(cuda_host(tmp_path / "a", driver_version="470.256.02",
                                     cuda_version="11.4")))["gpu-driver"]
-    assert old.status == "fail"
-    assert old.observed.startswith("driver 470.256.02, CUDA 11.4; torch uses CUDA 12.8")
+    assert old.severity == "error"
+    assert old.message.startswith("driver 470.256.02, CUDA 11.4; torch uses CUDA 12.8")
     assert "CUDA Version >= 12.8" in old.fix
     near = by_check(doctor(cuda_host(tmp_path / "b", driver_version="535.104.05",
                                      cuda_version="12.2")))["gpu-driver"]
-    assert near.status == "warn"
+    assert near.severity == "warning"
 
 
 def test_nvml_mismatch_says_reboot(tmp_path: Path) -> None:
     report = doctor(cuda_host(tmp_path, nvml_library_version="580.126"))
     checks = by_check(report)
-    assert checks["gpus"].status == checks["gpu-driver"].status == "fail"
-    assert checks["gpus"].observed == ("nvidia-smi exited 18: Failed to initialize NVML: "
+    assert checks["gpus"].severity == checks["gpu-driver"].severity == "error"
+    assert checks["gpus"].message == ("nvidia-smi exited 18: Failed to initialize NVML: "
                                        "Driver/library version mismatch")
     assert "reboot" in checks["gpus"].fix
 
@@ -99,8 +99,8 @@ def test_nvml_mismatch_says_reboot(tmp_path: Path) -> None:
 @pytest.mark.parametrize("fault", sorted(CUDA_FAULTS))
 def test_each_host_fault_fails_its_check(tmp_path: Path, fault: str) -> None:
     report = doctor(cuda_host(tmp_path, faults=(fault,)))
-    assert {c.check for c in report.checks if c.status == "fail"} == {CUDA_FAULTS[fault]}
-    bad = next(c for c in report.checks if c.status == "fail")
+    assert {c.check for c in report.checks if c.severity == "error"} == {CUDA_FAULTS[fault]}
+    bad = next(c for c in report.checks if c.severity == "error")
     assert bad.fix
 
 
@@ -122,5 +122,5 @@ def test_deep_says_it_does_not_apply(tmp_path: Path) -> None:
     with RunnerPool(runner_factory(spec, "local")) as pool:
         report = run_doctor(spec, pool.get, deep=True)
     deep = by_check(report)["deep-installed"]
-    assert (deep.status, report.exit_code) == ("warn", 0)
-    assert "upstream vLLM" in deep.observed
+    assert (deep.severity, report.exit_code) == ("warning", 0)
+    assert "upstream vLLM" in deep.message

@@ -47,6 +47,6 @@ def test_doctor_cuda_over_ssh(rig: Any, tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output
     by_host = {h["host"]: h for h in json.loads(result.output)["data"]["hosts"]}
     assert by_host[p]["ok"] is True, by_host[p]
-    failed = {c["check"]: c for c in by_host[d]["checks"] if c["status"] != "pass"}
+    failed = {c["check"]: c for c in by_host[d]["findings"] if c["severity"] != "pass"}
     assert list(failed) == ["gpus"]
-    assert failed["gpus"]["observed"].startswith("7 x NVIDIA A100-SXM4-80GB")
+    assert failed["gpus"]["message"].startswith("7 x NVIDIA A100-SXM4-80GB")

@@ -47,12 +47,12 @@ def deep_doctor(sim_spec: SimFactory, release: str, *, connector: str = "mooncak
 def test_the_plan_s_flags_and_connector_exist_in_the_installed_code(
         sim_spec: SimFactory, release: str) -> None:
     checks = deep_doctor(sim_spec, release)
-    assert checks["deep-installed"].status == "pass"
-    assert f"vllm_ascend {release}" in checks["deep-installed"].observed
-    assert checks["deep-connector"].status == "pass"
+    assert checks["deep-installed"].severity == "pass"
+    assert f"vllm_ascend {release}" in checks["deep-installed"].message
+    assert checks["deep-connector"].severity == "pass"
     flags = checks["deep-serve-flags"]
-    assert flags.status == "pass", flags.observed
-    assert f"defined by vLLM {HOSTS[release][0]}" in flags.observed
+    assert flags.severity == "pass", flags.message
+    assert f"defined by vLLM {HOSTS[release][0]}" in flags.message
 
 
 @pytest.mark.slow
@@ -63,18 +63,18 @@ def test_a_stale_torchair_key_is_an_error_where_additional_config_is_strict(
     stale = {"additional_config": {"torchair_graph_config": {"enabled": True},
                                    "recompute_scheduler_enable": True}}
     strict = deep_doctor(sim_spec, "0.30.0rc2", decode=stale)["deep-additional-config"]
-    assert strict.status == "fail"
-    assert "'torchair_graph_config' is rejected" in strict.observed
-    assert "vllm_ascend/ascend_config.py:565" in strict.observed
-    assert "recompute_scheduler_enable" not in strict.observed
+    assert strict.severity == "error"
+    assert "'torchair_graph_config' is rejected" in strict.message
+    assert "vllm_ascend/ascend_config.py:565" in strict.message
+    assert "recompute_scheduler_enable" not in strict.message
 
 
 @pytest.mark.slow
 def test_a_stale_torchair_key_is_a_warning_where_it_is_ignored(sim_spec: SimFactory) -> None:
     stale = {"additional_config": {"torchair_graph_config": {"enabled": True}}}
     lenient = deep_doctor(sim_spec, "0.23.0.post1", decode=stale)["deep-additional-config"]
-    assert lenient.status == "warn"
-    assert "silently ignored" in lenient.observed
+    assert lenient.severity == "warning"
+    assert "silently ignored" in lenient.message
 
 
 @pytest.mark.slow
@@ -83,17 +83,17 @@ def test_a_wrong_abort_timeout_name_is_caught(sim_spec: SimFactory) -> None:
     # variable (0.18.0+) would be silently lost.
     planted = {"env": {"VLLM_MOONCAKE_ABORT_REQUEST_TIMEOUT": "600"}}
     env = deep_doctor(sim_spec, "0.13.0", decode=planted)["deep-env"]
-    assert env.status == "fail"
-    assert "VLLM_MOONCAKE_ABORT_REQUEST_TIMEOUT is set" in env.observed
+    assert env.severity == "error"
+    assert "VLLM_MOONCAKE_ABORT_REQUEST_TIMEOUT is set" in env.message
     assert "VLLM_NIXL_ABORT_REQUEST_TIMEOUT (vllm_ascend/distributed/mooncake_connector.py:162)" \
-        in env.observed
+        in env.message
 
 
 @pytest.mark.slow
 def test_an_unknown_connector_is_caught(sim_spec: SimFactory) -> None:
     # A spec still on the old LLMDataDist default, on a host running the current stable release.
     connector = deep_doctor(sim_spec, "0.23.0.post1", connector="llmdatadist")["deep-connector"]
-    assert connector.status == "fail"
+    assert connector.severity == "error"
     assert "LLMDataDistCMgrConnector is not registered by the installed vllm-ascend " \
-        "0.23.0.post1" in connector.observed
+        "0.23.0.post1" in connector.message
     assert "MooncakeHybridConnector" in connector.expected

@@ -89,7 +89,7 @@ def test_a_busy_mooncake_kv_port_fails_the_ports_check() -> None:
     assert kv, "the Mooncake kv_port range is in doctor's list"
     facts = Facts({f"port.{kv[0]}": ("busy",)})
     result = check_ports(facts, plan)
-    assert result.status == "fail" and str(kv[0]) in result.observed
+    assert result.severity == "error" and str(kv[0]) in result.message
 
 
 def _check(check: Callable[[Facts, HostPlan], CheckResult], facts: dict[str, str],
@@ -102,15 +102,15 @@ def test_cann_minimum_is_the_releases_stable_cann() -> None:
     # 0.23.0's row in upstream's matrix: stable CANN 9.1.0 (harvested, not typed here).
     needed = resolve("0.23.0").facts.compat.cann
     old = _check(check_cann_version, {"cann.version": "8.3.RC2"})
-    assert old.status == "fail" and f"CANN >= {needed}" in old.expected
+    assert old.severity == "error" and f"CANN >= {needed}" in old.expected
     assert f"Install CANN {needed}" in old.fix
-    assert _check(check_cann_version, {"cann.version": needed or ""}).status == "pass"
+    assert _check(check_cann_version, {"cann.version": needed or ""}).severity == "pass"
 
 
 def test_cann_of_an_unknown_release_is_unknown_not_an_old_floor() -> None:
     newest = known_releases()[-1]
     result = _check(check_cann_version, {"cann.version": "8.3.RC2"}, version="99.1.0")
-    assert result.status == "warn"
+    assert result.severity == "warning"
     assert f"using the facts of {newest}" in result.expected
 
 
@@ -118,17 +118,17 @@ def test_vllm_pairing_comes_from_the_matrix_not_the_same_xyz() -> None:
     # v0.14.0rc1 is built against vLLM v0.14.1.
     ok = _check(check_vllm_pair, {"py.vllm": "0.14.1", "py.vllm_ascend": "0.14.0rc1"},
                 version="0.14.0rc1")
-    assert ok.status == "pass"
+    assert ok.severity == "pass"
     bad = _check(check_vllm_pair, {"py.vllm": "0.14.0", "py.vllm_ascend": "0.14.0rc1"},
                  version="0.14.0rc1")
-    assert bad.status == "fail" and "pip install vllm==0.14.1" in bad.fix
+    assert bad.severity == "error" and "pip install vllm==0.14.1" in bad.fix
 
 
 def test_connector_missing_from_the_installed_release_fails() -> None:
     # LLMDataDist was removed in 0.12.0rc1; a 0.23.0.post1 host cannot serve it.
     result = _check(check_connector, {"py.vllm_ascend": "0.23.0.post1"}, "llmdatadist", "0.11.0")
-    assert result.status == "fail"
-    assert "LLMDataDistCMgrConnector" in result.observed
+    assert result.severity == "error"
+    assert "LLMDataDistCMgrConnector" in result.message
     assert "MooncakeConnectorV1" in result.expected and "0.23.0.post1" in result.expected
 
 
@@ -136,32 +136,32 @@ def test_torch_npu_build_older_than_the_release_names_fails() -> None:
     wanted = resolve("0.23.0.post1").facts.compat.torch_npu
     result = _check(check_torch_npu_build, {"py.vllm_ascend": "0.23.0.post1",
                                             "py.torch_npu": "2.10.0"})
-    assert result.status == "fail" and f"torch-npu=={wanted}" in result.fix
+    assert result.severity == "error" and f"torch-npu=={wanted}" in result.fix
 
 
 def test_python_outside_the_releases_range_fails() -> None:
     result = _check(check_python_version, {"py.python": "3.13.1",
                                            "py.vllm_ascend": "0.23.0.post1"})
-    assert result.status == "fail" and "<3.13" in result.expected
+    assert result.severity == "error" and "<3.13" in result.expected
 
 
 def test_either_mooncake_distribution_counts() -> None:
     base = {"py.python": "3.11.7", "py.torch": "2.10.0", "py.torch_npu": "2.10.0.post4",
             "py.vllm": "0.23.0", "py.vllm_ascend": "0.23.0.post1"}
     missing = _check(check_packages, base)
-    assert missing.status == "warn" and "mooncake-transfer-engine-npu" in missing.expected
+    assert missing.severity == "warning" and "mooncake-transfer-engine-npu" in missing.expected
     found = _check(check_packages, {**base, "py.mooncake_transfer_engine_npu": "0.3.11.post1"})
-    assert found.status == "pass" and "mooncake-transfer-engine-npu 0.3.11.post1" in found.observed
+    assert found.severity == "pass" and "mooncake-transfer-engine-npu 0.3.11.post1" in found.message
 
 
-@pytest.mark.parametrize(("value", "status"), [("Warning", "warn"), ("Critical", "fail"),
-                                               ("UNKNOWN", "fail")])
+@pytest.mark.parametrize(("value", "status"), [("Warning", "warning"), ("Critical", "error"),
+                                               ("UNKNOWN", "error")])
 def test_npu_health_severity(value: str, status: str) -> None:
     table = npu_smi_a2_table({5: value})
     facts = parse_facts("probe.version=1\nnpu_smi.exit=0\n" + "".join(
         f"npu_smi.out={line}\n" for line in table.splitlines()))
     result = check_npu_health(facts, _plan(_spec()))
-    assert (result.status, result.observed) == (status, f"device 5: {value}")
+    assert (result.severity, result.message) == (status, f"device 5: {value}")
 
 
 def test_probe_output_without_facts_is_a_parse_error() -> None:
@@ -173,9 +173,9 @@ def test_a_port_held_by_its_own_running_instance_is_not_a_conflict() -> None:
     facts = Facts({"port.8100": ("busy",), "port.8200": ("busy",), "port.8000": ("free",),
                    "running": ("p@n0",)})
     result = check_ports(facts, _plan(_spec()))
-    assert result.status == "fail"
-    assert result.observed == "in use: 8200 (the API port of 'd')"
+    assert result.severity == "error"
+    assert result.message == "in use: 8200 (the API port of 'd')"
     facts = Facts({**facts.values, "running": ("p@n0", "d@n0")})
     result = check_ports(facts, _plan(_spec()))
-    assert result.status == "pass"
-    assert "in use by its own running instance: 8100 (p@n0), 8200 (d@n0)" in result.observed
+    assert result.severity == "pass"
+    assert "in use by its own running instance: 8100 (p@n0), 8200 (d@n0)" in result.message

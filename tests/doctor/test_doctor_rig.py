@@ -45,10 +45,10 @@ def test_doctor_over_ssh(rig: Any, tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output
     by_host = {h["host"]: h for h in json.loads(result.output)["data"]["hosts"]}
     assert by_host[names[0]]["ok"] is True
-    assert len(by_host[names[0]]["checks"]) == len(CHECKS)
-    failed = [(c["check"], c["status"]) for c in by_host[names[1]]["checks"]
-              if c["status"] != "pass"]
-    assert failed == [("vllm-pair", "fail")]
+    assert len(by_host[names[0]]["findings"]) == len(CHECKS)
+    failed = [(c["check"], c["severity"]) for c in by_host[names[1]]["findings"]
+              if c["severity"] != "pass"]
+    assert failed == [("vllm-pair", "error")]
     down = by_host[names[2]]
     assert down["ok"] is False
     assert "ssh" in (down["error"] or "").lower() or "refused" in (down["error"] or "")

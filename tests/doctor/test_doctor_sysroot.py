@@ -27,13 +27,13 @@ def doctor(spec_path: Path) -> DoctorReport:
 
 
 def failing(report: DoctorReport) -> set[str]:
-    return {c.check for c in report.checks if c.status == "fail"}
+    return {c.check for c in report.checks if c.severity == "error"}
 
 
 def test_healthy_host_passes_every_check(sim_spec: SimFactory) -> None:
     _, spec = sim_spec()
     report = doctor(spec)
-    assert [(c.check, c.status) for c in report.checks if c.status != "pass"] == []
+    assert [(c.check, c.severity) for c in report.checks if c.severity != "pass"] == []
     assert len(report.checks) == len(CHECKS) == 17
     assert report.exit_code == 0
 
@@ -44,7 +44,7 @@ def test_each_fault_fails_its_check(sim_spec: SimFactory, fault: str) -> None:
     report = doctor(spec)
     assert failing(report) == {FAULTS[fault]}
     assert report.exit_code == 1
-    bad = next(c for c in report.checks if c.status == "fail")
+    bad = next(c for c in report.checks if c.severity == "error")
     assert bad.fix, f"{bad.check} must say how to fix it"
 
 
@@ -57,17 +57,17 @@ def test_busy_port_is_reported_with_its_purpose(sim_spec: SimFactory) -> None:
         report = doctor(spec)
     assert failing(report) == {"ports"}
     ports = next(c for c in report.checks if c.check == "ports")
-    assert f"{busy} (the API port of 'prefill-0')" in ports.observed
+    assert f"{busy} (the API port of 'prefill-0')" in ports.message
 
 
 def test_fault_details_read_like_a_real_host(sim_spec: SimFactory) -> None:
     host, spec = sim_spec(faults=["nic_without_address", "float16_dtype", "npu_unhealthy"])
     report = doctor(spec)
     by_name = {c.check: c for c in report.checks}
-    assert by_name["host-ip-on-nic"].observed == "eth0: no IPv4 address"
+    assert by_name["host-ip-on-nic"].message == "eth0: no IPv4 address"
     assert "192.0.2.11" in by_name["host-ip-on-nic"].expected
     assert "bfloat16" in by_name["model-dtype"].fix
-    assert by_name["npu-health"].observed == "device 3: Alarm"
+    assert by_name["npu-health"].message == "device 3: Alarm"
     # paths are shown as on the host, without the simulated tree's prefix
     assert str(host.root) not in json.dumps([c.to_dict() for c in report.checks])
 
@@ -76,7 +76,7 @@ def test_quantization_none_with_w8a8_weights_warns(sim_spec: SimFactory) -> None
     _, spec = sim_spec(quantization="none")
     report = doctor(spec)
     dtype = next(c for c in report.checks if c.check == "model-dtype")
-    assert dtype.status == "warn"
+    assert dtype.severity == "warning"
     assert "out of memory" in dtype.fix
     assert report.exit_code == 0
 
@@ -84,7 +84,7 @@ def test_quantization_none_with_w8a8_weights_warns(sim_spec: SimFactory) -> None
 def test_docker_runtime_says_hccn_conf_must_be_mounted(sim_spec: SimFactory) -> None:
     _, spec = sim_spec(runtime="docker")
     hccn = next(c for c in doctor(spec).checks if c.check == "hccn-conf")
-    assert hccn.status == "pass"
+    assert hccn.severity == "pass"
     assert "-v /etc/hccn.conf:/etc/hccn.conf:ro" in hccn.expected
 
 
@@ -96,7 +96,8 @@ def test_cli_json_and_exit_code(sim_spec: SimFactory) -> None:
     assert proc.returncode == 1, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["command"] == "doctor"
-    assert doc["data"]["summary"] == {"pass": 16, "warn": 0, "fail": 1, "host_errors": 0}
+    assert doc["data"]["summary"] == {"error": 1, "warning": 0, "info": 0, "pass": 16,
+                                      "host_errors": 0}
     (host,) = doc["data"]["hosts"]
     assert host["facts"]["hccn_conf"] == "absent"
 
@@ -125,18 +126,18 @@ def test_a_0_23_0_post1_host_on_cann_8_3_rc2_fails_it_needs_9_1_0(sim_spec: SimF
     _, spec = sim_spec(release="0.23.0.post1", cann_version="8.3.RC2")
     by_name = {c.check: c for c in doctor(spec).checks}
     cann = by_name["cann-version"]
-    assert (cann.status, cann.observed) == ("fail", "CANN 8.3.RC2")
+    assert (cann.severity, cann.message) == ("error", "CANN 8.3.RC2")
     assert "CANN >= 9.1.0" in cann.expected
     # the host's packages are the release's own row: torch-npu build and vLLM pair pass
-    assert by_name["torch-npu-build"].observed == "torch_npu 2.10.0.post4"
-    assert by_name["torch-npu-build"].status == "pass"
-    assert "mooncake-transfer-engine-npu 0.3.11.post1" in by_name["python-packages"].observed
+    assert by_name["torch-npu-build"].message == "torch_npu 2.10.0.post4"
+    assert by_name["torch-npu-build"].severity == "pass"
+    assert "mooncake-transfer-engine-npu 0.3.11.post1" in by_name["python-packages"].message
 
 
 def test_a_connector_the_installed_release_does_not_register_fails(sim_spec: SimFactory) -> None:
     _, spec = sim_spec(release="0.23.0.post1", connector="llmdatadist", version="0.11.0")
     report = doctor(spec)
     connector = next(c for c in report.checks if c.check == "connector")
-    assert connector.status == "fail"
-    assert "LLMDataDistCMgrConnector on vllm-ascend 0.23.0.post1 (installed)" in connector.observed
+    assert connector.severity == "error"
+    assert "LLMDataDistCMgrConnector on vllm-ascend 0.23.0.post1 (installed)" in connector.message
     assert report.exit_code == 1

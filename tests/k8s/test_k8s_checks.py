@@ -11,12 +11,13 @@ import pytest
 from ascend_pd.errors import SpecError
 from ascend_pd.k8s.checks import k8s_findings
 from ascend_pd.k8s.render import render_k8s
+from ascend_pd.printer import finding_line
 from ascend_pd.render.plan import build_plan
 from tests.render.conftest import edited, load, spec_text
 
 
 def lines(spec: Any) -> list[str]:
-    return [f.line() for f in k8s_findings(build_plan(spec))]
+    return [finding_line(f) for f in k8s_findings(build_plan(spec))]
 
 
 def test_the_examples_are_clean() -> None:

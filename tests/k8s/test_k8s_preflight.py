@@ -43,10 +43,31 @@ def test_job_report_reads_back_into_the_doctor_table(sim_spec: SimFactory,  # no
     assert out.returncode == 1
     data = json.loads(out.stdout)["data"]
     hosts = {h["host"]: h for h in data["hosts"]}
-    assert {c["check"]: c["status"] for c in hosts["node0"]["checks"]}["hccn-conf"] == "fail"
+    assert {c["check"]: c["severity"] for c in hosts["node0"]["findings"]}["hccn-conf"] == "error"
     assert "holds no doctor JSON report" in hosts["node1"]["error"]
     human = subprocess.run([sys.executable, "-m", "ascend_pd", "doctor", "--from-k8s-logs",
                             str(logs)], capture_output=True, text=True, timeout=60,
                            check=False).stdout
     assert "node0 hccn-conf: FAIL" in human
     assert "node1: probe failed" in human
+
+
+def test_a_report_from_before_the_one_finding_type_still_reads(tmp_path: Path) -> None:
+    # A Job image may run an older ascend-pd: its doctor JSON listed `checks` with status
+    # pass / warn / fail. Its failing check must still fail the node, not vanish.
+    old = {"ascend_pd_result_version": 1, "command": "doctor", "status": "findings",
+           "exit_code": 1, "errors": [], "data": {"ok": False, "hosts": [{
+               "host": "node0", "ok": False, "error": None, "facts": None, "checks": [
+                   {"host": "node0", "check": "cann-env", "status": "pass",
+                    "observed": "ASCEND_TOOLKIT_HOME=/x", "expected": "", "fix": ""},
+                   {"host": "node0", "check": "hccn-conf", "status": "fail",
+                    "observed": "/etc/hccn.conf missing", "expected": "present",
+                    "fix": "mount it"}]}]}}
+    (tmp_path / "node0.json").write_text(json.dumps(old))
+    out = subprocess.run([sys.executable, "-m", "ascend_pd", "doctor", "--from-k8s-logs",
+                          str(tmp_path), "--json"], capture_output=True, text=True, timeout=60,
+                         check=False)
+    assert out.returncode == 1, out.stderr
+    (host,) = json.loads(out.stdout)["data"]["hosts"]
+    assert [(f["check"], f["severity"]) for f in host["findings"]] == [
+        ("cann-env", "pass"), ("hccn-conf", "error")]

@@ -26,7 +26,7 @@ def run_json(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict[s
 
 def keys(data: dict[str, Any]) -> set[tuple[str, int | None, str]]:
     """(host, device, check) of every finding."""
-    return {(f["host"], f["device"], f["check"]) for f in data["findings"]}
+    return {(f["where"]["host"], f["where"].get("device"), f["check"]) for f in data["findings"]}
 
 
 def write_spec(path: Path, shape: str, devices: list[int] | None = None, **changes: Any) -> Path:

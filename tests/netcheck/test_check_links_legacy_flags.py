@@ -36,8 +36,8 @@ def _nic_findings(nic: str) -> tuple[int, list[dict[str, Any]]]:
 
 def test_the_node_ip_must_be_on_the_named_nic() -> None:
     _code, findings = _nic_findings("eth9")
-    assert [(f["host"], f["severity"], f["observed"], f["expected"]) for f in findings] == [
-        ("127.0.0.1", "fault", "127.0.0.1 is on lo", "127.0.0.1 on eth9")]
+    assert [(f["where"]["host"], f["severity"], f["message"], f["expected"])
+            for f in findings] == [("127.0.0.1", "error", "127.0.0.1 is on lo", "127.0.0.1 on eth9")]
     assert "--network-card-name lo" in findings[0]["fix"]
     assert _nic_findings("lo")[1] == []
 

@@ -19,7 +19,7 @@ def test_healthy_a2_exits_0_with_full_matrix(a2: tuple[Path, Path]) -> None:
     spec, _ = a2
     code, data = run_json("check-links", "-c", str(spec))
     assert code == 0
-    assert data["schema"] == "ascend-pd/check-links/v1"
+    assert data["schema"] == "ascend-pd/check-links/v2"
     assert data["ok"] is True and data["findings"] == []
     # 8 prefill x 8 decode devices, both directions.
     assert data["pings"] == {"mode": "full", "transport": "roce", "planned": 128, "run": 128,
@@ -72,7 +72,7 @@ def test_each_fault_gives_exactly_its_findings(
     assert keys(data) == expected
     assert code == (1 if expected else 0)
     for finding in data["findings"]:
-        assert finding["observed"] and finding["expected"] and finding["fix"]
+        assert finding["message"] and finding["expected"] and finding["fix"]
 
 
 def test_missing_ip_skips_the_pings_that_need_it(a2: tuple[Path, Path]) -> None:
@@ -110,7 +110,7 @@ def test_missing_lldp_warns_unless_required(a2: tuple[Path, Path]) -> None:
     code, data = run_json("check-links", "-c", str(spec))
     assert code == 0 and keys(data) == {(P, 2, "lldp")}
     code, data = run_json("check-links", "-c", str(spec), "--require-lldp")
-    assert code == 1 and data["findings"][0]["severity"] == "fault"
+    assert code == 1 and data["findings"][0]["severity"] == "error"
 
 
 def test_fix_tls_turns_the_finding_into_a_pass(a2: tuple[Path, Path]) -> None:

@@ -23,6 +23,7 @@ from ascend_pd.render.plan import build_plan
 from ascend_pd.spec import load_spec
 from tests.doctor.conftest import free_port
 from tests.netcheck.conftest import run, run_json
+from tests.test_json_schemas import check_data
 
 LISTENER = r"""
 import socket, sys, time
@@ -117,11 +118,12 @@ def test_loopback_matrix_open_and_closed(tmp_path: Path) -> None:
         code, data = run_json("check-links", "-c", str(spec))
         assert code == 0, data
         assert data["tcp"]["counts"] == {"open": 2, "closed": 1}
+        check_data(data)  # the TCP form of ascend-pd/check-links/v2 is the documented one
         (closed,) = data["findings"]
-        assert (closed["host"], closed["check"], closed["severity"]) == ("d", "tcp", "warning")
-        assert f"127.0.0.3:{ports['kv'] + 100}" in closed["observed"]
+        assert (closed["where"]["host"], closed["check"], closed["severity"]) == ("d", "tcp", "warning")
+        assert f"127.0.0.3:{ports['kv'] + 100}" in closed["message"]
         after, data = run_json("check-links", "-c", str(spec), "--after-launch")
-        assert after == 1 and data["findings"][0]["severity"] == "fault"
+        assert after == 1 and data["findings"][0]["severity"] == "error"
         human = run("check-links", "-c", str(spec)).output
         assert "TCP matrix: 3 (source, port) pair(s): 1 closed, 2 open" in human
 
@@ -164,7 +166,7 @@ def test_rig_matrix_finds_a_dropped_path_and_a_missing_route(rig: Any, tmp_path:
                                             dst], check=False)
         code, data = run_json("check-links", "-c", str(spec), "--tcp-timeout", "1")
     assert code == 1
-    faults = {(f["host"], f["observed"].split(" (")[0]): f for f in data["findings"]}
+    faults = {(f["where"]["host"], f["message"].split(" (")[0]): f for f in data["findings"]}
     assert set(faults) == {
         (h1.name, f"{h2.name} {h2.address}:{ports['d']}"),          # proxy -> decode API
         (h1.name, f"{h2.name} {h2.address}:{ports['kv'] + 100}"),   # P -> D side channel
@@ -173,9 +175,9 @@ def test_rig_matrix_finds_a_dropped_path_and_a_missing_route(rig: Any, tmp_path:
         (h2.name, f"{h1.name} {h1.address}:{ports['kv']}"),
         (h1.name, f"{h3.name} {h3.address}:{ports['kv'] + 101}"),
     }
-    assert all(f["severity"] == "fault" for f in faults.values())
+    assert all(f["severity"] == "error" for f in faults.values())
     no_route = faults[(h3.name, f"{h1.name} {h1.address}:{ports['kv']}")]
     assert "No route from h3" in no_route["fix"]
     dropped = faults[(h1.name, f"{h2.name} {h2.address}:{ports['d']}")]
-    assert "no answer in 1s" in dropped["observed"] and "open TCP" in dropped["fix"]
+    assert "no answer in 1s" in dropped["message"] and "open TCP" in dropped["fix"]
     assert data["tcp"]["counts"] == {"open": 1, "timeout": 4, "unreachable": 1}

@@ -41,7 +41,7 @@ def test_one_super_pod_passes(a3_mooncake: tuple[Path, Path]) -> None:
     spec, _ = a3_mooncake
     code, data = run_json("check-links", "-c", str(spec), "--ping", "plane")
     assert code == 0, data["findings"]
-    assert _spod(data) == {"check": "spod", "passed": 32, "warnings": 0, "faults": 0,
+    assert _spod(data) == {"check": "spod", "passed": 32, "warnings": 0, "errors": 0,
                            "skipped": 0}
 
 
@@ -52,9 +52,9 @@ def test_prefill_and_decode_in_different_super_pods_fail_over_hccs(
     code, data = run_json("check-links", "-c", str(spec), "--ping", "plane")
     assert code == 1
     assert keys(data) == {("node-p", None, "spod"), ("node-d", None, "spod")}
-    finding = next(f for f in data["findings"] if f["host"] == "node-d")
-    assert finding["severity"] == "fault"
-    assert "node-p: 0, node-d: 7" in finding["observed"]
+    finding = next(f for f in data["findings"] if f["where"]["host"] == "node-d")
+    assert finding["severity"] == "error"
+    assert "node-p: 0, node-d: 7" in finding["message"]
 
 
 def test_a_shared_server_index_in_one_pod_is_a_fault(a3_mooncake: tuple[Path, Path]) -> None:
@@ -64,7 +64,7 @@ def test_a_shared_server_index_in_one_pod_is_a_fault(a3_mooncake: tuple[Path, Pa
     code, data = run_json("check-links", "-c", str(spec), "--ping", "plane")
     assert code == 1
     assert ("node-d", None, "spod") in keys(data)
-    assert any(f"Server Index {index}" in f["observed"] for f in data["findings"])
+    assert any(f"Server Index {index}" in f["message"] for f in data["findings"])
 
 
 def test_llmdatadist_specs_do_not_query_spod_info(a3_mooncake: tuple[Path, Path]) -> None:

@@ -103,9 +103,9 @@ def test_drift_check(a2_pair: tuple[Path, Path], tmp_path: Path) -> None:
     apply_fault(cluster, "node-d", "no-ip", device=5)
     drift = run("gen-ranktable", "-c", str(spec), "--verify", str(out), "--json")
     assert drift.exit_code == 1
-    kinds = {(d["kind"], d["device_id"]) for d in json.loads(drift.output)["data"]["drift"]}
-    assert kinds == {("device_ip_changed", "2"), ("missing_device", "9"),
-                     ("device_ip_missing", "5")}
+    kinds = {(d["check"], d["where"]["device"])
+             for d in json.loads(drift.output)["data"]["drift"]}
+    assert kinds == {("device_ip_changed", 2), ("missing_device", 9), ("device_ip_missing", 5)}
 
 
 def test_wrong_server_id_is_reported(a2_pair: tuple[Path, Path], tmp_path: Path) -> None:

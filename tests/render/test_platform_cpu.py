@@ -54,7 +54,7 @@ def test_connector_and_platform_must_fit() -> None:
     cpu_mooncake = CPU_SPEC.replace("type: nixl", "type: mooncake")
     errors = validate_spec(parse_spec(cpu_mooncake)).errors
     assert [e.key for e in errors] == ["connector.type"]
-    assert "use type: nixl" in (errors[0].hint or "")
+    assert "use type: nixl" in errors[0].fix
 
 
 def test_nixl_side_channel_ranges_that_overlap_are_an_error() -> None:

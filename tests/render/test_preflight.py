@@ -45,14 +45,14 @@ def test_mooncake_without_the_library_dir_is_warned_per_instance() -> None:
     found = check_mooncake_library_path(spec, build_plan(spec))
     assert _keys(found) == ["prefill[0].env", "prefill[1].env", "decode[0].env"]
     assert all(f.severity == "warning" and "ascend_transport.so" in f.message for f in found)
-    assert "/usr/local/lib" in (found[0].hint or "")
+    assert "/usr/local/lib" in found[0].fix
 
 
 def test_mooncake_without_connect_timeout_is_warned_with_the_values_to_set() -> None:
     spec = _with_env({k: v for k, v in GOOD_ENV.items() if k != "ASCEND_CONNECT_TIMEOUT"})
     found = check_mooncake_connect_timeout(spec, build_plan(spec))
     assert _keys(found) == ["prefill[0].env", "prefill[1].env", "decode[0].env"]
-    assert "ASCEND_CONNECT_TIMEOUT: '60000'" in (found[0].hint or "")
+    assert "ASCEND_CONNECT_TIMEOUT: '60000'" in found[0].fix
 
 
 def test_a_complete_mooncake_env_passes_every_preflight() -> None:

@@ -63,10 +63,15 @@ def test_validate_reports_pd_errors_and_warnings(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["validate", "-c", spec, "--json"])
     assert result.exit_code == 1
     data = json.loads(result.output)["data"]
-    assert [e["key"] for e in data["errors"]] == ["decode[0].extra_args[0]"]
-    assert [w["key"] for w in data["warnings"]] == ["decode[0].env.PHYSICAL_DEVICES"]
+    by_severity = {s: [f["where"]["key"] for f in data["findings"] if f["severity"] == s]
+                   for s in ("error", "warning")}
+    assert by_severity == {"error": ["decode[0].extra_args[0]"],
+                           "warning": ["decode[0].env.PHYSICAL_DEVICES"]}
+    line = next(i for i, row in enumerate(Path(spec).read_text().splitlines(), 1)
+                if "---enforce-eager" in row)
     human = CliRunner().invoke(cli, ["validate", "-c", spec])
-    assert "error: decode[0].extra_args[0]: '---enforce-eager' has three dashes" in human.output
+    assert (f"error: decode[0].extra_args[0] (line {line}): '---enforce-eager' has three "
+            "dashes") in human.output
 
 
 @pytest.mark.parametrize("shape", [s for s in shapes() if "legacy" not in s])
@@ -81,7 +86,7 @@ def test_every_init_shape_targets_mooncake_on_the_current_stable_release(
     validated = runner.invoke(cli, ["validate", "-c", path, "--json"])
     assert validated.exit_code == 0, validated.output
     data = json.loads(validated.output)["data"]
-    assert data["errors"] == [] and data["warnings"] == []
+    assert data["findings"] == [] and data["valid"]
     rendered = runner.invoke(cli, ["render", "-c", path, "-o", str(tmp_path / "d"), "--json"])
     assert rendered.exit_code == 0, rendered.output
     env_files = list((tmp_path / "d").glob("*.env"))

@@ -48,7 +48,7 @@ def command(session: Session, hosts: tuple[str, ...], all_hosts: bool,
     human = report.render()
     if html_path:
         command_line = shlex.join(["ascend-pd", *sys.argv[1:]])
-        path = write_html(html_path, doctor_html(report.to_dict(), command_line,
+        path = write_html(html_path, doctor_html(report, command_line,
                                                  report.exit_code))
         human += f"\nHTML report: {path}"
     finish(session.json, "doctor", report.to_dict(), human, report.exit_code)

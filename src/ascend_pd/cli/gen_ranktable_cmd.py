@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from ascend_pd.cli.output import Progress, finish, table
 from ascend_pd.cli.session import Session, backend_option, common, pass_session, spec_option
 from ascend_pd.errors import UsageError
 from ascend_pd.fsutil import atomic_write_text
+from ascend_pd.printer import Layout, finding_line, render_findings
 from ascend_pd.ranktable import api, io
 from ascend_pd.ranktable.collect import collect_facts
 from ascend_pd.ranktable.facts import load_facts
@@ -79,7 +79,7 @@ def command(session: Session, /, **opts: Any) -> None:
         checked = api.verify(existing, runner_for, paths, names=names,
                              on_done=progress.callback())
         progress.done()
-        text = "\n".join(d.line() for d in checked.drifts) or (
+        text = render_findings(checked.drifts, Layout()) or (
             f"{opts['verify_path']}: matches the live hosts")
         finish(session.json, "gen-ranktable", checked.to_dict(), text, 0 if checked.ok else 1)
         return None
@@ -107,7 +107,7 @@ def command(session: Session, /, **opts: Any) -> None:
         f"{len(result.table['prefill_device_list'])} prefill + " \
         f"{len(result.table['decode_device_list'])} decode devices)"
     if unused is not None:
-        text += "\n" + unused.line()
+        text += "\n" + finding_line(unused)
     copied = [f"{p.host}:{p.path}" for p in pushed if p.ok]
     failed = [p for p in pushed if not p.ok]
     if copied:
@@ -119,7 +119,7 @@ def command(session: Session, /, **opts: Any) -> None:
                  "and run --push again (the other hosts already have it)")
     finish(session.json, "gen-ranktable", {**result.to_dict(), "path": str(out),
                                            "pushed": [p.to_dict() for p in pushed],
-                                           "warnings": [asdict(unused)] if unused else []},
+                                           "warnings": [unused.to_dict()] if unused else []},
            text, 3 if failed else 0)
     return None
 

@@ -14,6 +14,7 @@ from ascend_pd.errors import LaunchError
 from ascend_pd.k8s import kubectl as kubectl_api
 from ascend_pd.k8s.kubectl import K8sAction
 from ascend_pd.k8s.render import check_k8s, render_k8s
+from ascend_pd.printer import finding_line
 from ascend_pd.runners.local import LocalRunner
 from ascend_pd.spec.models import ClusterSpec
 
@@ -37,7 +38,7 @@ def render_k8s_cmd(session: Session, spec: ClusterSpec, out_dir: str, spec_path:
     lines = [f"wrote {len(written.files)} files to {out_dir} ({len(written.objects)} objects; "
              f"{len(written.changed)} changed)"]
     lines += [f"removed stale {n}" for n in written.removed]
-    lines += written.warnings
+    lines += [finding_line(w) for w in written.warnings]
     lines += [f"next: kubectl apply -k {out_dir}/preflight   (doctor on every node)",
               f"      ascend-pd check-links -c {spec_path or 'pd.yaml'} --target k8s   "
               "(P↔D links, one pod per node)",

@@ -1,5 +1,9 @@
 """Render results for people (tables, progress on a terminal) or runbooks (a JSON envelope).
 
+Findings and tables are printed by the one printer, :mod:`ascend_pd.printer` (``table`` is
+re-exported here for the commands' own tables); this module adds the envelope, errors and
+progress.
+
 The JSON envelope is stable (docs/json.md)::
 
     {"ascend_pd_result_version": 1, "command": "...", "status": "ok|findings|error",
@@ -18,6 +22,10 @@ from typing import Any, Final, TextIO
 import click
 
 from ascend_pd.errors import AscendPDError
+from ascend_pd.printer import table
+
+__all__ = ["RESULT_VERSION", "Progress", "envelope", "finish", "print_error", "print_json",
+           "table"]
 
 RESULT_VERSION: Final[int] = 1
 
@@ -50,16 +58,6 @@ def print_error(err: AscendPDError, *, stream: TextIO | None = None) -> None:
             print(f"  - {line}", file=out)
     if err.hint:
         print(f"Hint: {err.hint}", file=out)
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A plain aligned text table (no colour: it must survive pipes and logs)."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-             for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 class Progress:

@@ -7,6 +7,7 @@ import click
 from ascend_pd.cli.k8s_target import render_k8s_cmd
 from ascend_pd.cli.output import finish
 from ascend_pd.cli.session import Session, common, pass_session, spec_option
+from ascend_pd.printer import finding_line
 from ascend_pd.render import check_deploy, render_deploy
 
 
@@ -48,6 +49,6 @@ def command(session: Session, out_dir: str, check: bool, target: str,
              f"({written.processes} server process(es)"
              + (", proxy" if written.proxy else "") + f"; {len(written.changed)} changed)"]
     lines += [f"removed stale {n}" for n in written.removed]
-    lines += written.warnings
+    lines += [finding_line(w) for w in written.warnings]
     lines.append(f"next: ascend-pd launch -c {spec_path or 'pd.yaml'}")
     finish(session.json, "render", written.to_dict(), "\n".join(lines), 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from ascend_pd.launch import api as launch_api
 from ascend_pd.netcheck.fix import fix_tls
 from ascend_pd.netcheck.run import check_network
 from ascend_pd.netcheck.targets import targets_from_spec
+from ascend_pd.printer import finding_block
 from ascend_pd.ranktable import api as ranktable_api
 from ascend_pd.ranktable import io as ranktable_io
 from ascend_pd.ranktable.need import ranktable_unused
@@ -152,9 +154,7 @@ def _check_links(steps: _Steps, spec: ClusterSpec, pool: RunnerPool, world: Demo
     steps.emit(f"    {report.human().splitlines()[0]}")
     steps.emit(f"    {len(report.faults)} fault(s)")
     for finding in report.faults:
-        steps.emit(f"    {finding.host} device {finding.device} {finding.check}: observed "
-                   f"{finding.observed!r}, expected {finding.expected!r}")
-        steps.emit(f"      fix: {finding.fix}")
+        steps.emit(textwrap.indent(finding_block(finding), "    "))
     steps.emit("    --fix tls: switching TLS off on every device, then checking again")
     fixed = fix_tls(report, targets, pool.get, tools, mode="off",
                     on_progress=_quarterly(steps.emit))

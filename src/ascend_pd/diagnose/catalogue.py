@@ -16,6 +16,7 @@ from typing import Any, Final
 import yaml
 
 from ascend_pd.errors import AscendPDError
+from ascend_pd.findings import Finding
 
 CATALOGUE_PATH: Final[Path] = Path(__file__).resolve().parent / "catalogue.yaml"
 
@@ -70,21 +71,17 @@ class Match:
     def id(self) -> str:
         return self.entry.id
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.entry.id,
-            "title": self.entry.title,
-            "source": self.source,
-            "line_no": self.line_no,
-            "line": self.line,
-            "count": self.count,
-            "then_line_no": self.then_line_no,
-            "then_line": self.then_line,
-            "cause": self.entry.cause,
-            "fix": self.entry.fix,
-            "check": self.entry.check,
-            "refs": list(self.entry.refs),
-        }
+    def to_finding(self) -> Finding:
+        """The diagnosis as the one finding type: where (log and line), what (the entry's
+        title), the matching lines, the cause, the fix and the ascend-pd command that
+        checks for it before it happens."""
+        evidence = [self.line.strip()]
+        if self.then_line is not None:
+            evidence.append(f"...{self.then_line_no}: {self.then_line.strip()}")
+        title = self.entry.title + (f" (matched {self.count} lines)" if self.count > 1 else "")
+        return Finding(severity="error", check=self.entry.id, message=title,
+                       file=self.source, line=self.line_no, evidence=tuple(evidence),
+                       cause=self.entry.cause, fix=self.entry.fix, verify=self.entry.check)
 
 
 @dataclass(frozen=True)

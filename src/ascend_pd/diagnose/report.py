@@ -10,10 +10,16 @@ from typing import Any, Final
 
 from ascend_pd.diagnose.catalogue import Catalogue, Match, diagnose_text, load_catalogue
 from ascend_pd.errors import RemoteCommandError, UsageError
+from ascend_pd.findings import Finding
 from ascend_pd.launch.units import START_MARKER, StateLayout
+from ascend_pd.printer import Layout, render_findings
 from ascend_pd.runners.base import CommandRunner
 from ascend_pd.spec.models import ClusterSpec
 
+#: the ``schema`` of ``diagnose --json``'s data (docs/json.md)
+SCHEMA: Final[str] = "ascend-pd/diagnose/v1"
+#: one block per known problem: ``decode-0@node-d:22 tls-inconsistent: FOUND: <title>``
+LAYOUT: Final[Layout] = Layout(labels={"error": "FOUND"})
 #: How much of an instance log is read from a host: enough for start-up plus the last
 #: minutes of a busy server, small enough to ship over SSH in well under a second.
 TAIL_LINES: Final[int] = 5000
@@ -42,30 +48,24 @@ class DiagnoseReport:
     def exit_code(self) -> int:
         return 1 if self.matches else 0
 
+    @property
+    def findings(self) -> list[Finding]:
+        return [m.to_finding() for m in self.matches]
+
     def to_dict(self) -> dict[str, Any]:
         return {
+            "schema": SCHEMA,
             "sources": [{"name": s.name, "lines": s.lines} for s in self.sources],
-            "matches": [m.to_dict() for m in self.matches],
+            "findings": [f.to_dict() for f in self.findings],
             "clean": not self.matches,
         }
 
     def render(self) -> str:
-        out: list[str] = []
-        for m in self.matches:
-            out.append(f"{m.source}:{m.line_no}: [{m.id}] {m.entry.title}")
-            out.append(f"    | {m.line.strip()}")
-            if m.then_line is not None:
-                out.append(f"    | ...{m.then_line_no}: {m.then_line.strip()}")
-            if m.count > 1:
-                out.append(f"    (matched {m.count} lines)")
-            out.append(f"    cause: {m.entry.cause}")
-            out.append(f"    fix:   {m.entry.fix}")
-            out.append(f"    check: {m.entry.check}")
         total = sum(s.lines for s in self.sources)
         logs = f"{len(self.sources)} log(s), {total} lines"
-        out.append(f"{len(self.matches)} known problem(s) found in {logs}" if self.matches
+        verdict = (f"{len(self.matches)} known problem(s) found in {logs}" if self.matches
                    else f"no known problem found in {logs}")
-        return "\n".join(out)
+        return render_findings(self.findings, LAYOUT, tail=[verdict])
 
 
 def diagnose_logs(

@@ -1,4 +1,5 @@
-"""`ascend-pd doctor`: one probe per host, pure checks over its facts, a pass/warn/fail report."""
+"""`ascend-pd doctor`: one probe per host, pure checks over its facts, a report of findings
+(``ascend_pd.findings``: pass / warning / error per check)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Doctor checks: pure functions ``(facts, plan) -> CheckResult`` (pass / warn / fail).
+"""Doctor checks: pure functions ``(facts, plan) -> Finding`` (the one finding type of
+:mod:`ascend_pd.findings`; a check says pass / warn / fail, which become the severities
+pass / warning / error).
 
 Each result says what was observed, what was expected and how to fix it. The order of
 :data:`CHECKS` is the order of the report.
@@ -7,7 +9,7 @@ Each result says what was observed, what was expected and how to fix it. The ord
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Literal
 
 from packaging.version import InvalidVersion, Version
@@ -24,6 +26,7 @@ from ascend_pd.doctor.release_checks import (
     mooncake_installed,
 )
 from ascend_pd.errors import ParseError
+from ascend_pd.findings import STATUS_SEVERITY, Finding, host_check
 from ascend_pd.spec.models import ClusterSpec, HostSpec
 
 if TYPE_CHECKING:
@@ -37,19 +40,17 @@ DISK_WARN_KB: Final[int] = 20 * 1024 * 1024
 PACKAGES: Final[tuple[str, ...]] = ("torch", "torch_npu", "vllm", "vllm_ascend")
 
 
-@dataclass(frozen=True)
-class CheckResult:
-    """One check on one host."""
+class CheckResult(Finding):
+    """Kept importable for one release: doctor checks written against the former
+    ``CheckResult(host, check, status, observed, expected, fix)`` keep working while other
+    branches move to :func:`ascend_pd.findings.host_check`. It builds the one type (status
+    pass / warn / fail becomes severity pass / warning / error); new code calls
+    ``host_check`` instead."""
 
-    host: str
-    check: str
-    status: Status
-    observed: str
-    expected: str = ""
-    fix: str = ""
-
-    def to_dict(self) -> dict[str, str]:
-        return asdict(self)
+    def __init__(self, host: str, check: str, status: Status, observed: str,
+                 expected: str = "", fix: str = "") -> None:
+        super().__init__(severity=STATUS_SEVERITY[status], check=check, message=observed,
+                         expected=expected, fix=fix, host=host)
 
 
 @dataclass(frozen=True)
@@ -76,15 +77,15 @@ def planned_ports(deploy: DeploymentPlan | None, host: str) -> dict[int, tuple[s
     return deploy.port_owners(host) if deploy is not None else {}
 
 
-Check = Callable[[Facts, HostPlan], CheckResult]
+Check = Callable[[Facts, HostPlan], Finding]
 
 
 def _result(plan: HostPlan, check: str, status: Status, observed: str, expected: str = "",
-            fix: str = "") -> CheckResult:
-    return CheckResult(plan.host.name, check, status, observed, expected, fix)
+            fix: str = "") -> Finding:
+    return host_check(plan.host.name, check, status, observed, expected, fix)
 
 
-def check_cann_env(facts: Facts, plan: HostPlan) -> CheckResult:
+def check_cann_env(facts: Facts, plan: HostPlan) -> Finding:
     expected = "ascend-toolkit/set_env.sh exports ASCEND_TOOLKIT_HOME and ASCEND_HOME_PATH"
     fix = ("Install the CANN toolkit, and source /usr/local/Ascend/ascend-toolkit/set_env.sh "
            "before starting vLLM (the rendered launch scripts do).")
@@ -99,7 +100,7 @@ def check_cann_env(facts: Facts, plan: HostPlan) -> CheckResult:
     return _result(plan, "cann-env", "pass", f"ASCEND_TOOLKIT_HOME={home}", expected)
 
 
-def check_nnal_env(facts: Facts, plan: HostPlan) -> CheckResult:
+def check_nnal_env(facts: Facts, plan: HostPlan) -> Finding:
     expected = "nnal/atb/set_env.sh exports ATB_HOME_PATH (libatb.so for vllm-ascend)"
     fix = ("Install the NNAL package matching CANN and source "
            "/usr/local/Ascend/nnal/atb/set_env.sh before starting vLLM.")
@@ -113,7 +114,7 @@ def check_nnal_env(facts: Facts, plan: HostPlan) -> CheckResult:
     return _result(plan, "nnal-env", "pass", f"ATB_HOME_PATH={atb}", expected)
 
 
-def check_driver(facts: Facts, plan: HostPlan) -> CheckResult:
+def check_driver(facts: Facts, plan: HostPlan) -> Finding:
     driver = facts.get("driver.version", "absent")
     firmware = facts.get("firmware.version", "absent")
     observed = f"driver {driver}, firmware {firmware}"
@@ -124,7 +125,7 @@ def check_driver(facts: Facts, plan: HostPlan) -> CheckResult:
     return _result(plan, "driver", "pass", observed, expected)
 
 
-def python_unchecked(facts: Facts, plan: HostPlan, expected: str) -> CheckResult | None:
+def python_unchecked(facts: Facts, plan: HostPlan, expected: str) -> Finding | None:
     """The python-packages result when the packages cannot be looked at (docker runtime,
     no Python on the host), else None. Shared by the Ascend and CUDA package checks."""
     if plan.docker:
@@ -137,7 +138,7 @@ def python_unchecked(facts: Facts, plan: HostPlan, expected: str) -> CheckResult
     return None
 
 
-def check_packages(facts: Facts, plan: HostPlan) -> CheckResult:
+def check_packages(facts: Facts, plan: HostPlan) -> Finding:
     expected = "python3 with " + ", ".join(PACKAGES)
     unchecked = python_unchecked(facts, plan, expected)
     if unchecked is not None:
@@ -168,7 +169,7 @@ def _base(version: str) -> str | None:
         return None
 
 
-def check_torch_pair(facts: Facts, plan: HostPlan) -> CheckResult:
+def check_torch_pair(facts: Facts, plan: HostPlan) -> Finding:
     torch, npu = facts.get("py.torch", "absent") or "absent", facts.get("py.torch_npu", "absent")
     npu = npu or "absent"
     expected = "torch-npu built for the installed torch (same X.Y.Z)"
@@ -183,7 +184,7 @@ def check_torch_pair(facts: Facts, plan: HostPlan) -> CheckResult:
     return _result(plan, "torch-npu-pair", "pass", f"torch {torch}, torch_npu {npu}", expected)
 
 
-def check_model(facts: Facts, plan: HostPlan) -> CheckResult:
+def check_model(facts: Facts, plan: HostPlan) -> Finding:
     model = plan.spec.model
     expected = f"{model.path}/config.json readable"
     if facts.get("model.config") != "present":
@@ -193,7 +194,7 @@ def check_model(facts: Facts, plan: HostPlan) -> CheckResult:
     return _result(plan, "model-config", "pass", f"{model.path}/config.json", expected)
 
 
-def check_model_dtype(facts: Facts, plan: HostPlan) -> CheckResult:
+def check_model_dtype(facts: Facts, plan: HostPlan) -> Finding:
     quant = plan.spec.model.quantization
     if facts.get("model.config") != "present":
         return _result(plan, "model-dtype", "warn", "no config.json to read", "")
@@ -220,7 +221,7 @@ def check_model_dtype(facts: Facts, plan: HostPlan) -> CheckResult:
     return _result(plan, "model-dtype", "pass", observed, expected)
 
 
-def check_host_ip(facts: Facts, plan: HostPlan) -> CheckResult:
+def check_host_ip(facts: Facts, plan: HostPlan) -> Finding:
     host = plan.host
     wanted = {host.address}
     for _, inst in plan.spec.instances:
@@ -241,7 +242,7 @@ def check_host_ip(facts: Facts, plan: HostPlan) -> CheckResult:
     return _result(plan, "host-ip-on-nic", "pass", observed, expected)
 
 
-def check_hccn_conf(facts: Facts, plan: HostPlan) -> CheckResult:
+def check_hccn_conf(facts: Facts, plan: HostPlan) -> Finding:
     mount = "-v /etc/hccn.conf:/etc/hccn.conf:ro"
     expected = "/etc/hccn.conf present" + (f", mounted into the container ({mount})"
                                           if plan.docker else "")
@@ -253,7 +254,7 @@ def check_hccn_conf(facts: Facts, plan: HostPlan) -> CheckResult:
                    f"Keep {mount} in the container arguments." if plan.docker else "")
 
 
-def check_ports(facts: Facts, plan: HostPlan) -> CheckResult:
+def check_ports(facts: Facts, plan: HostPlan) -> Finding:
     expected = "free: " + (", ".join(str(p) for p in sorted(plan.ports)) or "(none planned)")
     owners = plan.ports
     running = set(facts.all("running"))
@@ -272,7 +273,7 @@ def check_ports(facts: Facts, plan: HostPlan) -> CheckResult:
     return _result(plan, "ports", "pass", observed, expected)
 
 
-def check_disk(facts: Facts, plan: HostPlan) -> CheckResult:
+def check_disk(facts: Facts, plan: HostPlan) -> Finding:
     avail = facts.get("disk.avail_kb", "")
     where = f"{facts.get('disk.path', plan.spec.state_dir)}"
     expected = f">= {DISK_WARN_KB // 1024 // 1024} GiB free for {plan.spec.state_dir}"
@@ -288,7 +289,7 @@ def check_disk(facts: Facts, plan: HostPlan) -> CheckResult:
     return _result(plan, "disk", "pass", observed, expected)
 
 
-def check_npu_health(facts: Facts, plan: HostPlan) -> CheckResult:
+def check_npu_health(facts: Facts, plan: HostPlan) -> Finding:
     devices = plan.host.devices
     expected = f"Health OK on devices {','.join(map(str, devices))}"
     fix = "Inspect `npu-smi info -t health -i <card>`; reset or replace the device."
@@ -318,7 +319,7 @@ CHECKS: Final[tuple[Check, ...]] = (
 )
 
 
-def run_checks(facts: Facts, plan: HostPlan) -> list[CheckResult]:
+def run_checks(facts: Facts, plan: HostPlan) -> list[Finding]:
     """Every check over one host's facts (``platform: cuda``: the GPU checks instead of the
     Ascend ones, ``doctor.cuda``)."""
     checks = CHECKS

@@ -22,7 +22,6 @@ from packaging.version import InvalidVersion, Version
 # checks.py imports this module lazily (in run_checks), so this import is not a cycle
 from ascend_pd.doctor.checks import (
     Check,
-    CheckResult,
     HostPlan,
     Status,
     check_disk,
@@ -33,6 +32,7 @@ from ascend_pd.doctor.checks import (
 )
 from ascend_pd.doctor.facts import Facts
 from ascend_pd.errors import ParseError
+from ascend_pd.findings import Finding, host_check
 from ascend_pd.nvidiasmi.commands import QUERY_FIELDS
 from ascend_pd.nvidiasmi.parse import Gpu, nvml_hint, parse_gpu_csv, parse_versions
 from ascend_pd.render.ports import dp_local
@@ -42,9 +42,8 @@ RUNTIME_PACKAGES: Final[tuple[str, ...]] = ("nvidia-cuda-runtime-cu12", "nvidia-
 
 
 def _result(plan: HostPlan, check: str, status: Status, observed: str, expected: str = "",
-            fix: str = "") -> CheckResult:
-    return CheckResult(host=plan.host.name, check=check, status=status, observed=observed,
-                       expected=expected, fix=fix)
+            fix: str = "") -> Finding:
+    return host_check(plan.host.name, check, status, observed, expected, fix)
 
 
 def _installed(facts: Facts, name: str) -> str | None:
@@ -73,7 +72,7 @@ def _span(devices: list[int]) -> str:
     return ",".join(map(str, devices))
 
 
-def check_gpus(facts: Facts, plan: HostPlan) -> CheckResult:
+def check_gpus(facts: Facts, plan: HostPlan) -> Finding:
     """Every GPU the instances on this host use is enumerated by nvidia-smi."""
     spec, name = plan.spec, plan.host.name
     users = [inst for _role, inst in spec.instances if name in inst.hosts]
@@ -151,7 +150,7 @@ def runtime_cuda(facts: Facts) -> tuple[str, str] | None:
     return None
 
 
-def check_gpu_driver(facts: Facts, plan: HostPlan) -> CheckResult:
+def check_gpu_driver(facts: Facts, plan: HostPlan) -> Finding:
     """The driver supports the CUDA runtime the host's torch is built for."""
     rt = runtime_cuda(facts)
     expected = (f"a driver supporting CUDA >= {rt[0]} ({rt[1]})" if rt
@@ -182,7 +181,7 @@ def check_gpu_driver(facts: Facts, plan: HostPlan) -> CheckResult:
     return _result(plan, "gpu-driver", "fail", observed, expected, fix)
 
 
-def check_cuda_packages(facts: Facts, plan: HostPlan) -> CheckResult:
+def check_cuda_packages(facts: Facts, plan: HostPlan) -> Finding:
     """torch and vLLM (and nixl for the NixlConnector) in the host's Python."""
     wanted = ["torch", "vllm"] + (["nixl"] if plan.spec.connector.type == "nixl" else [])
     expected = "python3 with " + ", ".join(wanted)
@@ -201,7 +200,7 @@ def check_cuda_packages(facts: Facts, plan: HostPlan) -> CheckResult:
     return _result(plan, "python-packages", "pass", found, expected)
 
 
-def check_vllm_torch(facts: Facts, plan: HostPlan) -> CheckResult:
+def check_vllm_torch(facts: Facts, plan: HostPlan) -> Finding:
     """The installed torch is the one vLLM's metadata pins (its compiled ops need it)."""
     vllm, torch = _installed(facts, "vllm"), _installed(facts, "torch")
     text = facts.get("py.vllm_requires_torch")

@@ -19,7 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final
 
-from ascend_pd.doctor.checks import CheckResult, Status
+from ascend_pd.doctor.checks import Status
+from ascend_pd.findings import Finding, host_check
 from ascend_pd.releases.harvest import extract
 from ascend_pd.render.plan import ProcessPlan
 from ascend_pd.spec.models import ClusterSpec
@@ -42,11 +43,11 @@ def scanner_argv(spec: ClusterSpec, host_name: str) -> tuple[str, ...]:
 
 
 def _check(host: str, name: str, problems: list[tuple[Status, str]], ok: str, expected: str,
-           fix: str) -> CheckResult:
+           fix: str) -> Finding:
     if not problems:
-        return CheckResult(host, name, "pass", ok, expected)
+        return host_check(host, name, "pass", ok, expected)
     status: Status = "fail" if any(s == "fail" for s, _ in problems) else "warn"
-    return CheckResult(host, name, status, "; ".join(m for _, m in problems), expected, fix)
+    return host_check(host, name, status, "; ".join(m for _, m in problems), expected, fix)
 
 
 def _flag_value(argv: Sequence[str], flag: str) -> str | None:
@@ -59,7 +60,7 @@ def _flag_value(argv: Sequence[str], flag: str) -> str | None:
 
 
 def check_connectors(host: str, ascend: dict[str, Any], procs: Iterable[ProcessPlan]
-                     ) -> CheckResult:
+                     ) -> Finding:
     registered = {c["name"]: c for c in ascend["connectors"]}
     problems: list[tuple[Status, str]] = []
     names = sorted({str(p.kv_transfer_config.get("kv_connector")) for p in procs
@@ -76,7 +77,7 @@ def check_connectors(host: str, ascend: dict[str, Any], procs: Iterable[ProcessP
 
 
 def check_env(host: str, ascend: dict[str, Any], vllm: dict[str, Any] | None,
-              procs: Iterable[ProcessPlan]) -> CheckResult:
+              procs: Iterable[ProcessPlan]) -> Finding:
     problems: list[tuple[Status, str]] = []
     ascend_env = set(ascend["env_vars"])
     vllm_env = set(vllm["env_vars"]) if vllm else None
@@ -113,7 +114,7 @@ def check_env(host: str, ascend: dict[str, Any], vllm: dict[str, Any] | None,
 
 
 def check_additional_config(host: str, ascend: dict[str, Any], procs: Iterable[ProcessPlan]
-                            ) -> CheckResult:
+                            ) -> Finding:
     keys = set(ascend["additional_config_keys"])
     strict = ascend["additional_config_strict"]
     problems: list[tuple[Status, str]] = []
@@ -152,10 +153,10 @@ def _normal(flag: str) -> str:
 
 
 def check_serve_flags(host: str, vllm: dict[str, Any] | None, procs: Iterable[ProcessPlan]
-                      ) -> CheckResult:
+                      ) -> Finding:
     expected = "every `vllm serve` flag the plan renders is one the installed vLLM defines"
     if vllm is None:
-        return CheckResult(host, "deep-serve-flags", "warn", "vLLM not found by the host's "
+        return host_check(host, "deep-serve-flags", "warn", "vLLM not found by the host's "
                            "python: flags not checked", expected,
                            "Set ASCEND_PD_PYTHON in hosts[].env to the serving interpreter.")
     known = {_normal(f) for f in vllm["serve_flags"]}
@@ -173,17 +174,17 @@ def check_serve_flags(host: str, vllm: dict[str, Any] | None, procs: Iterable[Pr
 
 
 def truth_checks(host: str, installed: dict[str, Any], procs: Sequence[ProcessPlan]
-                 ) -> list[CheckResult]:
+                 ) -> list[Finding]:
     """Pure: the plan's processes on ``host`` against the scanner's JSON from that host."""
     ascend = installed.get("vllm_ascend")
     if not ascend:
-        return [CheckResult(host, "deep-installed", "fail",
+        return [host_check(host, "deep-installed", "fail",
                             f"vllm_ascend not found by python {installed.get('python', '?')}",
                             "vllm-ascend installed for the serving interpreter",
                             "Install vllm-ascend, or set ASCEND_PD_PYTHON in hosts[].env.")]
     vllm = installed.get("vllm") or None
     return [
-        CheckResult(host, "deep-installed", "pass",
+        host_check(host, "deep-installed", "pass",
                     f"vllm_ascend {ascend.get('version') or '?'}, vllm "
                     f"{vllm.get('version') if vllm else 'absent'} (read from source)",
                     "the installed code readable"),

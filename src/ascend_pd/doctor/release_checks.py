@@ -17,10 +17,11 @@ from packaging.version import InvalidVersion, Version
 
 from ascend_pd.doctor.facts import Facts
 from ascend_pd.errors import AscendPDError
+from ascend_pd.findings import Finding, host_check
 from ascend_pd.releases import Resolution, resolve
 
 if TYPE_CHECKING:
-    from ascend_pd.doctor.checks import CheckResult, HostPlan
+    from ascend_pd.doctor.checks import HostPlan
 
 #: Mooncake's Python distributions: the source build (``-DUSE_ASCEND_DIRECT=ON``) installs
 #: the first, the release images from v0.23.0rc1 on pip-install the second (Dockerfile.a3).
@@ -52,10 +53,8 @@ def release_for(facts: Facts, plan: HostPlan) -> tuple[Resolution | None, str]:
 
 
 def _result(plan: HostPlan, check: str, status: str, observed: str, expected: str = "",
-            fix: str = "") -> CheckResult:
-    from ascend_pd.doctor.checks import CheckResult
-
-    return CheckResult(plan.host.name, check, status, observed, expected, fix)  # type: ignore[arg-type]
+            fix: str = "") -> Finding:
+    return host_check(plan.host.name, check, status, observed, expected, fix)
 
 
 def _unknown(res: Resolution | None, origin: str, plan: HostPlan) -> str:
@@ -65,7 +64,7 @@ def _unknown(res: Resolution | None, origin: str, plan: HostPlan) -> str:
     return res.note or ""
 
 
-def check_cann_version(facts: Facts, plan: HostPlan) -> CheckResult:
+def check_cann_version(facts: Facts, plan: HostPlan) -> Finding:
     cann = facts.get("cann.version", "absent") or "absent"
     res, origin = release_for(facts, plan)
     minimum = res.facts.compat.cann if res is not None and res.exact else None
@@ -91,7 +90,7 @@ def check_cann_version(facts: Facts, plan: HostPlan) -> CheckResult:
     return _result(plan, "cann-version", "pass", f"CANN {cann}", expected)
 
 
-def check_python_version(facts: Facts, plan: HostPlan) -> CheckResult:
+def check_python_version(facts: Facts, plan: HostPlan) -> Finding:
     python = facts.get("py.python", "absent") or "absent"
     res, origin = release_for(facts, plan)
     wanted = res.facts.compat.python if res is not None else None
@@ -114,7 +113,7 @@ def check_python_version(facts: Facts, plan: HostPlan) -> CheckResult:
                    f"Use a Python in {wanted} (set ASCEND_PD_PYTHON in hosts[].env).")
 
 
-def check_torch_npu_build(facts: Facts, plan: HostPlan) -> CheckResult:
+def check_torch_npu_build(facts: Facts, plan: HostPlan) -> Finding:
     npu = installed(facts, "torch_npu")
     res, _origin = release_for(facts, plan)
     wanted = res.facts.compat.torch_npu if res is not None and res.exact else None
@@ -141,7 +140,7 @@ def _vllm_choices(text: str) -> list[str]:
     return [c.strip().removeprefix("v") for c in text.split("/") if c.strip()]
 
 
-def check_vllm_pair(facts: Facts, plan: HostPlan) -> CheckResult:
+def check_vllm_pair(facts: Facts, plan: HostPlan) -> Finding:
     vllm, ascend = installed(facts, "vllm"), installed(facts, "vllm_ascend")
     spec_version = plan.spec.connector.vllm_ascend_version
     if plan.docker or vllm is None or ascend is None:
@@ -178,7 +177,7 @@ def _rendered_connectors(plan: HostPlan) -> tuple[tuple[str, ...], str | None]:
     return tuple(sorted(names)), None
 
 
-def check_connector(facts: Facts, plan: HostPlan) -> CheckResult:
+def check_connector(facts: Facts, plan: HostPlan) -> Finding:
     names, error = _rendered_connectors(plan)
     res, origin = release_for(facts, plan)
     if error is not None:

@@ -11,14 +11,22 @@ from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from ascend_pd.render.plan import DeploymentPlan
-from ascend_pd.doctor.checks import CheckResult, HostPlan, planned_ports, run_checks
+from ascend_pd.doctor.checks import HostPlan, planned_ports, run_checks
 from ascend_pd.doctor.facts import Facts, parse_facts
 from ascend_pd.errors import AscendPDError, ParseError, UsageError
+from ascend_pd.findings import Finding, counts, host_check
+from ascend_pd.printer import Layout, render_findings
 from ascend_pd.runners.base import CommandRunner
 from ascend_pd.runners.factory import tool_paths
 from ascend_pd.runners.fanout import Job, Outcome, fan_out
 from ascend_pd.spec.models import ClusterSpec
 
+#: the ``schema`` of ``doctor --json``'s data (docs/json.md)
+SCHEMA: Final[str] = "ascend-pd/doctor/v1"
+#: a grid of every check of every host, then a block for each warning and failure
+LAYOUT: Final[Layout] = Layout(grid=("host", "check", "status", "observed"),
+                               grid_labels={"pass": "pass", "warning": "warn", "error": "fail"},
+                               show=("error", "warning"))
 PROBE_PATH: Final[Path] = Path(__file__).resolve().parent / "probe.sh"
 #: The probe imports Python packages (torch's metadata only, not torch) and runs npu-smi,
 #: which can take several seconds on a busy 16-die host.
@@ -51,23 +59,24 @@ def probe_argv(spec: ClusterSpec, host_name: str,
 
 @dataclass
 class HostDoctor:
-    """Checks for one host, or the error that kept the probe from running."""
+    """Checks for one host (one finding per check, passes included), or the error that kept
+    the probe from running."""
 
     host: str
-    checks: list[CheckResult] = field(default_factory=list)
+    checks: list[Finding] = field(default_factory=list)
     error: str | None = None
     facts: Facts | None = None
 
     @property
     def failed(self) -> bool:
-        return self.error is not None or any(c.status == "fail" for c in self.checks)
+        return self.error is not None or any(c.severity == "error" for c in self.checks)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "host": self.host,
             "ok": not self.failed,
             "error": self.error,
-            "checks": [c.to_dict() for c in self.checks],
+            "findings": [c.to_dict() for c in self.checks],
             "facts": self.facts.to_dict() if self.facts else None,
         }
 
@@ -77,52 +86,34 @@ class DoctorReport:
     hosts: list[HostDoctor] = field(default_factory=list)
 
     @property
-    def checks(self) -> list[CheckResult]:
+    def checks(self) -> list[Finding]:
         return [c for h in self.hosts for c in h.checks]
 
     @property
     def exit_code(self) -> int:
         return 1 if any(h.failed for h in self.hosts) else 0
 
-    def count(self, status: str) -> int:
-        return sum(1 for c in self.checks if c.status == status)
+    def count(self, severity: str) -> int:
+        return sum(1 for c in self.checks if c.severity == severity)
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "schema": SCHEMA,
             "ok": self.exit_code == 0,
-            "summary": {s: self.count(s) for s in ("pass", "warn", "fail")}
+            "summary": counts(self.checks)
             | {"host_errors": sum(1 for h in self.hosts if h.error)},
             "hosts": [h.to_dict() for h in self.hosts],
         }
 
     def render(self) -> str:
-        rows = [(c.host, c.check, c.status, c.observed) for c in self.checks]
-        out = [_table(("HOST", "CHECK", "STATUS", "OBSERVED"), rows)] if rows else []
-        for h in self.hosts:
-            if h.error:
-                out.append(f"{h.host}: probe failed: {h.error}")
-        for c in self.checks:
-            if c.status != "pass":
-                out.append(f"{c.host} {c.check}: {c.status.upper()}: {c.observed}")
-                if c.expected:
-                    out.append(f"    expected: {c.expected}")
-                if c.fix:
-                    out.append(f"    fix: {c.fix}")
         errors = sum(1 for h in self.hosts if h.error)
-        out.append(
+        tail = [f"{h.host}: probe failed: {h.error}" for h in self.hosts if h.error]
+        tail.append(
             f"doctor: {len(self.hosts)} host(s), {self.count('pass')} pass, "
-            f"{self.count('warn')} warn, {self.count('fail')} fail"
+            f"{self.count('warning')} warn, {self.count('error')} fail"
             + (f", {errors} unreachable" if errors else "")
         )
-        return "\n".join(out)
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    # Plain aligned columns, no colour: reports end up in pipes, logs and runbooks.
-    cells = [list(headers), *[list(r) for r in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-                     for row in cells)
+        return render_findings(self.checks, LAYOUT, tail=tail)
 
 
 def deployment_plan(spec: ClusterSpec) -> tuple[DeploymentPlan | None, str | None]:
@@ -201,14 +192,14 @@ def _add_deep(spec: ClusterSpec, plan: DeploymentPlan | None, plan_error: str | 
     if spec.platform != "ascend":
         # --deep reads the installed vllm-ascend; upstream vLLM hosts have none to read.
         for host in report.hosts:
-            host.checks.append(CheckResult(
+            host.checks.append(host_check(
                 host=host.host, check="deep-installed", status="warn",
                 observed=f"not run: --deep reads vllm-ascend's code; platform {spec.platform} "
                          "runs upstream vLLM", expected="platform ascend"))
         return
     if plan is None:
         for host in report.hosts:
-            host.checks.append(CheckResult(host.host, "deep-plan", "fail",
+            host.checks.append(host_check(host.host, "deep-plan", "fail",
                                            f"no deployment plan: {plan_error}",
                                            "a spec that renders",
                                            "ascend-pd validate -c pd.yaml says what to fix"))
@@ -221,14 +212,14 @@ def _add_deep(spec: ClusterSpec, plan: DeploymentPlan | None, plan_error: str | 
         if outcome.error is not None or result is None or result.failed:
             why = outcome.error.message if outcome.error is not None else (
                 result.tail("stderr", 3) if result is not None else "no result")
-            host.checks.append(CheckResult(host.host, "deep-installed", "fail",
+            host.checks.append(host_check(host.host, "deep-installed", "fail",
                                            f"the source scanner did not run: {why}",
                                            "python3 on the host"))
             continue
         try:
             installed = json.loads(result.stdout)
         except ValueError:
-            host.checks.append(CheckResult(host.host, "deep-installed", "fail",
+            host.checks.append(host_check(host.host, "deep-installed", "fail",
                                            f"the source scanner printed no JSON: "
                                            f"{result.tail('stdout', 1)}", "JSON facts"))
             continue

@@ -11,11 +11,11 @@ from collections import defaultdict
 from itertools import combinations
 from typing import Final
 
+from ascend_pd.findings import Finding, at_key
 from ascend_pd.k8s.model import KNOWN_NPU_RESOURCES
 from ascend_pd.k8s.pods import host_network
-from ascend_pd.render.checks import Check
+from ascend_pd.render.checks import Check, run_checks
 from ascend_pd.render.checks import _instances as instance_keys
-from ascend_pd.render.findings import Finding
 from ascend_pd.render.plan import DeploymentPlan
 from ascend_pd.render.ports import RANDOM_RANGE_START, PortClaim
 
@@ -43,7 +43,7 @@ def check_kv_port_range(plan: DeploymentPlan) -> list[Finding]:
     out = []
     for claim in plan.ports.claims:
         if "Mooncake" in claim.what and claim.start < high and claim.end > RANDOM_RANGE_START:
-            out.append(Finding(
+            out.append(at_key(
                 "warning", claim.key,
                 f"{claim.label()} overlaps the reserved range {RANDOM_RANGE_START}-{high - 1} "
                 f"that AscendDirectTransport draws random ports from on a {spec.hardware} node",
@@ -61,7 +61,7 @@ def check_npus(plan: DeploymentPlan) -> list[Finding]:
     name = plan.spec.k8s.npu_resource
     if name in KNOWN_NPU_RESOURCES:
         return []
-    return [Finding("warning", "k8s.npu_resource",
+    return [at_key("warning", "k8s.npu_resource",
                     f"'{name}' is not a name the Ascend device plugins advertise "
                     f"({', '.join(KNOWN_NPU_RESOURCES)})",
                     "check the node's allocatable resources (`kubectl describe node`)")]
@@ -71,13 +71,13 @@ def check_workload(plan: DeploymentPlan) -> list[Finding]:
     """A pod is one host's share of an instance (one process): an instance spanning hosts
     needs an LWS, and external DP (one server per rank on a host) is not rendered."""
     keys = _keys(plan)
-    out = [Finding("error", f"{keys[inst.name]}.dp_mode",
+    out = [at_key("error", f"{keys[inst.name]}.dp_mode",
                    f"'{inst.name}' uses dp_mode: external (one API server per DP rank); the "
                    "k8s target renders one server process per pod",
                    "use dp_mode: internal for the k8s target")
            for _, inst in plan.spec.instances if inst.dp_mode == "external" and inst.dp > 1]
     if plan.spec.k8s.workload == "statefulset":
-        out += [Finding("error", "k8s.workload",
+        out += [at_key("error", "k8s.workload",
                         f"'{inst.name}' ({keys[inst.name]}) spans {len(inst.hosts)} hosts; a "
                         "StatefulSet pod cannot hold a DP head and its headless ranks",
                         "use workload: auto (a LeaderWorkerSet for multi-host instances)")
@@ -89,12 +89,12 @@ def check_probes(plan: DeploymentPlan) -> list[Finding]:
     """Probes present and the startup budget long enough for weight loading."""
     probes = plan.spec.k8s.probes
     if not probes.enabled:
-        return [Finding("warning", "k8s.probes.enabled",
+        return [at_key("warning", "k8s.probes.enabled",
                         "no startup/readiness/liveness probes: a hung server keeps its pod, "
                         "and the proxy's DNS lists pods before they can serve",
                         "remove enabled: false")]
     if probes.startup_budget_s < MIN_STARTUP_BUDGET_S:
-        return [Finding("warning", "k8s.probes.startup_budget_s",
+        return [at_key("warning", "k8s.probes.startup_budget_s",
                         f"{probes.startup_budget_s} s to load weights; large models take "
                         "longer and the kubelet restarts the pod in a loop",
                         f"use >= {MIN_STARTUP_BUDGET_S}")]
@@ -131,7 +131,7 @@ def check_host_network_ports(plan: DeploymentPlan) -> list[Finding]:
         for first in claims[a]:
             for second in claims[b]:
                 if first.start < second.end and second.start < first.end:
-                    out.append(Finding(
+                    out.append(at_key(
                         "error", second.key,
                         f"with hostNetwork, {second.what} ({second.start}-{second.end - 1}) "
                         f"clashes with {first.what} ({first.start}-{first.end - 1}) when both "
@@ -147,4 +147,4 @@ K8S_CHECKS: Final[tuple[Check, ...]] = (
 
 def k8s_findings(plan: DeploymentPlan) -> list[Finding]:
     """Every finding of :data:`K8S_CHECKS` over ``plan``."""
-    return [finding for check in K8S_CHECKS for finding in check(plan)]
+    return run_checks(plan, K8S_CHECKS)

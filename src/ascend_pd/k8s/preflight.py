@@ -17,6 +17,7 @@ import yaml
 from ascend_pd.doctor.checks import CheckResult
 from ascend_pd.doctor.report import DoctorReport, HostDoctor
 from ascend_pd.errors import UsageError
+from ascend_pd.findings import Finding
 from ascend_pd.k8s import objects as ob
 from ascend_pd.k8s.pods import object_name
 from ascend_pd.render.deploy import RenderedFile
@@ -92,6 +93,15 @@ def preflight_files(spec: ClusterSpec, header: str) -> list[RenderedFile]:
     ]
 
 
+def _host_findings(host: dict[str, Any]) -> list[Finding]:
+    """One host's findings: ``ascend-pd/doctor/v1`` lists ``findings``; a Job image with an
+    ascend-pd from before the one finding type printed ``checks`` (host, check, status,
+    observed, expected, fix), read through the constructor kept for one release."""
+    if "findings" in host:
+        return [Finding.from_dict(f) for f in host["findings"]]
+    return [CheckResult(**c) for c in host.get("checks", [])]
+
+
 def read_reports(directory: str | Path) -> DoctorReport:
     """The preflight Jobs' logs (``kubectl logs job/preflight-<node> > DIR/<node>.json``)
     as one doctor report. A log without a report is that node's error, not an exception."""
@@ -115,6 +125,5 @@ def read_reports(directory: str | Path) -> DoctorReport:
             continue
         for host in hosts:
             report.hosts.append(HostDoctor(
-                str(host["host"]), error=host.get("error"),
-                checks=[CheckResult(**c) for c in host.get("checks", [])]))
+                str(host["host"]), error=host.get("error"), checks=_host_findings(host)))
     return report

@@ -23,6 +23,7 @@ from typing import Any, Final
 
 from ascend_pd import __version__
 from ascend_pd.errors import SpecError
+from ascend_pd.findings import Finding
 from ascend_pd.k8s import objects as ob
 from ascend_pd.k8s.checks import k8s_findings
 from ascend_pd.k8s.pods import InstancePods, instance_pods
@@ -39,6 +40,8 @@ from ascend_pd.render.deploy import (
 from ascend_pd.spec.models import ClusterSpec
 
 MANIFEST: Final[str] = "manifest.json"
+#: the ``schema`` of ``render --target k8s --json``'s data (docs/json.md)
+SCHEMA: Final[str] = "ascend-pd/render-k8s/v1"
 
 
 @dataclass
@@ -50,12 +53,12 @@ class K8sRenderResult:
     changed: list[str]
     removed: list[str]
     objects: list[str]
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"target": "k8s", "out_dir": self.out_dir, "files": self.files,
-                "changed": self.changed, "removed": self.removed, "objects": self.objects,
-                "warnings": self.warnings}
+        return {"schema": SCHEMA, "target": "k8s", "out_dir": self.out_dir,
+                "files": self.files, "changed": self.changed, "removed": self.removed,
+                "objects": self.objects, "warnings": [w.to_dict() for w in self.warnings]}
 
 
 def _header(spec_path: str | None) -> str:
@@ -82,7 +85,7 @@ def _kustomization(spec: ClusterSpec, instances: list[InstancePods], resources: 
 
 
 def k8s_files(spec: ClusterSpec, *, spec_path: str | None = None
-              ) -> tuple[list[RenderedFile], list[str]]:
+              ) -> tuple[list[RenderedFile], list[Finding]]:
     """Every file of the kustomize directory, in memory (nothing is written), and the
     validation warnings.
 
@@ -130,7 +133,7 @@ def k8s_files(spec: ClusterSpec, *, spec_path: str | None = None
                               for i in instances],
                 "files": [*sorted(f.name for f in files), MANIFEST]}
     files.append(RenderedFile(MANIFEST, json.dumps(manifest, indent=2) + "\n", DATA_MODE))
-    return files, [w.line() for w in report.warnings]
+    return files, report.warnings
 
 
 def _previous(out: Path) -> set[str]:

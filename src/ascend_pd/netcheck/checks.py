@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ascend_pd.errors import CommandTimeoutError
+from ascend_pd.findings import Finding, Peer
 from ascend_pd.hccn.client import HccnReading
 from ascend_pd.hccn.commands import Query
 from ascend_pd.hccn.parse import Gateway, Link, Lldp, NetDetect, NetHealth, NpuIp, Tls, Vnic
 from ascend_pd.hccn.ping import Ping
 from ascend_pd.netcheck.guard import DeviceHungError
 from ascend_pd.netcheck.pingplan import PingPair
-from ascend_pd.netcheck.report import Finding, Peer, Skipped
+from ascend_pd.netcheck.report import Skipped, device_finding
 from ascend_pd.netcheck.targets import Targets
 
 Key = tuple[str, int]
@@ -51,8 +52,8 @@ class Evaluation:
 
     def fault(self, host: str, dev: int | None, check: str, observed: str, expected: str,
               fix: str, *, warning: bool = False, peer: Peer | None = None) -> None:
-        self.findings.append(Finding(host, dev, check, "warning" if warning else "fault",
-                                     observed, expected, fix, peer))
+        self.findings.append(device_finding(host, dev, check, observed, expected, fix,
+                                            warning=warning, peer=peer))
 
 
 def _subnet(ip: NpuIp | None) -> ipaddress.IPv4Network | None:
@@ -73,10 +74,10 @@ def _inside(address: str, subnet: ipaddress.IPv4Network) -> bool:
 
 def hang_finding(host: str, dev: int, command: str, timeout_s: float) -> Finding:
     """The one finding for a device whose hccn_tool stopped answering."""
-    return Finding(host, dev, "hang", "fault", f"no answer within {timeout_s:g} s to `{command}`",
-                   "every hccn_tool command answers within its timeout",
-                   f"check the device (npu-smi info -t health -i <card>), then "
-                   f"hccn_tool -i {dev} -cfg recovery")
+    return device_finding(host, dev, "hang", f"no answer within {timeout_s:g} s to `{command}`",
+                          "every hccn_tool command answers within its timeout",
+                          f"check the device (npu-smi info -t health -i <card>), then "
+                          f"hccn_tool -i {dev} -cfg recovery")
 
 
 def _failed(reading: HccnReading) -> tuple[str, str]:
@@ -256,7 +257,7 @@ def evaluate_devices(
             # Nothing on the host answered: one finding for the host, not one per device.
             first = ev.findings[mark]
             del ev.findings[mark:]
-            ev.fault(host, None, "reach", f"no device answered: {first.observed}",
+            ev.fault(host, None, "reach", f"no device answered: {first.message}",
                      "hccn_tool answers on the host", first.fix)
     _cluster_rules(ev, targets, readings)
     return ev
@@ -340,7 +341,7 @@ def evaluate_ping(pair: PingPair, address: str, reading: HccnReading,
         observed = (f"{record.received}/{record.transmitted} received, "
                     f"{record.loss_pct:.2f}% loss" + (f", L1 plane check {bad_l1[0]:#x}"
                                                       if bad_l1 else ""))
-        return Finding(host, dev, "ping", "fault", observed, expected, fix, peer)
+        return device_finding(host, dev, "ping", observed, expected, fix, peer=peer)
     observed, hint = _failed(reading)
-    return Finding(host, dev, "ping", "fault", f"`-{kind} -g` failed: {observed}", expected,
-                   f"{hint}; {fix}", peer)
+    return device_finding(host, dev, "ping", f"`-{kind} -g` failed: {observed}", expected,
+                          f"{hint}; {fix}", peer=peer)

@@ -16,11 +16,16 @@ import datetime
 from collections.abc import Iterable, Sequence
 from html import escape
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ascend_pd import __version__
+from ascend_pd.findings import Finding
 from ascend_pd.fsutil import atomic_write_text
-from ascend_pd.netcheck.report import CHECKS, CheckReport, Finding
+from ascend_pd.netcheck.report import CHECKS, CheckReport
+from ascend_pd.printer import where_text
+
+if TYPE_CHECKING:
+    from ascend_pd.doctor.report import DoctorReport
 
 #: status -> fill colour (flat; the screenshot test reads these exact values back)
 COLOURS: Final[dict[str, str]] = {
@@ -122,13 +127,19 @@ def run_metadata(command: str, exit_code: int, extra: Sequence[tuple[str, str]] 
             *extra, ("exit code", str(exit_code))]
 
 
-def _where(f: Finding) -> str:
-    where = f.host + ("" if f.device is None else f" device {f.device}")
-    return where + (f" -> {f.peer.label()}" if f.peer is not None else "")
+#: severity of the one finding type -> its colour (the worst of a cell wins)
+_COLOUR_OF: Final[dict[str, str]] = {"error": "fault", "warning": "warning", "pass": "pass",
+                                     "info": "none"}
 
 
 def _status(f: Finding) -> str:
-    return "fault" if f.severity == "fault" else "warning"
+    return _COLOUR_OF[f.severity]
+
+
+def _rows(findings: Sequence[Finding]) -> list[tuple[str, str, str, str, str, str]]:
+    """The findings table's rows: every finding that is not a pass."""
+    return [(_status(f), where_text(f), f.check, f.message, f.expected, f.fix)
+            for f in findings if f.severity != "pass"]
 
 
 def _host_checks(report: CheckReport, hosts: list[str]) -> dict[tuple[str, str], tuple[
@@ -142,7 +153,8 @@ def _host_checks(report: CheckReport, hosts: list[str]) -> dict[tuple[str, str],
             if found:
                 status = _worst(_status(f) for f in found)
                 cells[(host, check)] = (status, str(len(found)),
-                                        "; ".join(f"{_where(f)}: {f.observed}" for f in found))
+                                        "; ".join(f"{where_text(f)}: {f.message}"
+                                                  for f in found))
             elif skipped or (host in unreachable and report.evaluated.get(check)):
                 reason = skipped[0].reason if skipped else f"{host} is unreachable"
                 cells[(host, check)] = ("skipped", "", reason)
@@ -162,7 +174,7 @@ def _device_map(report: CheckReport, hosts: list[dict[str, Any]]) -> str:
             reach = any(f.host == name and f.check == "reach" for f in report.findings)
             status = (_worst(_status(f) for f in found) if found
                       else "skipped" if reach else "pass")
-            title = "; ".join(f"{f.check}: {f.observed}" for f in found) or status
+            title = "; ".join(f"{f.check}: {f.message}" for f in found) or status
             tds.append(_cell(status, str(dev), f"{name} device {dev}: {title}", "dev"))
         roles = "/".join(host.get("roles") or [])
         rows.append(f'<tr><td class="rowhead">{escape(name)} <small>{escape(roles)}</small>'
@@ -200,7 +212,7 @@ def _heatmap(report: CheckReport, prefill: list[Endpoint], decode: list[Endpoint
 
     for f in report.findings:
         if f.check == "ping" and f.device is not None and f.peer is not None:
-            mark((f.host, f.device), (f.peer.host, f.peer.device), _status(f))
+            mark((f.host or "", f.device), (f.peer.host, f.peer.device), _status(f))
     for s in report.skipped:
         if s.check == "ping" and s.device is not None and s.peer is not None:
             mark((s.host, s.device), (s.peer.host, s.peer.device), "skipped")
@@ -244,8 +256,7 @@ def check_links_html(report: CheckReport, command: str, exit_code: int) -> str:
         ("wall time", f"{report.wall_s:.1f} s")))
     checks = [c for c in CHECKS if report.evaluated.get(c)
               or any(f.check == c for f in report.findings)]
-    rows = [(f.severity, _where(f), f.check, f.observed, f.expected, f.fix)
-            for f in report.findings]
+    rows = _rows(report.findings)
     return page("ascend-pd check-links", meta, [
         ("Hosts × checks", _grid(names, checks, _host_checks(report, names))),
         ("Devices (worst finding per device; pings in the heatmap)", _device_map(report, hosts)),
@@ -255,25 +266,19 @@ def check_links_html(report: CheckReport, command: str, exit_code: int) -> str:
     ])
 
 
-def doctor_html(data: dict[str, Any], command: str, exit_code: int) -> str:
-    """The page for one doctor run, from ``DoctorReport.to_dict()``."""
-    hosts = data.get("hosts", [])
-    results = [c for h in hosts for c in h.get("checks", [])]
-    names = [h["host"] for h in hosts]
-    checks = list(dict.fromkeys(c["check"] for c in results))
-    status = {"pass": "pass", "warn": "warning", "fail": "fault", "skip": "skipped"}
-    cells = {(c["host"], c["check"]): (status.get(c["status"], "none"), "", c["observed"])
-             for c in results}
-    for h in hosts:
-        if h.get("error"):
+def doctor_html(report: DoctorReport, command: str, exit_code: int) -> str:
+    """The page for one doctor run: the host x check grid and the findings with fixes."""
+    names = [h.host for h in report.hosts]
+    checks = list(dict.fromkeys(c.check for c in report.checks))
+    cells = {(c.host or "", c.check): (_status(c), "", c.message) for c in report.checks}
+    for h in report.hosts:
+        if h.error:
             for check in checks:
-                cells.setdefault((h["host"], check), ("skipped", "", h["error"]))
-    rows = [(status.get(c["status"], "none"), c["host"], c["check"],
-             c["observed"], c.get("expected", ""), c.get("fix", ""))
-            for c in results if c["status"] != "pass"]
-    rows += [("fault", h["host"], "probe", h["error"], "the host answers", "")
-             for h in hosts if h.get("error")]
-    meta = run_metadata(command, exit_code, (("hosts", str(len(hosts))),))
+                cells.setdefault((h.host, check), ("skipped", "", h.error))
+    rows = _rows(report.checks)
+    rows += [("fault", h.host, "probe", h.error, "the host answers", "")
+             for h in report.hosts if h.error]
+    meta = run_metadata(command, exit_code, (("hosts", str(len(report.hosts))),))
     return page("ascend-pd doctor", meta, [("Hosts × checks", _grid(names, checks, cells)),
                                            ("Findings and fixes", _findings_table(rows))])
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ascend_pd.findings import Finding
 from ascend_pd.hostnet import IP_ADDR_ARGV, parse_ip_addr
-from ascend_pd.netcheck.report import Finding
+from ascend_pd.netcheck.report import device_finding
 from ascend_pd.runners.base import CommandRunner
 from ascend_pd.runners.fanout import Job, fan_out
 
@@ -32,8 +33,8 @@ def nic_findings(
             continue
         observed = (f"{address} is on {', '.join(sorted({a.ifname for a in found}))}" if found
                     else f"{address} is on no NIC of this host")
-        out.append(Finding(
-            host=outcome.job.host, device=None, check="nic", severity="fault",
+        out.append(device_finding(
+            host=outcome.job.host, device=None, check="nic",
             observed=observed, expected=f"{address} on {nic}",
             fix=f"pass the NIC that carries {address} (--network-card-name "
                 f"{found[0].ifname})" if found else

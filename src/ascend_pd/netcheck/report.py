@@ -1,7 +1,9 @@
 """The result of a network check: findings, skipped pings, the ping plan, and their forms.
 
-``CheckReport.to_dict()`` is the ``data`` of ``ascend-pd check-links --json``; its schema is
-documented in docs/check-links.md and versioned by :data:`SCHEMA`. Keep it stable.
+The findings are the one finding type (:mod:`ascend_pd.findings`; built here by
+:func:`device_finding`), printed by the one printer. ``CheckReport.to_dict()`` is the
+``data`` of ``ascend-pd check-links --json``; its schema is documented in docs/json.md
+(docs/schemas/check-links.v2.json) and versioned by :data:`SCHEMA`: a shape change bumps it.
 """
 
 from __future__ import annotations
@@ -10,46 +12,45 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal
 
-SCHEMA: Final[str] = "ascend-pd/check-links/v1"
+from ascend_pd import findings as fnd
+from ascend_pd.findings import Peer
+from ascend_pd.printer import Layout, render_findings, table
 
+#: v2: findings are the one finding type (docs/json.md); v1 had its own finding shape
+SCHEMA: Final[str] = "ascend-pd/check-links/v2"
+
+#: a blank line, then a block (``node-d device 3 tls: FAIL: ...``) per fault and warning
+LAYOUT: Final[Layout] = Layout(spaced=True)
 #: Every check, in report order.
 CHECKS: Final[tuple[str, ...]] = (
     "reach", "nic", "device", "hang", "link", "net_health", "netdetect", "gateway", "ip", "vnic",
     "spod", "tls", "lldp", "ping", "tcp",
 )
+#: the severities of check-links' own words: a *fault* is an error
 Severity = Literal["fault", "warning"]
 
 
-@dataclass(frozen=True)
-class Peer:
-    """The other end of a ping."""
+class Finding(fnd.Finding):
+    """Kept importable for one release: checks written against the former
+    ``netcheck.report.Finding(host, device, check, severity, observed, expected, fix, peer)``
+    keep working while other branches move to :func:`device_finding`. It builds the one
+    type (``fault`` becomes severity ``error``); new code calls ``device_finding``."""
 
-    host: str
-    device: int
-    address: str | None
+    def __init__(self, host: str, device: int | None, check: str, severity: Severity,
+                 observed: str, expected: str, fix: str, peer: Peer | None = None) -> None:
+        super().__init__(severity="error" if severity == "fault" else "warning", check=check,
+                         message=observed, expected=expected, fix=fix, host=host,
+                         device=device, peer=peer)
 
-    def label(self) -> str:
-        return f"{self.host}/{self.device}" + (f" ({self.address})" if self.address else "")
 
-
-@dataclass(frozen=True)
-class Finding:
-    """One problem: where, which check, what was seen, what was expected, how to fix it.
-
-    ``device`` is None for host-level findings (``reach``); ``peer`` is set for pings.
-    """
-
-    host: str
-    device: int | None
-    check: str
-    severity: Severity
-    observed: str
-    expected: str
-    fix: str
-    peer: Peer | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+def device_finding(host: str, device: int | None, check: str, observed: str, expected: str,
+                   fix: str, *, warning: bool = False, peer: Peer | None = None
+                   ) -> fnd.Finding:
+    """A check-links finding: a fault (error) or, with ``warning``, a warning; ``device``
+    None for host-level findings (``reach``, ``nic``), ``peer`` set for pings."""
+    return fnd.Finding(severity="warning" if warning else "error", check=check,
+                       message=observed, expected=expected, fix=fix, host=host, device=device,
+                       peer=peer)
 
 
 @dataclass(frozen=True)
@@ -95,18 +96,9 @@ class FixOutcome:
         return asdict(self)
 
 
-def _table(headers: list[str], rows: list[tuple[Any, ...]]) -> str:
-    cells = [headers] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    out = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-           for row in cells]
-    out.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(out)
-
-
-def _order(item: Finding | Skipped, hosts: dict[str, int]) -> tuple[Any, ...]:
-    peer = item.peer
-    return (hosts.get(item.host, len(hosts)), item.host,
+def _order(item: fnd.Finding | Skipped, hosts: dict[str, int]) -> tuple[Any, ...]:
+    peer, host = item.peer, item.host or ""
+    return (hosts.get(host, len(hosts)), host,
             -1 if item.device is None else item.device, CHECKS.index(item.check),
             (peer.host, peer.device) if peer else ("", -1))
 
@@ -117,7 +109,7 @@ class CheckReport:
     (like every command whose hosts cannot be reached; docs/exit-codes.md)."""
 
     targets: dict[str, Any]
-    findings: list[Finding]
+    findings: list[fnd.Finding]
     skipped: list[Skipped]
     pings: PingSummary
     #: check -> number of devices (pairs, for ping; hosts, for reach) it was evaluated on
@@ -137,15 +129,15 @@ class CheckReport:
         self.findings.sort(key=lambda f: _order(f, order))
         self.skipped.sort(key=lambda s: _order(s, order))
 
-    def add(self, check: str, findings: list[Finding], evaluated: int) -> None:
+    def add(self, check: str, findings: list[fnd.Finding], evaluated: int) -> None:
         """Add the findings of a check run outside ``check_network`` (``nic``)."""
         self.findings.extend(findings)
         self.evaluated[check] = self.evaluated.get(check, 0) + evaluated
         self.__post_init__()
 
     @property
-    def faults(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == "fault"]
+    def faults(self) -> list[fnd.Finding]:
+        return fnd.errors(self.findings)
 
     @property
     def ok(self) -> bool:
@@ -161,7 +153,7 @@ class CheckReport:
 
     def summary(self) -> list[tuple[str, int, int, int, int]]:
         """(check, passed, warnings, faults, skipped) for every check that ran or failed."""
-        faults = Counter(f.check for f in self.findings if f.severity == "fault")
+        faults = Counter(f.check for f in self.findings if f.severity == "error")
         warns = Counter(f.check for f in self.findings if f.severity == "warning")
         skipped = Counter(s.check for s in self.skipped)
         rows = []
@@ -178,7 +170,7 @@ class CheckReport:
             "schema": SCHEMA,
             "ok": self.ok,
             **self.targets,
-            "summary": [dict(zip(("check", "passed", "warnings", "faults", "skipped"), row,
+            "summary": [dict(zip(("check", "passed", "warnings", "errors", "skipped"), row,
                                  strict=True)) for row in self.summary()],
             "findings": [f.to_dict() for f in self.findings],
             "skipped": [s.to_dict() for s in self.skipped],
@@ -195,32 +187,27 @@ class CheckReport:
         """The summary table, then one block per finding with its fix."""
         hosts = self.targets.get("hosts", [])
         devices = sum(len(h["devices"]) for h in hosts)
-        head = (f"{len(hosts)} host(s), {devices} device(s), {self.targets.get('soc')}; "
+        line = (f"{len(hosts)} host(s), {devices} device(s), {self.targets.get('soc')}; "
                 f"pings: {self.pings.mode} over {self.pings.transport}, {self.pings.run} run, "
                 f"{self.pings.skipped} skipped, {len(self.pings.excluded)} excluded by design")
         if self.tcp is not None:
             counts = ", ".join(f"{n} {k}" for k, n in sorted(self.tcp.counts.items()))
-            head = (f"{len(hosts)} host(s), {self.targets.get('platform')}; TCP matrix: "
+            line = (f"{len(hosts)} host(s), {self.targets.get('platform')}; TCP matrix: "
                     f"{self.tcp.planned} (source, port) pair(s): {counts or 'none'}")
-        lines = [head, "",
-                 _table(["check", "passed", "warnings", "faults", "skipped"], self.summary())]
+        head = [line, "",
+                table(["check", "passed", "warnings", "faults", "skipped"], self.summary())]
         if self.fix is not None:
-            lines += ["", f"--fix tls: set enable {self.fix.target} on "
-                          f"{len(self.fix.changed)} device(s), {len(self.fix.failed)} failed"]
-            lines += [f"  {f['host']} device {f['device']}: {f['error']}" for f in self.fix.failed]
-        for item in self.findings:
-            where = item.host + ("" if item.device is None else f" device {item.device}")
-            if item.peer is not None:
-                where += f" -> {item.peer.label()}"
-            label = "FAIL" if item.severity == "fault" else "WARN"
-            lines += ["", f"{where} {item.check}: {label}: {item.observed}",
-                      f"    expected: {item.expected}", f"    fix: {item.fix}"]
+            head += ["", f"--fix tls: set enable {self.fix.target} on "
+                         f"{len(self.fix.changed)} device(s), {len(self.fix.failed)} failed"]
+            head += [f"  {f['host']} device {f['device']}: {f['error']}" for f in self.fix.failed]
+        tail: list[str] = []
         if self.skipped:
             reasons = Counter(s.reason for s in self.skipped)
-            lines += ["", f"skipped {len(self.skipped)} check(s):"]
-            lines += [f"  {n} x {reason}" for reason, n in sorted(reasons.items())]
+            tail += [f"skipped {len(self.skipped)} check(s):"]
+            tail += [f"  {n} x {reason}" for reason, n in sorted(reasons.items())]
+            tail.append("")
         verdict = "all checks passed" if self.ok else f"{len(self.faults)} fault(s)"
         warnings = len(self.findings) - len(self.faults)
-        lines += ["", verdict + (f", {warnings} warning(s)" if warnings else "")
-                  + f" ({self.wall_s:.1f}s)"]
-        return "\n".join(lines)
+        tail.append(verdict + (f", {warnings} warning(s)" if warnings else "")
+                    + f" ({self.wall_s:.1f}s)")
+        return render_findings(self.findings, LAYOUT, head=head, tail=tail)

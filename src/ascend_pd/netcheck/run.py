@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from ascend_pd.errors import AscendPDError, HostKeyError, HostUnreachableError, SSHAuthError
+from ascend_pd.findings import Finding
 from ascend_pd.hccn.client import HccnReading, parse_outcome, query_job
 from ascend_pd.hccn.commands import Query
 from ascend_pd.netcheck.checks import (
@@ -31,7 +32,7 @@ from ascend_pd.netcheck.checks import (
 )
 from ascend_pd.netcheck.guard import HangGuard
 from ascend_pd.netcheck.pingplan import Endpoint, PingPair, plan_pings
-from ascend_pd.netcheck.report import CheckReport, Finding, PingSummary, Skipped
+from ascend_pd.netcheck.report import CheckReport, PingSummary, Skipped
 from ascend_pd.netcheck.spod import evaluate_spod, spod_jobs
 from ascend_pd.netcheck.targets import Soc, Targets, resolve
 from ascend_pd.npusmi import commands as smi_commands

@@ -20,7 +20,8 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from ascend_pd.errors import AscendPDError
-from ascend_pd.netcheck.report import Finding, Severity
+from ascend_pd.findings import Finding
+from ascend_pd.netcheck.report import device_finding
 from ascend_pd.netcheck.targets import Targets
 from ascend_pd.npusmi import commands as smi_commands
 from ascend_pd.npusmi.client import parse_smi_outcome
@@ -49,9 +50,9 @@ def evaluate_spod(targets: Targets, outcomes: list[Outcome], transport: str
         try:
             info = parse_smi_outcome(outcome, parse_spod)
         except AscendPDError as exc:
-            findings.append(Finding(host, dev, CHECK, "fault", f"spod-info: {exc.message}",
-                                    "Super Pod ID and SDID", exc.hint or
-                                    "check npu-smi on the host (`npu-smi info -t spod-info`)"))
+            findings.append(device_finding(
+                host, dev, CHECK, f"spod-info: {exc.message}", "Super Pod ID and SDID",
+                exc.hint or "check npu-smi on the host (`npu-smi info -t spod-info`)"))
             continue
         if info.supported:
             infos[host][dev] = info
@@ -60,7 +61,7 @@ def evaluate_spod(targets: Targets, outcomes: list[Outcome], transport: str
         ids = {i.super_pod_id for i in by_dev.values()}
         if len(ids) > 1:
             detail = ", ".join(f"die {d}: {i.super_pod_id}" for d, i in sorted(by_dev.items()))
-            findings.append(Finding(host, None, CHECK, "fault",
+            findings.append(device_finding(host, None, CHECK,
                                     f"dies report different Super Pod IDs ({detail})",
                                     "one Super Pod ID per host",
                                     "Check the host's super pod configuration with the "
@@ -73,14 +74,14 @@ def evaluate_spod(targets: Targets, outcomes: list[Outcome], transport: str
     kv_hosts = [h for h in pods if roles.get(h)]
     if len({pods[h] for h in kv_hosts}) > 1:
         by_pod = ", ".join(f"{h}: {pods[h]}" for h in kv_hosts)
-        severity: Severity = "fault" if transport == "hccs" else "warning"
         for host in kv_hosts:
-            findings.append(Finding(
-                host, None, CHECK, severity,
+            findings.append(device_finding(
+                host, None, CHECK,
                 f"Super Pod ID {pods[host]}; the hosts exchanging KV report {by_pod}",
                 "every prefill and decode host in one super pod",
                 "Place prefill and decode in one super pod, or use the RoCE transport "
-                "(`--transport roce`) knowing KV then leaves the HCCS fabric."))
+                "(`--transport roce`) knowing KV then leaves the HCCS fabric.",
+                warning=transport != "hccs"))
     seen: dict[tuple[int, int], str] = {}
     for host in kv_hosts:
         index = next((i.server_index for i in infos[host].values()
@@ -89,7 +90,7 @@ def evaluate_spod(targets: Targets, outcomes: list[Outcome], transport: str
             continue
         other = seen.setdefault((pods[host], index), host)
         if other != host:
-            findings.append(Finding(host, None, CHECK, "fault",
+            findings.append(device_finding(host, None, CHECK,
                                     f"Server Index {index} in super pod {pods[host]} is also "
                                     f"{other}'s", "a distinct Server Index per host of a pod",
                                     "Fix the super pod's server index assignment (SDIDs "

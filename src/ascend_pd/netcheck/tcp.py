@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ascend_pd.errors import ParseError
-from ascend_pd.netcheck.report import CheckReport, Finding, PingSummary
+from ascend_pd.findings import Finding
+from ascend_pd.netcheck.report import CheckReport, PingSummary, device_finding
 from ascend_pd.runners.base import CommandRunner
 from ascend_pd.runners.fanout import Job, fan_out
 
@@ -249,8 +250,8 @@ def _results(outcome: Any, members: list[TcpPair]) -> tuple[list[TcpResult], Fin
     if outcome.error is not None:
         err = outcome.error
         return ([TcpResult(m, None, f"not run: {err.message}") for m in members],
-                Finding(host=src, device=None, check="reach", severity="fault",
-                        observed=err.message, expected="reachable through its runner (SSH)",
+                device_finding(host=src, device=None, check="reach",
+                               observed=err.message, expected="reachable through its runner (SSH)",
                         fix=err.hint or "check that the host is up and reachable over SSH"))
     result = outcome.result
     why = ""
@@ -267,7 +268,7 @@ def _results(outcome: Any, members: list[TcpPair]) -> tuple[list[TcpResult], Fin
                                             (None, "no answer from the probe")))
                      for m in members], None)
     return ([TcpResult(m, None, why) for m in members],
-            Finding(host=src, device=None, check="tcp", severity="fault", observed=why,
+            device_finding(host=src, device=None, check="tcp", observed=why,
                     expected="the TCP probe runs (python3 on the host)",
                     fix="Install python3 on the host, or set ASCEND_PD_PYTHON in hosts[].env."))
 
@@ -302,17 +303,16 @@ def _findings(plan: DeploymentPlan, results: list[TcpResult], opts: TcpOptions) 
                    f"{src_addr} (host firewall, security group, switch ACL), then re-run "
                    "`ascend-pd check-links`; the connector hangs on it otherwise "
                    "(`ascend-pd diagnose` names it `engine-stuck-collective`).")
-        out.append(Finding(
-            host=src, device=None, check="tcp", severity="fault",
+        out.append(device_finding(
+            host=src, device=None, check="tcp",
             observed=f"{host} {dst.address}:{_ports(group)} ({what}): {group[0].detail}",
             expected=f"{src} reaches {dst.address}:{_ports(group)} (opened by {dst.unit}; "
                      f"moved with {dst.key})", fix=fix))
     for (host, what), group in closed.items():
         dst = group[0].pair.dst
         sources = sorted({r.pair.src for r in group})
-        out.append(Finding(
-            host=host, device=None, check="tcp",
-            severity="fault" if opts.expect_listening else "warning",
+        out.append(device_finding(
+            host=host, device=None, check="tcp", warning=not opts.expect_listening,
             observed=f"nothing listens on {dst.address}:{_ports(group)} ({what}); "
                      f"{', '.join(sources)} reached the host (connection refused)",
             expected=(f"{dst.unit} listening" if opts.expect_listening

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
+from ascend_pd.findings import Finding
 from ascend_pd.ranktable.build import build_ranktable
 from ascend_pd.ranktable.collect import ToolPaths, collect_facts
 from ascend_pd.ranktable.facts import HostFacts
-from ascend_pd.ranktable.io import Drift, diff_live, plan_from_table
+from ascend_pd.ranktable.io import diff_live, plan_from_table
 from ascend_pd.ranktable.plan import RanktablePlan
 from ascend_pd.runners.base import CommandRunner
 from ascend_pd.runners.fanout import Outcome
 
 RunnerFor = Callable[[str], CommandRunner]
 Progress = Callable[[Outcome, int, int], None]
+#: the ``schema`` of ``gen-ranktable --verify --json``'s data (docs/json.md)
+VERIFY_SCHEMA: Final[str] = "ascend-pd/gen-ranktable-verify/v1"
 
 
 @dataclass
@@ -61,14 +64,16 @@ def generate(plan: RanktablePlan, runner_for: RunnerFor, tool_paths: ToolPaths, 
 
 @dataclass
 class VerifyResult:
-    drifts: list[Drift] = field(default_factory=list)
+    #: one error finding per difference (check: the kind, e.g. ``device_ip_changed``)
+    drifts: list[Finding] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.drifts
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "drift": [d.to_dict() for d in self.drifts]}
+        return {"schema": VERIFY_SCHEMA, "ok": self.ok,
+                "drift": [d.to_dict() for d in self.drifts]}
 
 
 def verify(table: dict[str, Any], runner_for: RunnerFor, tool_paths: ToolPaths, *,

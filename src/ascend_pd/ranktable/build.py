@@ -6,35 +6,26 @@ Pure: no I/O. Every problem names host, device and the fix; on any problem no ta
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from ascend_pd.errors import DeviceIpMissingError, RanktableError
+from ascend_pd.findings import Finding
 from ascend_pd.npusmi.soc import sdid_decode
+from ascend_pd.printer import finding_line
 from ascend_pd.ranktable.facts import HostFacts
 from ascend_pd.ranktable.plan import RanktablePlan, Slot
 
+#: the checks (``Finding.check``) of a ranktable problem
 ProblemKind = Literal[
     "host", "soc", "count", "absent", "no_ip", "dup_ip", "server_id", "super_pod", "sdid", "visible"
 ]
 
 
-@dataclass(frozen=True)
-class Problem:
-    kind: ProblemKind
-    host: str | None
-    device: int | None
-    message: str
-    fix: str
-
-    def line(self) -> str:
-        where = self.host or "cluster"
-        if self.device is not None:
-            where += f" device {self.device}"
-        return f"{where}: {self.message} — {self.fix}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+def _problem(kind: ProblemKind, host: str | None, device: int | None, message: str,
+             fix: str) -> Finding:
+    """A ranktable problem: an error finding whose check is its kind."""
+    return Finding(severity="error", check=kind, message=message, fix=fix, host=host,
+                   device=device)
 
 
 def is_host_address(address: str, addresses: list[str]) -> bool:
@@ -51,7 +42,7 @@ def is_host_address(address: str, addresses: list[str]) -> bool:
 
 def resolve_slots(
     plan: RanktablePlan, facts: dict[str, HostFacts]
-) -> tuple[list[Slot], list[Problem]]:
+) -> tuple[list[Slot], list[Finding]]:
     """Spec mode: the plan's slots. Flag mode: leading devices to prefill, next to decode."""
     if plan.counts is None:
         return list(plan.slots), []
@@ -65,7 +56,7 @@ def resolve_slots(
         ordered += [(ref.name, d) for d in ids]
     need = prefill_cnt + decode_cnt
     if need > len(ordered):
-        return [], [Problem(
+        return [], [_problem(
             "count", None, None,
             f"{prefill_cnt} prefill + {decode_cnt} decode devices asked but the cluster "
             f"has {len(ordered)}",
@@ -76,22 +67,22 @@ def resolve_slots(
     return slots, []
 
 
-def check(plan: RanktablePlan, facts: dict[str, HostFacts], slots: list[Slot]) -> list[Problem]:
+def check(plan: RanktablePlan, facts: dict[str, HostFacts], slots: list[Slot]) -> list[Finding]:
     """Every reason the facts cannot make a correct ranktable for ``slots``."""
-    problems: list[Problem] = []
+    problems: list[Finding] = []
     hosts_used = [r for r in plan.hosts if any(s.host == r.name for s in slots)] or plan.hosts
     socs = {}
     for ref in hosts_used:
         host = facts.get(ref.name)
         if host is None or host.error:
-            problems.append(Problem("host", ref.name, None,
+            problems.append(_problem("host", ref.name, None,
                                     f"no device facts ({host.error if host else 'not collected'})",
                                     "fix access to the host (ssh, hccn_tool path) and re-run"))
             continue
         if host.soc:
             socs[ref.name] = host.soc
         if host.addresses is not None and not is_host_address(ref.address, host.addresses):
-            problems.append(Problem(
+            problems.append(_problem(
                 "server_id", ref.name, None,
                 f"server_id {ref.address} is not an address of the host "
                 f"(it has {', '.join(host.addresses) or 'none'})",
@@ -100,7 +91,7 @@ def check(plan: RanktablePlan, facts: dict[str, HostFacts], slots: list[Slot]) -
             ))
     if len(set(socs.values())) > 1:
         mix = ", ".join(f"{h}={s}" for h, s in socs.items())
-        problems.append(Problem("soc", None, None, f"mixed A2 and A3 hosts ({mix})",
+        problems.append(_problem("soc", None, None, f"mixed A2 and A3 hosts ({mix})",
                                 "P/D over LLMDataDist needs one hardware generation"))
     seen_ip: dict[str, tuple[str, int]] = {}
     for slot in slots:
@@ -109,7 +100,7 @@ def check(plan: RanktablePlan, facts: dict[str, HostFacts], slots: list[Slot]) -
             continue
         dev = host.devices.get(slot.device_id)
         if slot.device_id not in host.present or dev is None:
-            problems.append(Problem(
+            problems.append(_problem(
                 "absent", slot.host, slot.device_id,
                 f"device {slot.device_id} is not present (npu-smi lists {host.present})",
                 "use device ids that `npu-smi info -m` shows on that host",
@@ -118,7 +109,7 @@ def check(plan: RanktablePlan, facts: dict[str, HostFacts], slots: list[Slot]) -
         if not dev.device_ip:
             what = "vNIC IP" if host.soc == "a3" else "device IP"
             tool = "-vnic -g" if host.soc == "a3" else "-ip -g"
-            problems.append(Problem(
+            problems.append(_problem(
                 "no_ip", slot.host, slot.device_id,
                 f"no {what} configured ({dev.ip_error or 'empty'}; hccn_tool {tool})",
                 f"hccn_tool -i {slot.device_id} -ip -s address <ip> netmask <mask> "
@@ -127,7 +118,7 @@ def check(plan: RanktablePlan, facts: dict[str, HostFacts], slots: list[Slot]) -
             continue
         if dev.device_ip in seen_ip:
             other = seen_ip[dev.device_ip]
-            problems.append(Problem(
+            problems.append(_problem(
                 "dup_ip", slot.host, slot.device_id,
                 f"device IP {dev.device_ip} is also used by {other[0]} device {other[1]}",
                 "give every device a unique IP (/etc/hccn.conf address_N)",
@@ -135,7 +126,7 @@ def check(plan: RanktablePlan, facts: dict[str, HostFacts], slots: list[Slot]) -
         seen_ip.setdefault(dev.device_ip, (slot.host, slot.device_id))
         visible = plan.visible.get(slot.instance, {}).get(slot.host)
         if visible is not None and slot.device_id not in visible:
-            problems.append(Problem(
+            problems.append(_problem(
                 "visible", slot.host, slot.device_id,
                 f"device is outside instance '{slot.instance}' visible devices {visible}",
                 "align the instance's devices with the ranktable entries",
@@ -144,8 +135,8 @@ def check(plan: RanktablePlan, facts: dict[str, HostFacts], slots: list[Slot]) -
     return problems
 
 
-def _check_a3(facts: dict[str, HostFacts], slots: list[Slot]) -> list[Problem]:
-    problems: list[Problem] = []
+def _check_a3(facts: dict[str, HostFacts], slots: list[Slot]) -> list[Finding]:
+    problems: list[Finding] = []
     seen_sdid: dict[tuple[str, str], tuple[str, int]] = {}
     for name in dict.fromkeys(s.host for s in slots):
         host = facts.get(name)
@@ -156,19 +147,19 @@ def _check_a3(facts: dict[str, HostFacts], slots: list[Slot]) -> list[Problem]:
         pods = {d.super_pod_id for d in devs}
         if len(pods) > 1:
             ids = sorted(map(str, pods))
-            problems.append(Problem("super_pod", name, None,
+            problems.append(_problem("super_pod", name, None,
                                     f"devices report different super pod ids {ids}",
                                     "check `npu-smi info -t spod-info` on every card"))
         for dev in devs:
             if dev.super_device_id is None or dev.super_pod_id is None:
-                problems.append(Problem("sdid", name, dev.device_id, "no SDID / super pod id",
+                problems.append(_problem("sdid", name, dev.device_id, "no SDID / super pod id",
                                         f"npu-smi info -t spod-info -i {dev.card} -c {dev.chip}"))
                 continue
             # SDIDs are unique within one super pod; pods reuse the same server indexes.
             key = (dev.super_pod_id, dev.super_device_id)
             if key in seen_sdid:
                 other = seen_sdid[key]
-                problems.append(Problem(
+                problems.append(_problem(
                     "sdid", name, dev.device_id,
                     f"SDID {dev.super_device_id} is also {other[0]} device {other[1]}",
                     "a known old-generator bug; re-read spod-info per card and chip",
@@ -177,7 +168,7 @@ def _check_a3(facts: dict[str, HostFacts], slots: list[Slot]) -> list[Problem]:
             decoded = sdid_decode(int(dev.super_device_id))
             card, die = decoded.card, decoded.die
             if (card, die) != (dev.card, dev.chip):
-                problems.append(Problem(
+                problems.append(_problem(
                     "sdid", name, dev.device_id,
                     f"SDID {dev.super_device_id} decodes to card {card} die {die}, "
                     f"not card {dev.card} die {dev.chip}",
@@ -227,9 +218,9 @@ def build_ranktable(plan: RanktablePlan, facts: dict[str, HostFacts]) -> dict[st
     return assemble(plan, facts, slots)
 
 
-def problems_error(problems: list[Problem]) -> RanktableError:
-    lines = [p.line() for p in problems]
-    head = lines[0] if len(lines) == 1 else f"{len(lines)} problems; nothing was written"
-    cls = DeviceIpMissingError if any(p.kind == "no_ip" for p in problems) else RanktableError
-    err = cls(head, hint="fix the hosts/devices named above and re-run", problems=lines)
+def problems_error(problems: list[Finding]) -> RanktableError:
+    head = (finding_line(problems[0], severity=False) if len(problems) == 1
+            else f"{len(problems)} problems; nothing was written")
+    cls = DeviceIpMissingError if any(p.check == "no_ip" for p in problems) else RanktableError
+    err = cls(head, hint="fix the hosts/devices named above and re-run", findings=problems)
     return err

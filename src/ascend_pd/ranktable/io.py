@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ascend_pd.errors import UsageError
+from ascend_pd.findings import Finding
 from ascend_pd.fsutil import atomic_write_text
 from ascend_pd.ranktable.build import is_host_address
 from ascend_pd.ranktable.facts import HostFacts
@@ -55,29 +55,22 @@ def plan_from_table(table: dict[str, Any], names: dict[str, str] | None = None) 
     return RanktablePlan(hosts=list(hosts.values()), slots=slots)
 
 
-@dataclass(frozen=True)
-class Drift:
-    """One difference between a ranktable file and what the hosts report now."""
-
-    kind: str
-    server_id: str
-    device_id: str | None
-    recorded: str | None
-    live: str | None
-
-    def line(self) -> str:
-        dev = f" device {self.device_id}" if self.device_id is not None else ""
-        return f"{self.server_id}{dev}: {self.kind}: file has {self.recorded!r}, live {self.live!r}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+def _drift(kind: str, server_id: str, device_id: str | None, recorded: str | None,
+           live: str | None) -> Finding:
+    """One difference between a ranktable file and what the hosts report now: an error
+    finding whose check is the kind of difference."""
+    return Finding(severity="error", check=kind, host=server_id,
+                   device=None if device_id is None else int(device_id),
+                   message=f"file has {recorded!r}, live {live!r}",
+                   expected=f"{recorded!r} (the ranktable file)",
+                   fix="regenerate and copy it: ascend-pd gen-ranktable -c pd.yaml --push")
 
 
 def diff_live(
     table: dict[str, Any], plan: RanktablePlan, facts: dict[str, HostFacts]
-) -> list[Drift]:
+) -> list[Finding]:
     """Compare every entry of ``table`` with freshly collected facts."""
-    drifts: list[Drift] = []
+    drifts: list[Finding] = []
     by_sid = {r.address: r.name for r in plan.hosts}
     reported_hosts: set[str] = set()
     for role in ("prefill", "decode"):
@@ -86,26 +79,26 @@ def diff_live(
             host = facts.get(by_sid[sid])
             if host is None or host.error:
                 if sid not in reported_hosts:
-                    drifts.append(Drift("unreachable", sid, None, "reachable",
+                    drifts.append(_drift("unreachable", sid, None, "reachable",
                                         host.error if host else "not collected"))
                     reported_hosts.add(sid)
                 continue
             if sid not in reported_hosts and host.addresses is not None and not is_host_address(
                 sid, host.addresses
             ):
-                drifts.append(Drift("wrong_server_id", sid, None, sid, ", ".join(host.addresses)))
+                drifts.append(_drift("wrong_server_id", sid, None, sid, ", ".join(host.addresses)))
             reported_hosts.add(sid)
             dev = host.devices.get(int(dev_id))
             if dev is None or int(dev_id) not in host.present:
-                drifts.append(Drift("missing_device", sid, dev_id, "present", "absent"))
+                drifts.append(_drift("missing_device", sid, dev_id, "present", "absent"))
                 continue
             if dev.device_ip != entry.get("device_ip"):
                 kind = "device_ip_changed" if dev.device_ip else "device_ip_missing"
-                drifts.append(Drift(kind, sid, dev_id, entry.get("device_ip"), dev.device_ip))
+                drifts.append(_drift(kind, sid, dev_id, entry.get("device_ip"), dev.device_ip))
             if "super_device_id" in entry and dev.super_device_id != entry["super_device_id"]:
-                drifts.append(Drift("super_device_id_changed", sid, dev_id,
+                drifts.append(_drift("super_device_id_changed", sid, dev_id,
                                     entry["super_device_id"], dev.super_device_id))
             if "super_pod_id" in entry and dev.super_pod_id != entry["super_pod_id"]:
-                drifts.append(Drift("super_pod_id_changed", sid, dev_id,
+                drifts.append(_drift("super_pod_id_changed", sid, dev_id,
                                     entry["super_pod_id"], dev.super_pod_id))
     return drifts

@@ -11,8 +11,8 @@ written: a site may keep one for other tools), and the demo skips the step on it
 from __future__ import annotations
 
 from ascend_pd.errors import SpecError
+from ascend_pd.findings import Finding, at_key
 from ascend_pd.releases import load, resolve
-from ascend_pd.render.findings import Finding
 from ascend_pd.spec.models import ClusterSpec
 
 
@@ -37,8 +37,8 @@ def ranktable_unused(spec: ClusterSpec) -> Finding | None:
     if kind == "llmdatadist":
         if facts.reads_ranktable:
             return None
-        return Finding(
-            severity="warning", key="connector.vllm_ascend_version",
+        return at_key(
+            "warning", check="ranktable-unused", key="connector.vllm_ascend_version",
             message=(f"vllm-ascend {spec.connector.vllm_ascend_version} reads no rank table: "
                      "its releases have no LLMDataDist connector (removed in 0.12.0rc1)"),
             hint=("use connector.type: mooncake (MooncakeConnectorV1 needs no rank table), "
@@ -46,8 +46,8 @@ def ranktable_unused(spec: ClusterSpec) -> Finding | None:
     name = spec.connector.mooncake_connector if kind == "mooncake" else kind
     how = ("it exchanges KV addresses over its kv_port handshake" if kind == "mooncake"
            else "it is not an HCCL connector")
-    return Finding(
-        severity="warning", key="connector.type",
+    return at_key(
+        "warning", check="ranktable-unused", key="connector.type",
         message=f"connector {name} ({kind}) reads no rank table: {how}, so "
                 "ranktable.json is not used by this deployment",
         hint=skip)

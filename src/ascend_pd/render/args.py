@@ -8,8 +8,9 @@ the line as a separate command. Here they are caught before anything is rendered
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Final
+
+from ascend_pd.findings import Finding, at_key
 
 _SINGLE_DASH_LONG: Final = re.compile(r"^-[A-Za-z][A-Za-z0-9]*-")
 
@@ -27,15 +28,6 @@ PLAN_OWNED: Final[dict[str, str]] = {
     "--port": "port",
     "--kv-transfer-config": "connector (it is generated per role)",
 }
-
-
-@dataclass(frozen=True)
-class ArgProblem:
-    """One malformed item of an ``extra_args`` list."""
-
-    index: int
-    message: str
-    hint: str
 
 
 def flag_values(args: list[str]) -> dict[str, str | None]:
@@ -61,24 +53,29 @@ def _is_number(word: str) -> bool:
     return True
 
 
-def arg_problems(args: list[str]) -> list[ArgProblem]:
-    """Every malformed item of ``args`` (empty list when they look like a valid argv)."""
-    out: list[ArgProblem] = []
+def arg_problems(args: list[str], key: str = "extra_args") -> list[Finding]:
+    """Every malformed item of ``args`` (empty list when they look like a valid argv), as
+    errors about ``<key>[i]``."""
+    out: list[Finding] = []
+
+    def problem(i: int, message: str, hint: str) -> None:
+        out.append(at_key("error", f"{key}[{i}]", message, hint))
+
     for i, word in enumerate(args):
         if word.strip() in ("", "\\") or word.endswith("\\"):
-            out.append(ArgProblem(i, f"item {word!r} is empty or a line continuation",
-                                  "list each word as its own item; no backslashes"))
+            problem(i, f"item {word!r} is empty or a line continuation",
+                    "list each word as its own item; no backslashes")
         elif word.startswith("---"):
-            out.append(ArgProblem(i, f"'{word}' has three dashes; vllm rejects it",
-                                  f"write '--{word.lstrip('-')}'"))
+            problem(i, f"'{word}' has three dashes; vllm rejects it",
+                    f"write '--{word.lstrip('-')}'")
         elif _SINGLE_DASH_LONG.match(word):
-            out.append(ArgProblem(i, f"'{word}' is a long option with a single dash",
-                                  f"write '-{word}'"))
+            problem(i, f"'{word}' is a long option with a single dash",
+                    f"write '-{word}'")
         elif word.startswith("--") and "=" not in word and any(c.isspace() for c in word):
             flag, _, rest = word.partition(" ")
-            out.append(ArgProblem(i, f"'{word}' holds a flag and its value in one item",
-                                  f"split it into two items: '{flag}', '{rest.strip()}'"))
+            problem(i, f"'{word}' holds a flag and its value in one item",
+                    f"split it into two items: '{flag}', '{rest.strip()}'")
         elif i == 0 and not word.startswith("-"):
-            out.append(ArgProblem(i, f"'{word}' is a value without a flag before it",
-                                  "start extra_args with an option such as '--max-num-seqs'"))
+            problem(i, f"'{word}' is a value without a flag before it",
+                    "start extra_args with an option such as '--max-num-seqs'")
     return out

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ascend_pd import __version__
+from ascend_pd.findings import Finding
 from ascend_pd.fsutil import atomic_write_text
 from ascend_pd.render.checks import validate_plan
 from ascend_pd.render.findings import ValidationReport
@@ -28,6 +29,8 @@ from ascend_pd.render.templates import render_template
 from ascend_pd.spec.models import ClusterSpec
 
 MANIFEST: Final[str] = "manifest.json"
+#: the ``schema`` of ``render --json``'s data (docs/json.md)
+SCHEMA: Final[str] = "ascend-pd/render/v1"
 SCRIPT_MODE: Final[int] = 0o755
 DATA_MODE: Final[int] = 0o644
 #: env files may hold secrets (hosts[].env, instances[].env: API keys, tokens): owner only
@@ -51,12 +54,13 @@ class RenderResult:
     removed: list[str]
     processes: int
     proxy: bool
-    warnings: list[str] = field(default_factory=list)
+    #: the plan's warnings (its errors stop the render)
+    warnings: list[Finding] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"out_dir": self.out_dir, "files": self.files, "changed": self.changed,
-                "removed": self.removed, "processes": self.processes, "proxy": self.proxy,
-                "warnings": self.warnings}
+        return {"schema": SCHEMA, "out_dir": self.out_dir, "files": self.files,
+                "changed": self.changed, "removed": self.removed, "processes": self.processes,
+                "proxy": self.proxy, "warnings": [w.to_dict() for w in self.warnings]}
 
 
 @dataclass
@@ -209,7 +213,7 @@ def render_deploy(
                         removed=removed,
                         processes=sum(1 for f in files if f.name.endswith(".env")),
                         proxy=spec.proxy is not None,
-                        warnings=[w.line() for w in report.warnings])
+                        warnings=report.warnings)
 
 
 def check_deploy(

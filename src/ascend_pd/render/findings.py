@@ -1,64 +1,68 @@
-"""The one finding type of ``validate`` / ``render`` / ``launch``, and the report that prints it.
+"""The report of ``validate`` / ``render`` / ``launch``: the P/D findings of the one plan.
 
-A finding names the spec key it is about, says what is wrong and how to fix it. Errors block
+The findings are :class:`ascend_pd.findings.Finding` (the one type), each naming the spec key
+it is about and, when the spec was read from a file, that key's YAML line. Errors block
 render and launch; warnings are printed and do not.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Final
 
+from ascend_pd import findings as fnd
 from ascend_pd.errors import SpecError
+from ascend_pd.printer import Layout, finding_line, render_findings
+
+#: the ``schema`` of ``validate --json``'s data (docs/json.md)
+SCHEMA: Final[str] = "ascend-pd/validate/v1"
+_LAYOUT: Final[Layout] = Layout(style="line", show=("error", "warning"))
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One validation finding, naming the key path it is about."""
+class Finding(fnd.Finding):
+    """Kept importable for one release: plan checks written against the former
+    ``render.findings.Finding(severity, key, message, hint)`` keep working while other
+    branches move to :func:`ascend_pd.findings.at_key`. It builds the one type; new code calls
+    ``findings.at_key`` instead."""
 
-    severity: Literal["error", "warning"]
-    key: str
-    message: str
-    hint: str | None = None
-
-    def line(self) -> str:
-        return f"{self.severity}: {self.key}: {self.message}" + (
-            f" — {self.hint}" if self.hint else ""
-        )
+    def __init__(self, severity: fnd.Severity, key: str, message: str,
+                 hint: str | None = None) -> None:
+        super().__init__(severity=severity, check="", message=message, fix=hint or "", key=key)
 
 
 @dataclass
 class ValidationReport:
     spec_name: str
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[fnd.Finding] = field(default_factory=list)
 
     @property
-    def errors(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == "error"]
+    def errors(self) -> list[fnd.Finding]:
+        return fnd.errors(self.findings)
 
     @property
-    def warnings(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == "warning"]
+    def warnings(self) -> list[fnd.Finding]:
+        return fnd.warnings(self.findings)
 
     @property
     def exit_code(self) -> int:
         return 1 if self.errors else 0
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         return {
+            "schema": SCHEMA,
             "spec": self.spec_name,
             "valid": not self.errors,
-            "errors": [asdict(f) for f in self.errors],
-            "warnings": [asdict(f) for f in self.warnings],
+            "summary": {"errors": len(self.errors), "warnings": len(self.warnings)},
+            "findings": [f.to_dict() for f in self.errors + self.warnings],
         }
 
     def render(self) -> str:
-        lines = [f.line() for f in self.errors + self.warnings]
+        shown = self.errors + self.warnings
         verdict = (
             f"spec '{self.spec_name}': {len(self.errors)} error(s), {len(self.warnings)} warning(s)"
-            if lines else f"spec '{self.spec_name}' is valid"
+            if shown else f"spec '{self.spec_name}' is valid"
         )
-        return "\n".join([*lines, verdict])
+        return render_findings(shown, _LAYOUT, tail=[verdict])
 
     def raise_for_errors(self, action: str = "rendered") -> None:
         """Raise when there are errors: the deployment would not work, so nothing is done.
@@ -68,9 +72,9 @@ class ValidationReport:
         """
         if not self.errors:
             return
-        first = self.errors[0].line().removeprefix("error: ")
+        first = finding_line(self.errors[0], severity=False)
         raise SpecError(
             f"spec '{self.spec_name}': {first}; nothing {action}" if len(self.errors) == 1
             else f"spec '{self.spec_name}' has {len(self.errors)} P/D errors; nothing {action}",
             hint="fix them (see `ascend-pd validate -c <spec>`) and try again",
-            problems=[f.line() for f in self.errors])
+            findings=self.errors)

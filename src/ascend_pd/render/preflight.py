@@ -25,8 +25,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Final
 
+from ascend_pd.findings import Finding, at_key, check_id, tagged
 from ascend_pd.render.docker import HCCN_CONF
-from ascend_pd.render.findings import Finding
 from ascend_pd.render.plan import DeploymentPlan, ProcessPlan
 from ascend_pd.spec.models import ClusterSpec
 
@@ -67,7 +67,7 @@ def check_mooncake_library_path(spec: ClusterSpec, plan: DeploymentPlan) -> list
             continue
         path = proc.env["LD_LIBRARY_PATH"]
         if MOONCAKE_LIB_DIR not in path.split(":"):
-            out.append(Finding(
+            out.append(at_key(
                 "warning", _env_key(spec, proc),
                 f"{proc.instance}: LD_LIBRARY_PATH does not contain {MOONCAKE_LIB_DIR}; "
                 "Mooncake then fails with 'ascend_transport.so: cannot open shared object "
@@ -82,7 +82,7 @@ def check_mooncake_connect_timeout(spec: ClusterSpec, plan: DeploymentPlan) -> l
     out = []
     for proc in _mooncake_processes(spec, plan):
         if "ASCEND_CONNECT_TIMEOUT" not in proc.env:
-            out.append(Finding(
+            out.append(at_key(
                 "warning", _env_key(spec, proc),
                 f"{proc.instance}: ASCEND_CONNECT_TIMEOUT is unset; large clusters hit "
                 "'Connect timeout … ASCEND_CONNECT_TIMEOUT' / status 103902 (vllm-ascend#7401)",
@@ -100,7 +100,7 @@ def check_mooncake_a2_env(spec: ClusterSpec, plan: DeploymentPlan) -> list[Findi
     for proc in _mooncake_processes(spec, plan):
         wrong = [f"{k}={v}" for k, v in want.items() if proc.env.get(k) != v]
         if wrong:
-            out.append(Finding(
+            out.append(at_key(
                 "warning", _env_key(spec, proc),
                 f"{proc.instance}: Mooncake AscendDirect on A2 fails without "
                 f"{' and '.join(wrong)} (kvcache-ai/Mooncake#3749)",
@@ -120,7 +120,7 @@ def check_container_mounts(spec: ClusterSpec, plan: DeploymentPlan) -> list[Find
         if not any(m.endswith("/hccn_tool") for m in mounts):
             missing.append("hccn_tool")
         if argv and missing:
-            out.append(Finding(
+            out.append(at_key(
                 "error", f"hosts[{index[proc.host]}].docker",
                 f"{proc.name}: the container does not mount {' and '.join(missing)}; vLLM "
                 "starts, then HCCL has no device IPs and the output is wrong "
@@ -140,4 +140,4 @@ PREFLIGHT_CHECKS: Final[tuple[Preflight, ...]] = (
 
 def preflight(spec: ClusterSpec, plan: DeploymentPlan) -> list[Finding]:
     """Run every preflight check over a built plan."""
-    return [f for check in PREFLIGHT_CHECKS for f in check(spec, plan)]
+    return [f for check in PREFLIGHT_CHECKS for f in tagged(check_id(check), check(spec, plan))]

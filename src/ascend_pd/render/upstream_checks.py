@@ -16,8 +16,8 @@ themselves (``render.upstream`` traces the facts to vLLM's released sources):
 
 from __future__ import annotations
 
+from ascend_pd.findings import Finding, at_key
 from ascend_pd.render import upstream
-from ascend_pd.render.findings import Finding
 from ascend_pd.render.plan import DeploymentPlan
 from ascend_pd.render.ports import dp_local
 from ascend_pd.spec.models import UPSTREAM_CONNECTORS, ClusterSpec
@@ -33,13 +33,13 @@ def check_upstream_version(plan: DeploymentPlan) -> list[Finding]:
         return []
     version = connector.vllm_version
     if version is not None and upstream.parse(version) is None:
-        return [Finding("error", "connector.vllm_version", f"'{version}' is not a version",
+        return [at_key("error", "connector.vllm_version", f"'{version}' is not a version",
                         "write what `pip show vllm` prints on the hosts, e.g. 0.23.0")]
     out: list[Finding] = []
     if connector.type == "p2pnccl":
         status = upstream.p2p_nccl_status(version)
         if status == "removed":
-            out.append(Finding(
+            out.append(at_key(
                 "error", "connector.type",
                 f"vLLM {version} does not register P2pNcclConnector (it is gone from "
                 f"factory.py at {upstream.P2P_NCCL_GONE_IN}; last seen in "
@@ -47,7 +47,7 @@ def check_upstream_version(plan: DeploymentPlan) -> list[Finding]:
                 "use type: nixl, or install a vLLM that has it"))
         elif status == "unknown":
             first, last = upstream.P2P_NCCL_SEEN
-            out.append(Finding(
+            out.append(at_key(
                 "warning", "connector.vllm_version",
                 f"P2pNcclConnector is registered in vLLM {first} … {last} and gone at "
                 f"{upstream.P2P_NCCL_GONE_IN}; "
@@ -57,14 +57,14 @@ def check_upstream_version(plan: DeploymentPlan) -> list[Finding]:
     if connector.type == "storage":
         path = connector.shared_storage_path
         if not path or not path.startswith("/"):
-            out.append(Finding(
+            out.append(at_key(
                 "error", "connector.shared_storage_path",
                 "the storage connector needs an absolute directory that every prefill and "
                 "decode host mounts" + (f" (got '{path}')" if path else ""),
                 "set connector.shared_storage_path, e.g. /mnt/kv (NFS or another shared "
                 "file system)"))
         if version is None:
-            out.append(Finding(
+            out.append(at_key(
                 "warning", "connector.vllm_version",
                 f"rendered {upstream.storage_connector(None)}; vLLM before "
                 f"{upstream.STORAGE_RENAMED_IN} registers it as SharedStorageConnector",
@@ -74,12 +74,12 @@ def check_upstream_version(plan: DeploymentPlan) -> list[Finding]:
 
 def _p2p_proxy(spec: ClusterSpec) -> list[Finding]:
     if spec.proxy is None:
-        return [Finding("error", "proxy",
+        return [at_key("error", "proxy",
                         "P2pNccl instances register with a proxy (kv_connector_extra_config "
                         "proxy_ip / proxy_port) and need one to route requests",
                         "add proxy: {host: <host>, port: 10001, kind: vllm-router}")]
     if spec.proxy.kind == "ascend-pd":
-        return [Finding(
+        return [at_key(
             "error", "proxy.kind",
             "ascend-pd's proxy does not speak P2pNccl's contract (ZMQ registration on "
             "connector.p2p_discovery_port, both sides' KV addresses in the request id)",
@@ -96,13 +96,13 @@ def check_p2p_nccl(plan: DeploymentPlan) -> list[Finding]:
         return []
     out: list[Finding] = []
     if spec.platform != "cuda":
-        out.append(Finding("error", "connector.type",
+        out.append(at_key("error", "connector.type",
                            f"P2pNcclConnector moves KV with NCCL between GPUs, not on "
                            f"platform {spec.platform}", "use type: nixl (or storage)"))
     for role, items in (("prefill", spec.prefill), ("decode", spec.decode)):
         for i, inst in enumerate(items):
             if inst.dp > 1:
-                out.append(Finding(
+                out.append(at_key(
                     "error", f"{role}[{i}].dp",
                     f"dp={inst.dp}: P2pNccl is rendered for one engine per instance "
                     f"(upstream's xPyD scales by instances, {_DESIGN})",
@@ -110,7 +110,7 @@ def check_p2p_nccl(plan: DeploymentPlan) -> list[Finding]:
     tps = {(p.name, d.name, p.tp, d.tp) for p in spec.prefill for d in spec.decode
            if p.tp != d.tp}
     for p_name, d_name, p_tp, d_tp in sorted(tps):
-        out.append(Finding(
+        out.append(at_key(
             "error", "prefill",
             f"prefill '{p_name}' tp={p_tp}, decode '{d_name}' tp={d_tp}: P2pNccl transfers "
             f"KV between equal TP ranks only ({_DESIGN}, NCCL Group Topology)",
@@ -121,7 +121,7 @@ def check_p2p_nccl(plan: DeploymentPlan) -> list[Finding]:
     if p_hosts != d_hosts or len(p_hosts) > 1:
         for i, host in enumerate(spec.hosts):
             if host.nic == "lo" and host.name in p_hosts | d_hosts:
-                out.append(Finding(
+                out.append(at_key(
                     "error", f"hosts[{i}].nic",
                     f"NCCL_SOCKET_IFNAME=lo on '{host.name}': NCCL cannot reach the other "
                     "side's host over loopback",
@@ -133,7 +133,7 @@ def check_p2p_nccl(plan: DeploymentPlan) -> list[Finding]:
         except ValueError:
             ok = False
         if not ok:
-            out.append(Finding("error", f"connector.{key}",
+            out.append(at_key("error", f"connector.{key}",
                                f"'{value}' is not a positive number of bytes",
                                "write e.g. 8e9 (what vLLM's float() reads)"))
     return out
@@ -147,12 +147,12 @@ def check_hybrid_dp(plan: DeploymentPlan) -> list[Finding]:
             if inst.dp_mode != "hybrid" or inst.dp <= 1:
                 continue
             if len(inst.hosts) == 1:
-                out.append(Finding(
+                out.append(at_key(
                     "warning", f"{role}[{i}].dp_mode",
                     "hybrid DP on one host: vLLM turns hybrid load balancing off when the "
                     "local DP size equals the DP size", "use dp_mode: internal"))
             elif dp_local(inst) == 1:
-                out.append(Finding(
+                out.append(at_key(
                     "warning", f"{role}[{i}].dp_mode",
                     "hybrid DP with one rank per host: vLLM switches to external load "
                     "balancing (one API server per rank)", "use dp_mode: external"))
@@ -165,12 +165,12 @@ def check_router(plan: DeploymentPlan) -> list[Finding]:
     if spec.proxy is None or spec.proxy.kind != "vllm-router":
         return []
     if spec.connector.type not in UPSTREAM_CONNECTORS:
-        return [Finding("error", "proxy.kind",
+        return [at_key("error", "proxy.kind",
                         f"vllm-router is rendered for upstream vLLM's connectors (nixl, "
                         f"p2pnccl), not {spec.connector.type}",
                         "use proxy.kind: ascend-pd")]
     if spec.connector.type == "storage":
-        return [Finding("warning", "proxy.kind",
+        return [at_key("warning", "proxy.kind",
                         "vllm-router's PD mode is written for connectors that return "
                         "kv_transfer_params; the storage connector's prefill returns none",
                         "use proxy.kind: ascend-pd (it runs with --kv-params optional)")]

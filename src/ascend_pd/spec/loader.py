@@ -1,7 +1,8 @@
 """Load pd.yaml: YAML with line numbers -> pydantic models -> cross-field checks.
 
-Every problem becomes one line ``<key path> (line N): <what> — <fix>``; they are raised
-together as one SpecError so a user fixes the file in one pass.
+Every problem becomes one finding (``ascend_pd.findings``: key path, YAML line, what, fix),
+printed as ``<key path> (line N): <what> — <fix>``; they are raised together as one
+SpecError so a user fixes the file in one pass.
 
 Loading is bounded: only regular files up to :data:`MAX_SPEC_BYTES` are read (``-c
 /dev/zero`` or a FIFO must not grow or block), the YAML node graph is composed once and
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import stat
 import types
 import typing
@@ -24,6 +26,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ascend_pd.errors import SpecError
+from ascend_pd.findings import Finding, evolve
+from ascend_pd.printer import finding_line
 from ascend_pd.spec.models import ClusterSpec
 
 Loc = tuple[str | int, ...]
@@ -101,7 +105,7 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 def _check_repeated_keys(root: yaml.Node, source: str) -> None:
     """Every mapping's explicit keys are distinct (``<<`` merges may be overridden)."""
-    problems: list[str] = []
+    problems: list[Finding] = []
     seen_nodes: set[int] = set()
     todo = [root]
     while todo:
@@ -116,10 +120,11 @@ def _check_repeated_keys(root: yaml.Node, source: str) -> None:
                     continue
                 line = key_node.start_mark.line + 1
                 if key_node.value in first:
-                    problems.append(
-                        f"line {line}: key '{key_node.value}' repeats the one on line "
-                        f"{first[key_node.value]} — merge them into one (YAML would keep "
-                        "only the last)")
+                    problems.append(Finding(
+                        severity="error", check="spec", line=line,
+                        message=f"key '{key_node.value}' repeats the one on line "
+                                f"{first[key_node.value]}",
+                        fix="merge them into one (YAML would keep only the last)"))
                 else:
                     first[key_node.value] = line
         todo.extend(_children(node))
@@ -219,17 +224,39 @@ def parse_spec(text: str, source: str = "<spec>") -> ClusterSpec:
         for err in exc.errors():
             loc: Loc = tuple(err["loc"])
             message, hint = _describe(err)
-            problems.append(_format(loc, lines, message, hint))
+            problems.append(Finding(severity="error", check="spec", key=format_path(loc),
+                                    line=_line_of(lines, loc), message=message,
+                                    fix=hint or ""))
         raise _spec_error(source, problems) from exc
 
     from ascend_pd.spec.checks import check_spec  # after models: checks import them
 
-    found = check_spec(spec)
+    spec._lines = lines
+    found = [with_line(spec, f) for f in check_spec(spec)]
     if found:
-        raise _spec_error(
-            source, [_format(p.loc, lines, p.message, p.hint) for p in found]
-        )
+        raise _spec_error(source, found)
     return spec
+
+
+_PATH_PART: Final = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def parse_path(key: str) -> Loc:
+    """``prefill[0].env.X`` -> ``("prefill", 0, "env", "X")`` (the inverse of format_path)."""
+    return tuple(name if name else int(index) for name, index in _PATH_PART.findall(key))
+
+
+def key_line(spec: ClusterSpec, key: str) -> int | None:
+    """The YAML line of ``key`` (or of its nearest parent that is in the file)."""
+    return _line_of(spec._lines, parse_path(key)) if spec._lines else None
+
+
+def with_line(spec: ClusterSpec, finding: Finding) -> Finding:
+    """``finding`` with the YAML line of its key filled in, when the spec came from a file."""
+    if finding.key is None or finding.line is not None:
+        return finding
+    line = key_line(spec, finding.key)
+    return finding if line is None else evolve(finding, line=line)
 
 
 def _construct(root: yaml.Node | None, source: str) -> Any:
@@ -248,18 +275,13 @@ def _construct(root: yaml.Node | None, source: str) -> Any:
         loader.dispose()
 
 
-def _format(loc: Loc, lines: dict[Loc, int], message: str, hint: str | None) -> str:
-    line = _line_of(lines, loc)
-    where = format_path(loc) + (f" (line {line})" if line else "")
-    return f"{where}: {message}" + (f" — {hint}" if hint else "")
-
-
-def _spec_error(source: str, problems: list[str]) -> SpecError:
-    head = problems[0] if len(problems) == 1 else f"{len(problems)} problems"
+def _spec_error(source: str, problems: list[Finding]) -> SpecError:
+    head = finding_line(problems[0], severity=False) if len(problems) == 1 else (
+        f"{len(problems)} problems")
     return SpecError(
         f"{source}: {head}",
         hint="Fix the key(s) named above; `ascend-pd validate -c FILE` re-checks.",
-        problems=problems,
+        findings=problems,
     )
 
 

@@ -7,7 +7,7 @@ import ipaddress
 import re
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from ascend_pd.k8s.model import K8sSpec
 
@@ -292,6 +292,9 @@ class ClusterSpec(_Model):
     state_dir: AbsPath = "/var/lib/ascend-pd"
     #: Kubernetes rendering options (render/launch --target k8s; docs/kubernetes.md)
     k8s: K8sSpec = K8sSpec()
+    #: key path -> 1-based YAML line, filled by the loader (empty for a spec built in code);
+    #: findings about a key name its line with it (``spec.loader.key_line``)
+    _lines: dict[tuple[str | int, ...], int] = PrivateAttr(default_factory=dict)
 
     def host(self, name: str) -> HostSpec:
         for host in self.hosts:
