@@ -103,3 +103,12 @@ def test_workload_leaderworkerset_renders_single_pod_instances_as_groups_of_one(
     group = lws[0]["spec"]["leaderWorkerTemplate"]
     assert group["size"] == 1 and "leaderTemplate" not in group
     assert all(problems(o) == [] for o in objs)
+
+
+def test_vllm_router_and_hybrid_dp_are_refused_for_k8s() -> None:
+    """Both render for SSH hosts; the k8s objects would silently run something else."""
+    router = edited("a2-1p1d", lambda d: d["proxy"].update(kind="vllm-router"))
+    assert any(line.startswith("error: proxy.kind") for line in lines(router)), lines(router)
+    hybrid = edited("a3-2p1d", lambda d: d["decode"][0].update(dp_mode="hybrid"))
+    assert any(line.startswith("error: decode[0].dp_mode") and "hybrid" in line
+               for line in lines(hybrid)), lines(hybrid)

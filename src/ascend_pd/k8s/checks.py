@@ -76,6 +76,11 @@ def check_workload(plan: DeploymentPlan) -> list[Finding]:
                    "k8s target renders one server process per pod",
                    "use dp_mode: internal for the k8s target")
            for _, inst in plan.spec.instances if inst.dp_mode == "external" and inst.dp > 1]
+    out += [at_key("error", f"{keys[inst.name]}.dp_mode",
+                   f"'{inst.name}' uses dp_mode: hybrid (an API server on every host); the "
+                   "k8s target serves an instance from its leader pod only",
+                   "use dp_mode: internal for the k8s target")
+            for _, inst in plan.spec.instances if inst.dp_mode == "hybrid"]
     if plan.spec.k8s.workload == "statefulset":
         out += [at_key("error", "k8s.workload",
                         f"'{inst.name}' ({keys[inst.name]}) spans {len(inst.hosts)} hosts; a "
@@ -99,6 +104,19 @@ def check_probes(plan: DeploymentPlan) -> list[Finding]:
                         "longer and the kubelet restarts the pod in a loop",
                         f"use >= {MIN_STARTUP_BUDGET_S}")]
     return []
+
+
+def check_proxy_kind(plan: DeploymentPlan) -> list[Finding]:
+    """The k8s target renders our proxy (it follows the pods through DNS); vllm-router is
+    rendered for SSH hosts only."""
+    proxy = plan.spec.proxy
+    if proxy is None or proxy.kind == "ascend-pd":
+        return []
+    return [at_key("error", "proxy.kind",
+                   f"proxy.kind: {proxy.kind} is not rendered for the k8s target (its proxy "
+                   "Deployment runs ascend-pd proxy with DNS discovery of the pods)",
+                   "use proxy.kind: ascend-pd with --target k8s, or run vllm-router yourself "
+                   "against the headless Services (docs/cuda.md)")]
 
 
 def _instance_claims(plan: DeploymentPlan) -> dict[str, list[PortClaim]]:
@@ -142,6 +160,7 @@ def check_host_network_ports(plan: DeploymentPlan) -> list[Finding]:
 
 K8S_CHECKS: Final[tuple[Check, ...]] = (
     check_kv_port_range, check_npus, check_workload, check_probes, check_host_network_ports,
+    check_proxy_kind,
 )
 
 
