@@ -70,8 +70,8 @@ def test_check_links_in_the_cluster_finds_the_tls_fault_through_the_node_pods(
     code, env = check_links(cluster)
     assert code == 1, env
     data = env["data"]
-    assert [(f["host"], f["device"], f["check"]) for f in data["findings"]
-            if f["severity"] == "fault"] == [("node-d", 3, "tls")]
+    assert [(f["where"]["host"], f["where"].get("device"), f["check"])
+            for f in data["findings"] if f["severity"] == "error"] == [("node-d", 3, "tls")]
     # The whole P x D matrix ran (8 x 8 each way), in the pods.
     assert data["pings"]["run"] == 128 and data["pings"]["failed"] == 0
     assert data["k8s"]["pods"] == {"node-p": "links-node-p", "node-d": "links-node-d"}
@@ -109,10 +109,11 @@ def test_a_node_whose_pod_does_not_run_is_unreachable_and_the_other_is_still_che
     assert code == 1, env
     findings = env["data"]["findings"]
     reach = [f for f in findings if f["check"] == "reach"]
-    assert [f["host"] for f in reach] == ["node-d"]
-    assert "kubectl exec into pod ascend-pd/links-node-d failed" in reach[0]["observed"]
-    assert "container not found" in reach[0]["observed"]
-    assert not [f for f in findings if f["host"] == "node-p" and f["severity"] == "fault"]
+    assert [f["where"]["host"] for f in reach] == ["node-d"]
+    assert "kubectl exec into pod ascend-pd/links-node-d failed" in reach[0]["message"]
+    assert "container not found" in reach[0]["message"]
+    assert not [f for f in findings
+                if f["where"].get("host") == "node-p" and f["severity"] == "error"]
 
 
 def test_fix_tls_runs_in_the_pods_too(cluster: dict[str, Any]) -> None:

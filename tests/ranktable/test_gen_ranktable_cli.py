@@ -204,9 +204,9 @@ def test_a_spec_whose_connector_reads_no_rank_table_gets_a_warning(
     assert out.is_file()
     (warning,) = json.loads(result.output)["data"]["warnings"]
     assert warning["severity"] == "warning"
-    assert warning["key"] == "connector.type"
+    assert (warning["where"]["key"], warning["check"]) == ("connector.type", "ranktable-unused")
     assert "MooncakeConnectorV1 (mooncake) reads no rank table" in warning["message"]
-    assert "only LLMDataDist reads a rank table (vllm-ascend 0.9.1rc2 … 0.11.0)" in warning["hint"]
+    assert "only LLMDataDist reads a rank table (vllm-ascend 0.9.1rc2 … 0.11.0)" in warning["fix"]
     human = run("gen-ranktable", "-c", str(spec), "-o", str(out)).output
     assert "warning: connector.type: connector MooncakeConnectorV1" in human
 
@@ -224,6 +224,6 @@ def test_llmdatadist_on_a_release_that_reads_one_gets_no_warning(
     spec.write_text(yaml.safe_dump(newer))
     result = run("gen-ranktable", "-c", str(spec), "-o", str(tmp_path / "rt.json"), "--json")
     (warning,) = json.loads(result.output)["data"]["warnings"]
-    assert warning["key"] == "connector.vllm_ascend_version"
+    assert warning["where"]["key"] == "connector.vllm_ascend_version"
     assert "vllm-ascend 0.13.0 reads no rank table" in warning["message"]
-    assert "connector.type: mooncake" in warning["hint"]
+    assert "connector.type: mooncake" in warning["fix"]
