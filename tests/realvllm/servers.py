@@ -158,8 +158,10 @@ def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> d
 
 
 def session_members(pid: int) -> list[int]:
-    """Live processes whose session is ``pid``'s (a unit and everything it forked)."""
-    ps = subprocess.run(["ps", "-eo", "pid=,sid="], capture_output=True, text=True,
+    """Live processes whose session is ``pid``'s (a unit and everything it forked). A
+    zombie is not live: it has exited, and only its reaping by the adoptive parent (PID 1,
+    when it gets to it) is left -- ``stop`` does not wait for that."""
+    ps = subprocess.run(["ps", "-eo", "pid=,sid=,stat="], capture_output=True, text=True,
                         check=True, timeout=30)
-    return [int(p) for p, sid in (line.split() for line in ps.stdout.splitlines())
-            if int(sid) == pid]
+    return [int(p) for p, sid, stat in (line.split() for line in ps.stdout.splitlines())
+            if int(sid) == pid and not stat.startswith("Z")]

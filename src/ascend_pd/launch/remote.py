@@ -204,17 +204,26 @@ target=$pid
 # which the unit's adoptive parent (often PID 1, reaping when it gets to it: ~2 s on a
 # loaded machine) does, so it is not waited for. Without ps, every member counts.
 running() {
-  kill -0 "$target" 2>/dev/null || return 1
   if [ "$target" = "$pid" ]; then
+    kill -0 "$pid" 2>/dev/null || return 1
     st=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
     # shellcheck disable=SC2086
     set -- ${st##*) }
     [ "$1" != Z ]
     return
   fi
-  command -v ps >/dev/null 2>&1 || return 0
-  ps -A -o pgid= -o stat= 2>/dev/null \
+  command -v ps >/dev/null 2>&1 || { kill -0 "$target" 2>/dev/null; return; }
+  # The unit's session, not only its process group: a server's children may start groups
+  # of their own (vLLM's engine core), and stop returning while one still holds the
+  # device memory would fail the next launch.
+  ps -A -o sid= -o stat= 2>/dev/null \
     | awk -v g="$pid" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'
+}
+# Live members of the unit's session outside its process group (KILLed with the group).
+strays() {
+  command -v ps >/dev/null 2>&1 || return 0
+  ps -A -o pid= -o pgid= -o sid= -o stat= 2>/dev/null \
+    | awk -v g="$pid" '$3 == g && $2 != g && $4 !~ /^Z/ { print $1 }'
 }
 kill -TERM "$target" 2>/dev/null || true
 i=0
@@ -223,6 +232,9 @@ while [ "$i" -lt "$((grace * 10))" ]; do
   sleep 0.1; i=$((i + 1))
 done
 kill -KILL "$target" 2>/dev/null || true
+if [ "$target" != "$pid" ]; then
+  for stray in $(strays); do kill -KILL "$stray" 2>/dev/null || true; done
+fi
 rm -f "$pidf"
 # SIGKILL only reaches the docker client; a container that ignored the proxied TERM is still
 # running (and holding the NPUs) until it is removed.
