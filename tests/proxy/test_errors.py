@@ -156,3 +156,25 @@ def test_a_proxy_bug_after_the_prefill_is_a_logged_500_and_the_kv_is_drained(
     monkeypatch.undo()  # the drain builds its own body; only the decode leg was broken
     wait_for(lambda: sim_state(prefill)["held_blocks"] == 0, timeout=10,
              what="the prefill's blocks drained")
+
+
+def test_a_drain_that_finds_every_decode_failing_tries_again_later(
+        sims, make_proxy, monkeypatch):
+    """The only decode answers 503 to its next two requests (restarting, overloaded): the
+    drain does not give up after one round -- the blocks would stay held until the
+    prefill's abort timeout."""
+    from ascend_pd.proxy import contract
+
+    prefill = sims("prefill", kv_abort_timeout_s=300)
+    decode = sims("decode", fail_first=2)
+    proxy = make_proxy([prefill], [decode])
+
+    def broken(body, kv):  # a request abandoned after its prefill, as in the test above
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(contract, "decode_body", broken)
+    resp = httpx.post(proxy.url + "/v1/completions", json=BODY, timeout=10)
+    assert resp.status_code == 500
+    wait_for(lambda: sim_state(prefill)["held_blocks"] == 0, timeout=20,
+             what="the prefill's blocks drained in a later round")
+    assert proxy.state.metrics.value("ascend_pd_proxy_drains_total", outcome="ok") == 1

@@ -373,20 +373,32 @@ class Relay:
                 continue
             # Retried on another decode whatever failed: if the failed one had pulled the
             # blocks after all, the next answers 400 (nothing held), which is harmless.
-            leg = Leg("drain", trace.endpoint,
-                      json.dumps(contract.drain_body(body, kv)).encode(), headers,
-                      attempts=self.state.config.max_retries + 1,
-                      avoid=list(trace.failed_decodes))
-            try:
-                answer = await self.legs.send(leg, trace)
-                outcome, where = "ok", str(answer.backend.address)
-            except Reply as reply:
-                status = reply.response.status
-                outcome = f"http_{status}" if reply.outcome == "drain_rejected" else "error"
-                where = "-"
+            # A round in which every decode failed (one restarting, the rest overloaded) is
+            # tried again after a pause: giving up holds the blocks until the prefill's
+            # abort timeout (480 s by default), which under load is the outage.
+            for pause in (*DRAIN_RETRY_PAUSES_S, None):
+                leg = Leg("drain", trace.endpoint,
+                          json.dumps(contract.drain_body(body, kv)).encode(), headers,
+                          attempts=self.state.config.max_retries + 1,
+                          avoid=list(trace.failed_decodes))
+                try:
+                    answer = await self.legs.send(leg, trace)
+                    outcome, where = "ok", str(answer.backend.address)
+                except Reply as reply:
+                    status = reply.response.status
+                    outcome = f"http_{status}" if reply.outcome == "drain_rejected" \
+                        else "error"
+                    where = "-"
+                if outcome != "error" or pause is None:
+                    break
+                await asyncio.sleep(pause)
             self.state.metrics.inc("ascend_pd_proxy_drains_total", outcome=outcome)
             log.info("drained KV of abandoned request %s via %s: %s", trace.request_id, where,
                      outcome)
+
+
+#: pauses before the second and third round of a drain whose every attempt failed
+DRAIN_RETRY_PAUSES_S: tuple[float, ...] = (1.0, 3.0)
 
 
 def _after_kv(response: web.StreamResponse, trace: Trace) -> web.StreamResponse:
