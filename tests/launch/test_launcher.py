@@ -26,6 +26,8 @@ print("INFO starting fake server", flush=True)
 time.sleep(delay)
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        if self.path == "/health" and len(sys.argv) > 3:
+            print(sys.argv[3], flush=True)
         self.send_response(200 if self.path == "/health" else 404); self.end_headers()
     def log_message(self, *a): pass
 srv = http.server.HTTPServer(("127.0.0.1", port), H)
@@ -40,19 +42,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def unit(name: str, port: int, delay: float = 0.3, *, crash: bool = False) -> Unit:
+def unit(name: str, port: int, delay: float = 0.3, *, crash: bool = False,
+         on_health: str = "") -> Unit:
     return Unit(name=f"{name}@local", host="local", address="127.0.0.1", role="prefill",
                 instance=name, port=port,
-                files={f"{name}.sh": (_bash_script(port, delay, crash), 0o755)},
+                files={f"{name}.sh": (_bash_script(port, delay, crash, on_health), 0o755)},
                 script=f"{name}.sh")
 
 
-def _bash_script(port: int, delay: float, crash: bool) -> str:
+def _bash_script(port: int, delay: float, crash: bool, on_health: str = "") -> str:
     if crash:
         return "#!/usr/bin/env bash\necho 'boom: ZMQError: Address already in use'\nexit 3\n"
     code = SERVER.replace("\\", "\\\\")
+    extra = f" '{on_health}'" if on_health else ""
     return (f"#!/usr/bin/env bash\nset -euo pipefail\ncat > \"$0.py\" <<'PY'\n{code}PY\n"
-            f"exec {sys.executable} \"$0.py\" {port} {delay}\n")
+            f"exec {sys.executable} \"$0.py\" {port} {delay}{extra}\n")
 
 
 def pid_alive(pid: int) -> bool:
@@ -92,6 +96,20 @@ def test_launch_is_idempotent_status_and_stop_leave_nothing(layout: StateLayout)
     after = status_units(units, lambda _h: runner, layout)
     assert not any(s.alive for s in after)
     assert [s.action for s in stop_units(units, lambda _h: runner, layout)] == ["not-running"] * 2
+
+
+def test_ready_unit_reports_the_log_line_written_by_the_time_it_answered(
+        layout: StateLayout) -> None:
+    # The proxy logs "listening on ..." as it starts answering; launch once showed the line
+    # before it (the start banner) because it read the log before asking /health.
+    runner = LocalRunner("local")
+    [state] = launch_units([unit("p0", free_port(), on_health="INFO listening, answered")],
+                           lambda _h: runner, layout, ready_timeout_s=20)
+    try:
+        assert state.ready, state
+        assert state.last_line == "INFO listening, answered"
+    finally:
+        stop_units([unit("p0", 0)], lambda _h: runner, layout, grace_s=5)
 
 
 def test_crash_before_ready_reports_log_tail(layout: StateLayout) -> None:

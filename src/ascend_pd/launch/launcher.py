@@ -81,6 +81,11 @@ def probe(runner: CommandRunner, layout: StateLayout, unit: Unit) -> UnitState:
     """Ask the host about one unit: pid, alive, marker seen, uptime, last log line."""
     state = _state(unit)
     marker = unit.ready_marker or ""
+    # Health first, log line second: a server logs its "listening" line before it answers,
+    # so a line read after a good /health already says so. Read the other way round, a unit
+    # that came up between the two reads was reported ready with its previous log line
+    # (the proxy's "=== start" banner instead of "listening on ...").
+    answered = unit.serves_api and http_ok(_url(unit, "/health"))
     result = runner.run(remote.sh(remote.STATUS, layout.root, layout.pid_file(unit),
                                   layout.log_file(unit), marker, unit.name), timeout=15)
     lines = result.stdout.splitlines()
@@ -93,7 +98,7 @@ def probe(runner: CommandRunner, layout: StateLayout, unit: Unit) -> UnitState:
         state.uptime_s = float(int(fields["now"]) - int(fields["started"]))
     state.last_line = lines[1] if len(lines) > 1 else ""
     marker_ok = unit.ready_marker is None or fields.get("marker") == "1"
-    http = http_ok(_url(unit, "/health")) if unit.serves_api and state.alive else state.alive
+    http = answered if unit.serves_api else state.alive
     state.ready = state.alive and marker_ok and http
     return state
 
