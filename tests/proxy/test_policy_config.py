@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from ascend_pd.errors import ProxyError, UsageError
+from ascend_pd.examples import example_spec
 from ascend_pd.proxy import BackendAddress, Pool, contract, proxy_config_from_spec
 from ascend_pd.spec import load_spec
 
-SPECS = Path(__file__).resolve().parents[2] / "templates" / "specs"
 A, B, C = (BackendAddress("10.0.0.1", 8100), BackendAddress("10.0.0.2", 8100),
            BackendAddress("10.0.0.3", 8100))
 
@@ -74,8 +74,14 @@ def test_bad_backend_address_is_a_usage_error(text):
         BackendAddress.parse(text)
 
 
-def test_config_from_spec_uses_head_hosts_and_ports():
-    spec = load_spec(SPECS / "a3-2p1d.yaml")
+def _example(shape: str, tmp_path: Path, edit: tuple[str, str] = ("", "")) -> Path:
+    path = tmp_path / "pd.yaml"
+    path.write_text(example_spec(shape).replace(*edit))
+    return path
+
+
+def test_config_from_spec_uses_head_hosts_and_ports(tmp_path):
+    spec = load_spec(_example("a3-2p1d", tmp_path))
     config = proxy_config_from_spec(spec, environ={})
     assert [str(a) for a in config.prefill] == ["192.0.2.21:8100", "192.0.2.22:8100"]
     assert [str(a) for a in config.decode] == ["192.0.2.23:8200"]  # d1 is headless
@@ -83,11 +89,8 @@ def test_config_from_spec_uses_head_hosts_and_ports():
 
 
 def test_config_from_spec_admin_token_env(tmp_path):
-    text = (SPECS / "a2-1p1d.yaml").read_text().replace(
-        "proxy:\n", "proxy:\n  admin_token_env: PD_ADMIN\n")
-    path = tmp_path / "pd.yaml"
-    path.write_text(text)
-    spec = load_spec(path)
+    spec = load_spec(_example("a2-1p1d", tmp_path,
+                              ("proxy:\n", "proxy:\n  admin_token_env: PD_ADMIN\n")))
     with pytest.raises(ProxyError, match="PD_ADMIN"):
         proxy_config_from_spec(spec, environ={})
     config = proxy_config_from_spec(spec, environ={"PD_ADMIN": "tok"})

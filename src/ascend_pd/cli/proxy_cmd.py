@@ -122,8 +122,9 @@ def command(session: Session, /, prefill: tuple[str, ...], decode: tuple[str, ..
             dry_run: bool, **edge: Any) -> None:
     """Serve one OpenAI endpoint that runs every request as prefill then decode.
 
-    Backends come from --prefill/--decode or from the spec (-c pd.yaml: each instance's
-    head host and port). Logs one JSON access line per request on stderr.
+    Backends come from --prefill/--decode or from the spec (-c pd.yaml: the proxy its
+    deployment plan configures, as the rendered script starts it). Logs one JSON access
+    line per request on stderr.
     """
     overrides: dict[str, Any] = {
         "host": host, "port": port, "policy_prefill": policy_prefill,

@@ -1,8 +1,8 @@
 """Proxy settings: backend addresses, policies, timeouts, health and security knobs.
 
-``proxy_config_from_spec(spec)`` derives them from ``pd.yaml``: every prefill and decode
-instance is reached at its *head* host (the DP head serves the API; ``--headless`` hosts have
-no HTTP server; vllm-ascend's README routed to them) on the instance's ``port``.
+``proxy_config_from_spec(spec)`` takes them from the deployment plan of ``pd.yaml``
+(``render.plan``): every API server the plan starts (DP heads; ``--headless`` hosts have no
+HTTP server), the flow its connector needs, and the spec's ``proxy:`` settings.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -248,7 +248,8 @@ def secret_from_env(var: str | None, what: str,
 
 def proxy_config_from_spec(spec: ClusterSpec, *, environ: Mapping[str, str] | None = None,
                            **overrides: Any) -> ProxyConfig:
-    """The proxy of a cluster spec: ``spec.proxy`` plus the instances' head host and port.
+    """The proxy the deployment plan of ``spec`` configures (the one the rendered launch
+    script starts), with the admin token read from ``proxy.admin_token_env``.
 
     Args:
         spec: a loaded ClusterSpec; it must have a ``proxy:`` section.
@@ -258,34 +259,14 @@ def proxy_config_from_spec(spec: ClusterSpec, *, environ: Mapping[str, str] | No
     if spec.proxy is None:
         raise ProxyError("the spec has no proxy: section",
                          hint="add `proxy: {host: <address>, port: 8000}` to pd.yaml")
+    from ascend_pd.render.plan import build_plan  # the plan builds its config with this module
 
-    def api(instance: Any) -> list[BackendAddress]:
-        # Hybrid DP: every host serves the API for its local ranks.
-        hybrid = instance.dp_mode == "hybrid" and instance.dp > 1
-        return [BackendAddress(spec.host(h).address, instance.port)
-                for h in (instance.hosts if hybrid else [instance.head])]
-
+    plan = build_plan(spec)
+    if plan.release_error is not None:
+        raise plan.release_error
+    assert plan.proxy is not None
+    assert plan.proxy.config is not None
     values: dict[str, Any] = {
-        "prefill": tuple(a for i in spec.prefill for a in api(i)),
-        "decode": tuple(a for i in spec.decode for a in api(i)),
-        "host": spec.proxy.bind,
-        "port": spec.proxy.port,
-        "policy_prefill": spec.proxy.policy_prefill,
-        "policy_decode": spec.proxy.policy_decode,
         "admin_token": secret_from_env(spec.proxy.admin_token_env, "admin token", environ),
-        "kv_params": spec.connector.proxy_kv_params,
-    }
-    # Spec keys named like the fields (the spec model may not define them all yet).
-    for key in SPEC_KEYS:
-        value = getattr(spec.proxy, key, None)
-        if value is not None:
-            values[key] = tuple(value) if isinstance(value, list) else value
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return ProxyConfig(**values)
-
-
-#: ProxyConfig fields a spec's ``proxy:`` section may set under the same name
-SPEC_KEYS = ("admin_networks", "max_in_flight", "queue_size", "queue_timeout_s",
-             "breaker_failures", "breaker_open_s", "max_connections", "header_timeout_s",
-             "body_timeout_s", "idle_timeout_s", "max_json_depth", "workers",
-             "health_interval_s", "health_timeout_s", "eject_after")
+        **{k: v for k, v in overrides.items() if v is not None}}
+    return replace(plan.proxy.config, **values)

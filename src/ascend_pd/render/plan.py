@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
 from ascend_pd.errors import SpecError
+from ascend_pd.proxy.argv import proxy_args
+from ascend_pd.proxy.config import BackendAddress, Flow, ProxyConfig
 from ascend_pd.releases import ReleaseFacts, Resolution, resolve
 from ascend_pd.render.docker import container_name, docker_argv
 from ascend_pd.render.ports import PortPlan, dp_local, plan_ports
@@ -109,9 +111,14 @@ class ProxyPlan:
     #: ``required``: a prefill answer without kv_transfer_params is a 502 (NIXL, Mooncake);
     #: ``optional``: the storage connector hands KV over through the shared path instead
     kv_params: str = "required"
+    #: the ascend-pd proxy's settings (``args`` are built from it; the vllm-router kind
+    #: keeps it for ``ascend-pd proxy -c``); no secrets, only their env var names in ``args``
+    config: ProxyConfig | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data.pop("config")  # args say it; the JSON shape stays what docs/json.md describes
+        return data
 
 
 @dataclass
@@ -299,12 +306,13 @@ def build_plan(spec: ClusterSpec, *, python: str | None = None) -> DeploymentPla
     return plan
 
 
-def proxy_flow(spec: ClusterSpec, facts: ReleaseFacts) -> str:
+def proxy_flow(spec: ClusterSpec, facts: ReleaseFacts) -> Flow:
     """``prefill-first`` or ``decode-first`` (layerwise): what the connector's proxy does,
     from the release facts (an unregistered connector: prefill-first; a check refuses it)."""
     connector = facts.connector(spec.connector.mooncake_connector)
-    if spec.connector.type == "mooncake" and connector is not None:
-        return connector.flow
+    if spec.connector.type == "mooncake" and connector is not None \
+            and connector.flow == "decode-first":
+        return "decode-first"
     return "prefill-first"
 
 
@@ -315,39 +323,30 @@ def _proxy(
     assert spec.proxy is not None
     proxy = spec.proxy
     # Only DP heads run an API server; a headless host has nothing listening.
-    targets = {role: [endpoint(p.address, p.api_port) for p in processes
-                      if p.role == role and p.api_port is not None]
-               for role in ("prefill", "decode")}
+    api = {role: tuple(BackendAddress(p.address, p.api_port) for p in processes
+                       if p.role == role and p.api_port is not None)
+           for role in ("prefill", "decode")}
     name = f"proxy@{proxy.host}"
     files = {"log": posixpath.join(log_dir, f"{name}.log"),
              "pid": posixpath.join(run_dir, f"{name}.pid")}
-    if proxy.kind == "vllm-router":
-        return ProxyPlan(host=proxy.host, address=spec.host(proxy.host).address,
-                         port=proxy.port, args=router_args(spec, targets),
-                         prefill=targets["prefill"], decode=targets["decode"],
-                         kind=proxy.kind, **files)
-    args = ["--host", proxy.bind, "--port", str(proxy.port)]
-    for role in ("prefill", "decode"):
-        for target in targets[role]:
-            args += [f"--{role}", target]
-    args += ["--policy-prefill", proxy.policy_prefill, "--policy-decode", proxy.policy_decode]
-    if proxy.admin_token_env:
-        args += ["--admin-token-env", proxy.admin_token_env]
-    for option, value in (("--health-interval", proxy.health_interval_s),
-                          ("--health-timeout", proxy.health_timeout_s),
-                          ("--eject-after", proxy.eject_after)):
-        if value is not None:
-            args += [option, str(value)]
     flow = proxy_flow(spec, facts)
     metaserver = None
     if flow == "decode-first":
         # D calls the proxy back; a wildcard bind is no address D can reach, so the URL
         # always names the proxy host's address.
         metaserver = f"http://{endpoint(spec.host(proxy.host).address, proxy.port)}/v1/metaserver"
-        args += ["--flow", flow, "--metaserver-url", metaserver]
-    kv_params = spec.connector.proxy_kv_params
-    if kv_params == "optional":
-        args += ["--kv-params", kv_params]
+    health = {key: value for key in ("health_interval_s", "health_timeout_s", "eject_after")
+              if (value := getattr(proxy, key)) is not None}
+    # The one place the spec's proxy: section becomes proxy settings: the rendered script
+    # starts the proxy with exactly these (proxy_args), `ascend-pd proxy -c` serves them.
+    config = ProxyConfig(
+        prefill=api["prefill"], decode=api["decode"], host=proxy.bind, port=proxy.port,
+        policy_prefill=proxy.policy_prefill, policy_decode=proxy.policy_decode, flow=flow,
+        metaserver_url=metaserver, kv_params=spec.connector.proxy_kv_params, **health)
+    targets = {role: [str(a) for a in addresses] for role, addresses in api.items()}
+    args = (router_args(spec, targets) if proxy.kind == "vllm-router"
+            else proxy_args(config, admin_token_env=proxy.admin_token_env))
     return ProxyPlan(host=proxy.host, address=spec.host(proxy.host).address, port=proxy.port,
                      args=args, prefill=targets["prefill"], decode=targets["decode"],
-                     flow=flow, metaserver_url=metaserver, kv_params=kv_params, **files)
+                     flow=flow, metaserver_url=metaserver, kind=proxy.kind,
+                     kv_params=config.kv_params, config=config, **files)
