@@ -180,7 +180,9 @@ alive=0
 seen=0
 [ -n "$marker" ] && [ -f "$log" ] && [ ! -L "$log" ] && grep -qF -- "$marker" "$log" && seen=1
 echo "pid=$pid started=$started alive=$alive marker=$seen now=$(date +%s)"
-[ -f "$log" ] && [ ! -L "$log" ] && tail -n 1 "$log"
+# The last line that says something: vLLM's access log adds a line per /health probe
+# (ours among them), which would hide "Application startup complete." or an error.
+[ -f "$log" ] && [ ! -L "$log" ] && { tail -n 50 "$log" | grep -v '"GET /health HTTP' | tail -n 1; }
 [ -n "$why" ] && printf '%s\n' "$why" >&2
 exit 0
 """
