@@ -218,6 +218,30 @@ class TestOverRig:
             assert runner.run(["rig-whoami"]).stdout == "host=h3\n"
             assert runner.connections_opened == 2
 
+    def test_a_command_done_before_our_eof_leaves_the_connection_up(
+            self, rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+        # A caller thread descheduled between paramiko marking the EOF sent and sending it
+        # (a loaded machine): the command exits, the transport thread answers sshd's CLOSE,
+        # and an EOF sent after that made sshd drop the connection ("ieof packet referred
+        # to nonexistent channel"; a gen-ranktable run lost 13 of 16 devices to it).
+        import paramiko
+
+        send = paramiko.Transport._send_user_message
+
+        def late_eof(transport: paramiko.Transport, message: paramiko.Message) -> None:
+            if (message.asbytes()[:1] == bytes([paramiko.common.MSG_CHANNEL_EOF])
+                    and threading.current_thread() is not transport):
+                time.sleep(0.3)  # the gap, widened
+            send(transport, message)
+
+        monkeypatch.setattr(paramiko.Transport, "_send_user_message", late_eof)
+        log_before = len(rig.sshd_log("h2"))
+        with ssh_runner(rig, "h2") as runner:
+            for _ in range(3):
+                assert runner.run(["true"]).ok
+            assert runner.connections_opened == 1
+        assert "nonexistent channel" not in rig.sshd_log("h2")[log_before:]
+
     def test_command_timeout_closes_the_channel_and_keeps_the_connection(self, rig: Rig) -> None:
         slow = ssh_runner(rig, "h2")
         _, outcome, elapsed = fan_out_beside_healthy(rig, slow, ("sleep", "30"), timeout=1.0)

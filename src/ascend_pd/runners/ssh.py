@@ -330,7 +330,7 @@ class SSHRunner(CommandRunner):
                         channel.exec_command(command.line)
                         channel.settimeout(max(0.1, deadline - time.monotonic()))
                         channel.sendall(command.preamble + (stdin or b""))
-                        channel.shutdown_write()
+                        _send_eof(channel)
                         exit_code, out, err = self._collect(channel, deadline)
                     except (paramiko.SSHException, OSError):
                         if expired.is_set():
@@ -435,3 +435,26 @@ class SSHRunner(CommandRunner):
             host=self.host,
             hint="The host or device may be hung; check it, or raise --timeout.",
         )
+
+
+def _send_eof(channel: paramiko.Channel) -> None:
+    """``channel.shutdown_write()`` without its race.
+
+    paramiko marks the EOF as sent under the channel's lock but sends it after releasing
+    the lock. A command that exits in that gap (a fast one, on a loaded machine) lets the
+    transport thread answer sshd's CLOSE first; the EOF then names a channel sshd has
+    freed, and OpenSSH drops the whole connection ("ieof packet referred to nonexistent
+    channel"): every other command in flight on the host failed with EOFError (seen in
+    the rig). Sent under the lock, the EOF goes out before the CLOSE reply, which the
+    transport thread builds under the same lock. During a re-key the send waits for the
+    key exchange while holding the lock, at most paramiko's clear_to_send_timeout.
+    """
+    with channel.lock:
+        if channel.closed or channel.eof_sent:
+            return
+        # paramiko's own private steps (v5.1.0 channel.py, Channel.shutdown), with the send
+        # moved inside the lock
+        message = channel._send_eof()  # type: ignore[attr-defined]  # private, see above
+        transport = channel.get_transport()
+        if message is not None and transport is not None:
+            transport._send_user_message(message)  # type: ignore[attr-defined]
