@@ -187,3 +187,19 @@ def test_same_sdid_in_different_super_pods_is_fine() -> None:
         for d, v in facts["192.0.0.2"].devices.items()}
     table = build_flags(facts, 16, 16)
     assert table["decode_device_list"][0]["super_pod_id"] == "1"
+
+
+def test_a_query_that_ended_without_output_says_so() -> None:
+    # An SSH channel that closes without an exit status reads as exit -1 and no output; the
+    # problem line used to say "(empty; ...)", as if the tool had answered with no address.
+    from ascend_pd.hccn.client import query_job
+    from ascend_pd.ranktable.collect import _absorb
+    from ascend_pd.ranktable.facts import HostFacts
+    from ascend_pd.runners.base import CommandResult
+    from ascend_pd.runners.fanout import Outcome
+
+    job = query_job("h1", "hccn_tool", "vnic", 3)
+    facts = {"h1": HostFacts("h1", "192.0.2.1", soc="a3")}
+    _absorb(facts, {("h1", 3): (1, 1)},
+            Outcome(job, CommandResult("h1", job.argv, -1, "", "", 0.1)))
+    assert facts["h1"].devices[3].ip_error == "exited -1 with no output"

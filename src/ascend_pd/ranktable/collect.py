@@ -131,7 +131,9 @@ def _absorb(facts: dict[str, HostFacts], cards: dict[tuple[str, int], tuple[int,
         dev = replace(dev, device_ip=ip,
                       ip_error=None if ip else (said or "the tool printed no address"))
     elif reading.failure is not None:
-        dev = replace(dev, device_ip=None, ip_error=reading.failure.message)
+        # exit -1 with no output: the SSH channel closed without an exit status
+        dev = replace(dev, device_ip=None, ip_error=reading.failure.message or (
+            f"exited {reading.failure.exit_code} with no output"))
     elif reading.error is not None:
         dev = replace(dev, device_ip=None, ip_error=reading.error.message)
     host.devices[reading.device] = dev
