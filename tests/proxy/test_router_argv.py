@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from ascend_pd.proxy.config import BackendAddress, ProxyConfig
 from ascend_pd.render.router import router_args
 from ascend_pd.spec import parse_spec
 from tests.proxy.conftest import MODEL, sim_state, wait_for
@@ -53,7 +54,10 @@ def test_rendered_router_argv_serves_pd_over_simulated_vllm(sims: Any, tmp_path:
     prefill, decode = sims("prefill"), sims("decode")
     port = _free_port()
     spec = parse_spec(SPEC.replace("PORT", str(port)))
-    args = router_args(spec, {"prefill": [prefill.address], "decode": [decode.address]})
+    config = ProxyConfig(prefill=(BackendAddress.parse(prefill.address),),
+                         decode=(BackendAddress.parse(decode.address),), host="127.0.0.1",
+                         port=port, policy_prefill="cache_aware")
+    args = router_args(spec, config)
     # Only for isolation here: the rendered line keeps the router's default metrics port.
     args += ["--prometheus-port", str(_free_port())]
     log = (tmp_path / "router.log").open("w")

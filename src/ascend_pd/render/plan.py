@@ -343,10 +343,10 @@ def _proxy(
         prefill=api["prefill"], decode=api["decode"], host=proxy.bind, port=proxy.port,
         policy_prefill=proxy.policy_prefill, policy_decode=proxy.policy_decode, flow=flow,
         metaserver_url=metaserver, kv_params=spec.connector.proxy_kv_params, **health)
-    targets = {role: [str(a) for a in addresses] for role, addresses in api.items()}
-    args = (router_args(spec, targets) if proxy.kind == "vllm-router"
+    args = (router_args(spec, config) if proxy.kind == "vllm-router"
             else proxy_args(config, admin_token_env=proxy.admin_token_env))
     return ProxyPlan(host=proxy.host, address=spec.host(proxy.host).address, port=proxy.port,
-                     args=args, prefill=targets["prefill"], decode=targets["decode"],
+                     args=args, prefill=[str(a) for a in config.prefill],
+                     decode=[str(a) for a in config.decode],
                      flow=flow, metaserver_url=metaserver, kind=proxy.kind,
                      kv_params=config.kv_params, config=config, **files)

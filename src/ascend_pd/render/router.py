@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from ascend_pd.proxy.config import ProxyConfig
 from ascend_pd.spec.models import ClusterSpec
 
 #: our proxy's policy -> the router's: it has no least-loaded policy; power-of-two picks the
@@ -32,20 +33,19 @@ def _policy(ours: str, servers: int) -> str:
     return "round_robin" if policy == "power_of_two" and servers < 2 else policy
 
 
-def router_args(spec: ClusterSpec, targets: dict[str, list[str]]) -> list[str]:
-    """Arguments after ``vllm-router`` for the plan's API servers (``host:port`` targets)."""
-    assert spec.proxy is not None
-    proxy = spec.proxy
-    args = ["--host", proxy.bind, "--port", str(proxy.port), "--vllm-pd-disaggregation"]
+def router_args(spec: ClusterSpec, config: ProxyConfig) -> list[str]:
+    """Arguments after ``vllm-router`` for the proxy settings the plan built (``config``:
+    listen address, API servers, policies); ``spec`` says the connector."""
+    args = ["--host", config.host, "--port", str(config.port), "--vllm-pd-disaggregation"]
     if spec.connector.type == "p2pnccl":
         # The instances find the router, not the other way round (kv_connector_extra_config
         # proxy_ip / proxy_port): bind the discovery socket where they send.
         args += ["--vllm-discovery-address",
-                 f"{proxy.bind}:{spec.connector.p2p_discovery_port}"]
+                 f"{config.host}:{spec.connector.p2p_discovery_port}"]
     else:
         for role in ("prefill", "decode"):
-            for target in targets[role]:
-                args += [f"--{role}", f"http://{target}"]
-    args += ["--prefill-policy", _policy(proxy.policy_prefill, len(targets["prefill"])),
-             "--decode-policy", _policy(proxy.policy_decode, len(targets["decode"]))]
+            for address in getattr(config, role):
+                args += [f"--{role}", address.url]
+    args += ["--prefill-policy", _policy(config.policy_prefill, len(config.prefill)),
+             "--decode-policy", _policy(config.policy_decode, len(config.decode))]
     return args
